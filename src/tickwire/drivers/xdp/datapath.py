@@ -1,0 +1,243 @@
+"""rx_burst / tx_burst for AF_XDP, compiled by Numba, over the mmap'ed rings.
+
+Ring protocol (include/uapi/linux/if_xdp.h; notes/af_xdp.md §5): producer and
+consumer are free-running u32 counters; entries = (prod - cons) & 0xFFFFFFFF;
+slot = idx & (size - 1). We read the kernel's index with an acquire load
+before touching the descriptors it covers, and publish ours with a release store
+after writing them (tickwire.mem.atomics).
+
+Two UMEM arrangements (``cfg[C_SHARED]``):
+
+* shared (the pool IS the UMEM): pool buffer i == UMEM frame i. RX hands the
+  very frame the kernel wrote to the caller (``data_off`` = where the kernel put
+  the packet inside the frame) and refills the FILL ring with fresh pool buffers.
+  TX posts the caller's buffer itself; it is freed back to the pool when the
+  kernel returns it on the COMPLETION ring. No copies at all in user space.
+* copy (the caller's pool cannot be registered, e.g. not page-aligned): the
+  port owns a private UMEM; frames [0, fill) circulate FILL -> RX -> FILL and
+  frames [fill, fill + tx) circulate TX -> COMPLETION -> free stack. One memcpy
+  per packet each way.
+
+Every descriptor the kernel gives us is validated (frame index, offset + length
+inside its chunk) before use; a bad one is counted (``rx_invalid_desc``) and skipped.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from ...mem.atomics import (load_acquire_u32, load_relaxed_u32, load_u32, load_u64, memcpy,
+                            store_release_u32, store_u32, store_u64)
+from ...mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
+from ..counters import (COMMON, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES,
+                        TX_PACKETS, TX_RING_FULL, TX_TOO_LONG)
+from ..libc_calls import EAGAIN, EBUSY, ENETDOWN, ENOBUFS, sys_errno, xsk_kick_rx, xsk_kick_tx
+from .xsk import STAT_NAMES, XDP_RING_NEED_WAKEUP
+
+XdpState = namedtuple("XdpState", "cfg counters rx tx fill comp umem ufree")
+
+# cfg[] slots (int64)
+(C_FD, C_CHUNK, C_NFRAMES, C_SHARED, C_UFREE_TOP,
+ C_RX_MASK, C_RX_PROD, C_RX_CONS, C_RX_FLAGS, C_RX_DESC,
+ C_TX_MASK, C_TX_PROD, C_TX_CONS, C_TX_FLAGS, C_TX_DESC,
+ C_FILL_MASK, C_FILL_PROD, C_FILL_CONS, C_FILL_FLAGS, C_FILL_DESC,
+ C_COMP_MASK, C_COMP_PROD, C_COMP_CONS, C_COMP_FLAGS, C_COMP_DESC) = range(25)
+CFG_LEN = 25
+
+EXTRA = ("rx_invalid_desc", "comp_invalid_desc", "fill_nobuf", "tx_bad_buf", "tx_no_umem_frame",
+         "rx_kicks", "tx_kicks", "kick_errors") + STAT_NAMES
+(RX_INVALID_DESC, COMP_INVALID_DESC, FILL_NOBUF, TX_BAD_BUF, TX_NO_UMEM_FRAME,
+ RX_KICKS, TX_KICKS, KICK_ERRORS) = range(len(COMMON), len(COMMON) + 8)
+
+M32 = 0xFFFFFFFF
+
+
+@njit(cache=True, inline="always")
+def _kick_failed(ret):
+    # EAGAIN, EBUSY, ENOBUFS and ENETDOWN are transient: the next burst kicks again (notes §5).
+    if ret >= 0:
+        return False
+    e = sys_errno()
+    return not (e == EAGAIN or e == EBUSY or e == ENOBUFS or e == ENETDOWN)
+
+
+@njit(cache=True)
+def xdp_fill_refill(st, pool):
+    """Keep the FILL ring full so the kernel always has frames to receive into."""
+    cfg, fill = st.cfg, st.fill
+    prod = np.int64(load_u32(fill, cfg[C_FILL_PROD]))
+    cons = np.int64(load_acquire_u32(fill, cfg[C_FILL_CONS]))
+    room = cfg[C_FILL_MASK] + 1 - ((prod - cons) & M32)
+    if room <= 0 or cfg[C_SHARED] == 0:
+        return 0
+    chunk, base = cfg[C_CHUNK], cfg[C_FILL_DESC]
+    k = 0
+    while k < room:
+        b = pool_alloc(pool)
+        if b < 0:
+            st.counters[FILL_NOBUF] += 1
+            break
+        store_u64(fill, base + 8 * ((prod + k) & cfg[C_FILL_MASK]), np.uint64(b * chunk))
+        k += 1
+    if k > 0:
+        store_release_u32(fill, cfg[C_FILL_PROD], np.uint32((prod + k) & M32))
+    return k
+
+
+@njit(cache=True)
+def xdp_reap_completions(st, pool):
+    """Take back frames the kernel has sent: free them to the pool (shared) or the UMEM free stack."""
+    cfg, comp, cnt = st.cfg, st.comp, st.counters
+    cons = np.int64(load_u32(comp, cfg[C_COMP_CONS]))
+    prod = np.int64(load_acquire_u32(comp, cfg[C_COMP_PROD]))
+    n = (prod - cons) & M32
+    if n == 0:
+        return 0
+    chunk, nframes, base = cfg[C_CHUNK], cfg[C_NFRAMES], cfg[C_COMP_DESC]
+    for i in range(n):
+        addr = np.int64(load_u64(comp, base + 8 * ((cons + i) & cfg[C_COMP_MASK])))
+        frame = addr // chunk
+        if addr < 0 or frame >= nframes:
+            cnt[COMP_INVALID_DESC] += 1
+            continue
+        if cfg[C_SHARED] != 0:
+            pool_free(pool, frame)
+        else:
+            top = cfg[C_UFREE_TOP]
+            if top < st.ufree.shape[0]:
+                st.ufree[top] = frame
+                cfg[C_UFREE_TOP] = top + 1
+            else:
+                cnt[COMP_INVALID_DESC] += 1
+    store_release_u32(comp, cfg[C_COMP_CONS], np.uint32((cons + n) & M32))
+    return n
+
+
+@njit(cache=True)
+def xdp_rx_burst(st, pool, bufs, n):
+    cfg, rx, fill, cnt = st.cfg, st.rx, st.fill, st.counters
+    cons = np.int64(load_u32(rx, cfg[C_RX_CONS]))
+    prod = np.int64(load_acquire_u32(rx, cfg[C_RX_PROD]))
+    avail = min((prod - cons) & M32, np.int64(n), np.int64(bufs.shape[0]))
+    chunk, nframes, shared = cfg[C_CHUNK], cfg[C_NFRAMES], cfg[C_SHARED]
+    got = 0
+    used = 0
+    nbytes = 0
+    fprod = np.int64(load_u32(fill, cfg[C_FILL_PROD]))
+    frefill = 0
+    while used < avail:
+        d = cfg[C_RX_DESC] + 16 * ((cons + used) & cfg[C_RX_MASK])
+        addr = np.int64(load_u64(rx, d))
+        ln = np.int64(load_u32(rx, d + 8))
+        frame = addr // chunk
+        foff = addr - frame * chunk
+        if addr < 0 or frame >= nframes or ln <= 0 or foff + ln > chunk:
+            cnt[RX_INVALID_DESC] += 1
+            used += 1
+            if shared != 0 and addr >= 0 and frame < nframes:
+                pool_free(pool, frame)
+            continue
+        if shared != 0:
+            pool.data_off[frame] = foff
+            pool.data_len[frame] = ln
+            bufs[got] = frame
+        else:
+            b = pool_alloc(pool)
+            if b < 0:
+                cnt[RX_NOBUF] += 1
+                break                      # leave the descriptor in the ring for the next burst
+            used += 1
+            # the UMEM frame goes straight back to the kernel either way
+            store_u64(fill, cfg[C_FILL_DESC] + 8 * ((fprod + frefill) & cfg[C_FILL_MASK]),
+                      np.uint64(frame * chunk))
+            frefill += 1
+            off = pool.data_off[b]
+            if ln > pool.meta[BUF_SIZE] - off:
+                cnt[RX_TOO_LONG] += 1
+                pool_free(pool, b)
+                continue
+            memcpy(pool.data, b * pool.meta[BUF_SIZE] + off, st.umem, addr, ln)
+            pool.data_len[b] = ln
+            bufs[got] = b
+            got += 1
+            nbytes += ln
+            continue
+        used += 1
+        got += 1
+        nbytes += ln
+    if used > 0:
+        store_release_u32(rx, cfg[C_RX_CONS], np.uint32((cons + used) & M32))
+    if frefill > 0:
+        store_release_u32(fill, cfg[C_FILL_PROD], np.uint32((fprod + frefill) & M32))
+    if shared != 0:
+        xdp_fill_refill(st, pool)
+    cnt[RX_PACKETS] += got
+    cnt[RX_BYTES] += nbytes
+    if got == 0 and (load_relaxed_u32(fill, cfg[C_FILL_FLAGS]) & XDP_RING_NEED_WAKEUP) != 0:
+        cnt[RX_KICKS] += 1
+        if _kick_failed(xsk_kick_rx(cfg[C_FD])):
+            cnt[KICK_ERRORS] += 1
+    return got
+
+
+@njit(cache=True)
+def xdp_tx_burst(st, pool, bufs, n):
+    cfg, tx, cnt = st.cfg, st.tx, st.counters
+    xdp_reap_completions(st, pool)
+    prod = np.int64(load_u32(tx, cfg[C_TX_PROD]))
+    cons = np.int64(load_acquire_u32(tx, cfg[C_TX_CONS]))
+    room = cfg[C_TX_MASK] + 1 - ((prod - cons) & M32)
+    chunk, shared = cfg[C_CHUNK], cfg[C_SHARED]
+    nbufs, bsize = pool.meta[N_BUFS], pool.meta[BUF_SIZE]
+    taken = 0
+    posted = 0
+    nbytes = 0
+    limit = min(np.int64(n), np.int64(bufs.shape[0]))
+    while taken < limit:
+        b = np.int64(bufs[taken])
+        if b < 0 or b >= nbufs or pool.state[b] != IN_USE:
+            cnt[TX_BAD_BUF] += 1           # not a buffer the caller owns: skip it, never free it
+            taken += 1
+            continue
+        off, ln = pool.data_off[b], pool.data_len[b]
+        if ln <= 0 or off < 0 or off + ln > bsize or ln > chunk:
+            cnt[TX_TOO_LONG] += 1
+            pool_free(pool, b)
+            taken += 1
+            continue
+        if posted >= room:
+            cnt[TX_RING_FULL] += 1
+            break
+        if shared != 0:
+            addr = b * chunk + off         # the pool buffer is the UMEM frame: post it as is
+        else:
+            top = cfg[C_UFREE_TOP]
+            if top == 0:
+                cnt[TX_NO_UMEM_FRAME] += 1
+                break
+            top -= 1
+            cfg[C_UFREE_TOP] = top
+            addr = st.ufree[top] * chunk
+            memcpy(st.umem, addr, pool.data, b * bsize + off, ln)
+            pool_free(pool, b)
+        d = cfg[C_TX_DESC] + 16 * ((prod + posted) & cfg[C_TX_MASK])
+        store_u64(tx, d, np.uint64(addr))
+        store_u32(tx, d + 8, np.uint32(ln))
+        store_u32(tx, d + 12, np.uint32(0))
+        posted += 1
+        taken += 1
+        nbytes += ln
+    if posted > 0:
+        store_release_u32(tx, cfg[C_TX_PROD], np.uint32((prod + posted) & M32))
+        cnt[TX_PACKETS] += posted
+        cnt[TX_BYTES] += nbytes
+    # Kick when the kernel asks (copy mode always asks: generic xmit runs inside sendto).
+    if (load_relaxed_u32(tx, cfg[C_TX_FLAGS]) & XDP_RING_NEED_WAKEUP) != 0 and ((prod + posted - cons) & M32) != 0:
+        cnt[TX_KICKS] += 1
+        if _kick_failed(xsk_kick_tx(cfg[C_FD])):
+            cnt[KICK_ERRORS] += 1
+        xdp_reap_completions(st, pool)
+    return taken

@@ -1,0 +1,312 @@
+"""``xdp:`` port: AF_XDP socket + filter program + UMEM, opened from a spec string.
+
+    xdp:dev=IF[,queue=N][,mode=auto|native|generic][,zerocopy=auto|on|off]
+        [,ports=P1/P2/...][,groups=G1/G2/...][,ip=A.B.C.D]
+        [,rx=2048][,tx=2048][,fill=2048][,comp=2048][,hugepages=auto|on|off]
+
+Everything that can go wrong during open is turned into an ``XdpSetupError``
+naming the cause and the fix, and every resource taken so far is released
+(the bpf_link is the last step, so a failure never leaves a program attached).
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import socket
+
+import numpy as np
+
+from ...mem.mempool import Mempool
+from ...mem.shm import SharedRegion
+from ..counters import Counters
+from ..port import Port, register_burst
+from ..spec import SpecArgs, SpecError
+from . import bpf
+from .datapath import (C_CHUNK, C_FD, C_NFRAMES, C_SHARED, C_UFREE_TOP, CFG_LEN, EXTRA, XdpState,
+                       xdp_fill_refill, xdp_reap_completions, xdp_rx_burst, xdp_tx_burst)
+from .program import build_filter
+from .xsk import STAT_NAMES, XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSocket
+
+register_burst(XdpState, xdp_rx_burst, xdp_tx_burst)
+
+_CAPS_FIX = ("run as root, or grant the capabilities: "
+             "setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep $(readlink -f $(which python3))")
+
+
+class XdpSetupError(OSError):
+    """Opening an xdp: port failed; the message names the cause and the fix."""
+
+
+def _queues(dev: str) -> int:
+    try:
+        return max(1, sum(1 for q in os.listdir(f"/sys/class/net/{dev}/queues") if q.startswith("rx-")))
+    except OSError:
+        return 1
+
+
+def make_pool(n_bufs: int = 8192, buf_size: int = 2048, headroom: int = 256,
+              hugepages: str = "auto") -> Mempool:
+    """A Mempool whose backing memory can be registered as the UMEM (page-aligned
+    shared memory, 2 MiB pages when available). Opening ``xdp:`` with it makes the
+    pool and the UMEM one and the same: buffer index == UMEM frame, no copies."""
+    region = SharedRegion.create(n_bufs * buf_size, name="tickwire-umem", hugepages=hugepages)
+    pool = Mempool(n_bufs=n_bufs, buf_size=buf_size, headroom=headroom, data=region.buf)
+    pool.region = region            # keep the mapping alive as long as the pool
+    return pool
+
+
+def pool_is_umem_capable(pool: Mempool) -> bool:
+    data = pool.arrays.data
+    return (pool.buf_size in (2048, 4096) and data.ctypes.data % mmap.PAGESIZE == 0
+            and data.flags.c_contiguous and data.flags.writeable)
+
+
+def _pow2(name: str, n: int) -> int:
+    if n <= 0 or n & (n - 1):
+        lo = 1 << max(0, n.bit_length() - 1)
+        raise SpecError(f"xdp: {name}={n} is not a power of two (the kernel's ring index mask needs one); "
+                        f"use {name}={lo} or {name}={lo * 2}")
+    return n
+
+
+def _ring_cfg(cfg: np.ndarray, first: int, lay) -> None:
+    cfg[first:first + 5] = (lay.size - 1, lay.producer, lay.consumer, lay.flags, lay.desc)
+
+
+class XdpPort(Port):
+    def __init__(self, args: SpecArgs, pool: Mempool, spec: str):
+        self.spec, self.pool = spec, pool
+        self.dev = args.str("dev")
+        self.queue = args.int("queue", 0, lo=0, hi=4095)
+        mode = args.choice("mode", ("auto", "native", "generic"), "auto")
+        zc = args.choice("zerocopy", ("auto", "on", "off"), "auto")
+        ports = [int(p) for p in args.str("ports", "").split("/") if p] if "ports" in args._args else []
+        groups = [g for g in args.str("groups", "").split("/") if g] if "groups" in args._args else []
+        ip = args.str("ip") if "ip" in args._args else None
+        rx_n = _pow2("rx", args.int("rx", 2048))
+        tx_n = _pow2("tx", args.int("tx", 2048))
+        fill_n = _pow2("fill", args.int("fill", 2048))
+        comp_n = _pow2("comp", args.int("comp", 2048))
+        huge = args.choice("hugepages", ("auto", "on", "off"), "auto")
+        args.finish()
+        try:
+            # validate the filter arguments before touching the kernel
+            build_filter(0, ports, groups, ip)
+        except ValueError as e:
+            raise SpecError(f"xdp: {e}") from None
+
+        self._fds: list[int] = []
+        self._link_fd = -1
+        self.xsk = None
+        self._umem_region = None
+        self.counters = Counters(EXTRA)
+        self._closed = False
+        try:
+            self._open(ports, groups, ip, mode, zc, rx_n, tx_n, fill_n, comp_n, huge)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ setup
+    def _open(self, ports, groups, ip, mode, zc, rx_n, tx_n, fill_n, comp_n, huge):
+        dev = self.dev
+        try:
+            self.ifindex = socket.if_nametoindex(dev)
+        except OSError:
+            raise XdpSetupError(errno.ENODEV, f"xdp: interface {dev!r} not found; check the name with "
+                                f"`ip link` (inside the right network namespace: `ip netns exec NS ...`)") from None
+        nq = _queues(dev)
+        if self.queue >= nq:
+            raise XdpSetupError(errno.EINVAL, f"xdp: {dev} has {nq} RX queue(s), queue={self.queue} does not exist; "
+                                f"use queue=0..{nq - 1} (`ethtool -l {dev}` shows/sets the count)")
+
+        pool = self.pool
+        self.shared_umem = pool_is_umem_capable(pool)
+        if self.shared_umem:
+            chunk, nframes = pool.buf_size, pool.size
+            umem = pool.arrays.data[:nframes * chunk]
+            need = fill_n + 1
+            if nframes < need:
+                raise XdpSetupError(errno.EINVAL, f"xdp: UMEM too small: the pool has {nframes} buffers but the FILL "
+                                    f"ring alone needs {fill_n} (+ buffers for the application); use a pool of at least "
+                                    f"{fill_n + tx_n} buffers (xdp.make_pool(n_bufs=...)) or a smaller fill=")
+            ufree = np.zeros(1, np.int64)
+        else:
+            # Private UMEM: FILL frames, then TX frames (see datapath.py).
+            chunk, nframes = 2048, fill_n + tx_n
+            if pool.buf_size < 64:
+                raise XdpSetupError(errno.EINVAL, f"xdp: pool buffers of {pool.buf_size} bytes cannot hold a frame")
+            try:
+                self._umem_region = SharedRegion.create(nframes * chunk, name="tickwire-umem", hugepages=huge)
+            except OSError as e:
+                raise XdpSetupError(e.errno, f"xdp: cannot allocate the UMEM: {e}") from None
+            umem = self._umem_region.buf[:nframes * chunk]
+            ufree = np.arange(fill_n, nframes, dtype=np.int64)
+        self.chunk, self.nframes = chunk, nframes
+        self.umem_mode = "pool" if self.shared_umem else "copy-to-pool"
+        self.hugepages = bool(getattr(getattr(pool, "region", None), "hugepages", False)) if self.shared_umem \
+            else self._umem_region.hugepages
+
+        try:
+            map_fd = bpf.map_create_xskmap(nq)
+            self._fds.append(map_fd)
+            prog_fd = bpf.prog_load_xdp(build_filter(map_fd, ports, groups, ip))
+            self._fds.append(prog_fd)
+        except bpf.BpfError as e:
+            if e.errno == errno.EPERM:
+                raise XdpSetupError(e.errno, f"xdp: not allowed to load an eBPF program ({e.strerror}): "
+                                    f"needs CAP_BPF and CAP_NET_ADMIN; {_CAPS_FIX}") from None
+            raise XdpSetupError(e.errno, f"xdp: kernel refused the filter program: {e}") from None
+
+        try:
+            self.xsk = XskSocket(umem.ctypes.data, nframes * chunk, chunk, rx_n, tx_n, fill_n, comp_n)
+        except PermissionError as e:
+            raise XdpSetupError(e.errno, f"xdp: not allowed to open an AF_XDP socket ({e.strerror}): needs "
+                                f"CAP_NET_RAW; {_CAPS_FIX}") from None
+        except OSError as e:
+            if e.errno in (errno.ENOMEM, errno.ENOBUFS, errno.EPERM):
+                raise XdpSetupError(e.errno, f"xdp: UMEM registration failed ({e.strerror}): the locked-memory limit "
+                                    f"is too low for {nframes * chunk} bytes; raise it (`ulimit -l unlimited`) or "
+                                    f"grant CAP_IPC_LOCK") from None
+            raise XdpSetupError(e.errno, f"xdp: AF_XDP socket setup failed: {e.strerror}; the kernel needs "
+                                f"CONFIG_XDP_SOCKETS (check `tickwire doctor`)") from None
+        xsk = self.xsk
+
+        cfg = np.zeros(CFG_LEN, np.int64)
+        cfg[C_FD], cfg[C_CHUNK], cfg[C_NFRAMES] = xsk.fileno(), chunk, nframes
+        cfg[C_SHARED], cfg[C_UFREE_TOP] = int(self.shared_umem), len(ufree) if not self.shared_umem else 0
+        _ring_cfg(cfg, 5, xsk.rx_l)
+        _ring_cfg(cfg, 10, xsk.tx_l)
+        _ring_cfg(cfg, 15, xsk.fill_l)
+        _ring_cfg(cfg, 20, xsk.comp_l)
+        self.state = XdpState(cfg, self.counters.array, xsk.rx, xsk.tx, xsk.fill, xsk.comp, umem, ufree)
+
+        # Pre-fill the FILL ring before bind (the kernel may start receiving at once).
+        if self.shared_umem:
+            xdp_fill_refill(self.state, pool.arrays)
+        else:
+            lay = xsk.fill_l
+            addrs = np.arange(fill_n, dtype=np.uint64) * np.uint64(chunk)
+            xsk.fill[lay.desc:lay.desc + 8 * fill_n] = addrs.view(np.uint8)
+            xsk.fill[lay.producer:lay.producer + 4] = np.array([fill_n], np.uint32).view(np.uint8)
+
+        bind_flags = XDP_USE_NEED_WAKEUP | {"auto": 0, "on": XDP_ZEROCOPY, "off": XDP_COPY}[zc]
+        try:
+            xsk.bind(self.ifindex, self.queue, bind_flags)
+        except OSError as e:
+            if e.errno == errno.EOPNOTSUPP and zc == "on":
+                raise XdpSetupError(e.errno, f"xdp: {self.dev} does not support AF_XDP zero-copy (its driver has no "
+                                    f"XSK buffer pool; veth never does); use zerocopy=auto or zerocopy=off") from None
+            if e.errno == errno.EBUSY:
+                raise XdpSetupError(e.errno, f"xdp: queue {self.queue} of {self.dev} already has an AF_XDP socket "
+                                    f"bound; close the other program or pick another queue=") from None
+            raise XdpSetupError(e.errno, f"xdp: binding the AF_XDP socket to {self.dev} queue {self.queue} failed: "
+                                f"{e.strerror}") from None
+        self.zerocopy = xsk.zerocopy_active()
+        try:
+            bpf.map_update_u32(map_fd, self.queue, xsk.fileno())
+        except bpf.BpfError as e:
+            raise XdpSetupError(e.errno, f"xdp: could not put the socket into the XSKMAP: {e}") from None
+
+        self._attach(prog_fd, mode)
+
+    def _attach(self, prog_fd: int, mode: str) -> None:
+        tries = {"native": [("native", bpf.XDP_FLAGS_DRV_MODE)], "generic": [("generic", bpf.XDP_FLAGS_SKB_MODE)],
+                 "auto": [("native", bpf.XDP_FLAGS_DRV_MODE), ("generic", bpf.XDP_FLAGS_SKB_MODE)]}[mode]
+        last = None
+        for name, flags in tries:
+            try:
+                self._link_fd = bpf.link_create_xdp(prog_fd, self.ifindex, flags)
+                self.mode = name
+                return
+            except bpf.BpfError as e:
+                last = e
+                if e.errno in (errno.EBUSY, errno.EEXIST):
+                    raise XdpSetupError(e.errno, f"xdp: {self.dev} already has an XDP program attached "
+                                        f"(`ip link show {self.dev}` lists it); remove it with "
+                                        f"`ip link set dev {self.dev} xdp off` (or `xdpgeneric off`), or stop the "
+                                        f"program that owns it") from None
+                if e.errno == errno.EPERM:
+                    raise XdpSetupError(e.errno, f"xdp: not allowed to attach XDP ({e.strerror}); {_CAPS_FIX}") from None
+        if last.errno == errno.ENOSPC:
+            raise XdpSetupError(last.errno, f"xdp: {self.dev} refused native XDP (ENOSPC): a veth needs at least as "
+                                f"many RX queues as its peer has TX queues; recreate the pair with equal "
+                                f"numrxqueues/numtxqueues on both ends, or use mode=generic")
+        raise XdpSetupError(last.errno, f"xdp: attaching the program to {self.dev} in {mode} mode failed: "
+                            f"{last.strerror}; try mode=generic (works on every driver)")
+
+    # ------------------------------------------------------------------ control plane
+    @property
+    def info(self) -> dict:
+        return {"dev": self.dev, "queue": self.queue, "mode": getattr(self, "mode", None),
+                "zerocopy": getattr(self, "zerocopy", False), "umem": getattr(self, "umem_mode", None),
+                "hugepages": getattr(self, "hugepages", False), "frames": getattr(self, "nframes", 0),
+                "chunk": getattr(self, "chunk", 0)}
+
+    @property
+    def link_up(self) -> bool:
+        try:
+            with open(f"/sys/class/net/{self.dev}/operstate") as f:
+                return f.read().strip() in ("up", "unknown")
+        except OSError:
+            return False
+
+    def poll(self) -> None:
+        """Fold the kernel's XDP_STATISTICS into the port counters (they are absolute)."""
+        if self.xsk is None or self.xsk.sock is None:
+            return
+        for name, v in self.xsk.statistics().items():
+            self.counters.array[self.counters.index(name)] = v
+
+    def reap(self) -> int:
+        """Take back sent frames now (tx_burst does this too)."""
+        return xdp_reap_completions(self.state, self.pool.arrays)
+
+    def stats(self) -> dict[str, int]:
+        self.poll()
+        return self.counters.as_dict()
+
+    def _return_kernel_frames(self) -> None:
+        """Shared UMEM: frames still sitting in the four rings belong to nobody once the
+        socket is gone; free them so the pool's invariant (free + in flight == size) holds."""
+        xdp_reap_completions(self.state, self.pool.arrays)
+        xsk = self.xsk
+        for ring, lay, entry in ((xsk.fill, xsk.fill_l, 8), (xsk.rx, xsk.rx_l, 16), (xsk.tx, xsk.tx_l, 16)):
+            prod = int(ring[lay.producer:lay.producer + 4].view(np.uint32)[0])
+            cons = int(ring[lay.consumer:lay.consumer + 4].view(np.uint32)[0])
+            for i in range((prod - cons) & 0xFFFFFFFF):
+                at = lay.desc + ((cons + i) & (lay.size - 1)) * entry
+                frame = int(ring[at:at + 8].view(np.uint64)[0]) // self.chunk
+                if 0 <= frame < self.nframes:
+                    self.pool.free_burst([frame])
+
+    def close(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        # The link first: closing it detaches the program, so the kernel stack gets the traffic back.
+        if self._link_fd >= 0:
+            os.close(self._link_fd)
+            self._link_fd = -1
+        try:
+            self.poll()
+        except OSError:
+            pass
+        if getattr(self, "shared_umem", False) and self.state is not None and self.xsk is not None:
+            self._return_kernel_frames()
+        self.state = None
+        if self.xsk is not None:
+            self.xsk.close()
+            self.xsk = None
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+        if self._umem_region is not None:
+            self._umem_region.close()
+            self._umem_region = None
+
+
+def open(args: SpecArgs, pool, spec: str) -> XdpPort:  # noqa: A001 - the driver contract's name
+    return XdpPort(args, pool, spec)
