@@ -1,0 +1,94 @@
+"""Big-endian field access on a flat ``uint8`` array, for Numba and Python.
+
+Every header in ``tickwire.wire`` is addressed as ``(buf, off)``: the frame's
+bytes live in one ``uint8`` array (a mempool's ``data``, a ring, a file image)
+and ``off`` is the byte offset of the header. Network byte order is big-endian
+(RFC 1700 "Data Notations"), so multi-byte fields are assembled byte by byte:
+no alignment assumption, no host-order surprise. All values are int64 (house
+rule: never mix uint64 and int64 in one variable, notes/numba-hot-path.md §5).
+
+No bounds checks here: the ``*_check`` functions of each header validate
+lengths against the frame end before any field is read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def rd8(buf, off):
+    return np.int64(buf[off])
+
+
+@njit(cache=True, inline="always")
+def rd16(buf, off):
+    return (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
+
+
+@njit(cache=True, inline="always")
+def rd32(buf, off):
+    return ((np.int64(buf[off]) << 24) | (np.int64(buf[off + 1]) << 16)
+            | (np.int64(buf[off + 2]) << 8) | np.int64(buf[off + 3]))
+
+
+@njit(cache=True, inline="always")
+def rd48(buf, off):
+    """A MAC address as an int64 (first octet most significant)."""
+    return (rd16(buf, off) << 32) | rd32(buf, off + 2)
+
+
+@njit(cache=True, inline="always")
+def wr8(buf, off, v):
+    buf[off] = v & 0xFF
+
+
+@njit(cache=True, inline="always")
+def wr16(buf, off, v):
+    buf[off] = (v >> 8) & 0xFF
+    buf[off + 1] = v & 0xFF
+
+
+@njit(cache=True, inline="always")
+def wr32(buf, off, v):
+    buf[off] = (v >> 24) & 0xFF
+    buf[off + 1] = (v >> 16) & 0xFF
+    buf[off + 2] = (v >> 8) & 0xFF
+    buf[off + 3] = v & 0xFF
+
+
+@njit(cache=True, inline="always")
+def wr48(buf, off, v):
+    wr16(buf, off, v >> 32)
+    wr32(buf, off + 2, v & 0xFFFFFFFF)
+
+
+# --- Python conveniences (tools and tests) ----------------------------------------
+
+def mac_to_int(mac: str) -> int:
+    parts = mac.split(":")
+    if len(parts) != 6:
+        raise ValueError(f"bad MAC address {mac!r}")
+    return int("".join(f"{int(p, 16):02x}" for p in parts), 16)
+
+
+def int_to_mac(v: int) -> str:
+    return ":".join(f"{(v >> s) & 0xFF:02x}" for s in range(40, -8, -8))
+
+
+def ip_to_int(ip: str) -> int:
+    parts = ip.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and 0 <= int(p) <= 255 for p in parts):
+        raise ValueError(f"bad IPv4 address {ip!r}")
+    a, b, c, d = (int(p) for p in parts)
+    return (a << 24) | (b << 16) | (c << 8) | d
+
+
+def int_to_ip(v: int) -> str:
+    return ".".join(str((v >> s) & 0xFF) for s in (24, 16, 8, 0))
+
+
+def as_array(data) -> np.ndarray:
+    """A writable uint8 copy of ``data`` (bytes-like) for the njit functions."""
+    return np.frombuffer(bytes(data), np.uint8).copy()
