@@ -8,6 +8,7 @@ process (memif ADD_REGION, AF_XDP UMEM, VFIO DMA map) and viewed as a numpy
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import mmap
 import os
 
@@ -28,6 +29,40 @@ def free_hugepages() -> int:
             return int(f.read())
     except OSError:
         return 0
+
+
+def create_memfd(size: int, name: str = "tickwire", hugepages: str = "auto",
+                 seal: bool = False) -> tuple[int, int, bool]:
+    """A new memfd of at least ``size`` bytes: (fd, actual size, on hugepages).
+
+    ``hugepages``: "auto" uses 2 MiB pages when enough are free, "on" requires them
+    (OSError naming the fix otherwise), "off" never uses them. The size of a
+    hugepage-backed file is rounded up to a whole number of 2 MiB pages.
+    ``seal`` adds F_SEAL_SHRINK so a peer that maps it cannot be SIGBUSed by a shrink
+    (what DPDK's memif client does).
+    """
+    if size <= 0:
+        raise ValueError(f"region size must be positive, got {size}")
+    want_huge = hugepages == "on" or (
+        hugepages == "auto" and free_hugepages() * HUGEPAGE_2M >= size)
+    if want_huge:
+        fd = -1
+        try:
+            fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_HUGETLB | _MFD_HUGE_2MB)
+            huge_size = -(-size // HUGEPAGE_2M) * HUGEPAGE_2M
+            os.ftruncate(fd, huge_size)
+            return fd, huge_size, True
+        except OSError as e:
+            if fd >= 0:
+                os.close(fd)
+            if hugepages == "on":
+                raise OSError(e.errno, f"2 MiB hugepages requested but unavailable: {e.strerror}; "
+                              "reserve some with: echo 64 > /proc/sys/vm/nr_hugepages") from e
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | (os.MFD_ALLOW_SEALING if seal else 0))
+    os.ftruncate(fd, size)
+    if seal:
+        fcntl.fcntl(fd, _F_ADD_SEALS, _F_SEAL_SHRINK)
+    return fd, size, False
 
 
 class SharedRegion:
@@ -52,31 +87,7 @@ class SharedRegion:
         ``hugepages``: "auto" uses 2 MiB pages when enough are free, "on" requires
         them (OSError otherwise), "off" never uses them.
         """
-        if size <= 0:
-            raise ValueError(f"region size must be positive, got {size}")
-        want_huge = hugepages == "on" or (
-            hugepages == "auto" and free_hugepages() * HUGEPAGE_2M >= size)
-        fd, huge = -1, False
-        if want_huge:
-            try:
-                fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_HUGETLB | _MFD_HUGE_2MB)
-                size = -(-size // HUGEPAGE_2M) * HUGEPAGE_2M
-                os.ftruncate(fd, size)
-                huge = True
-            except OSError as e:
-                if fd >= 0:
-                    os.close(fd)
-                if hugepages == "on":
-                    raise OSError(e.errno, f"2 MiB hugepages requested but unavailable: {e.strerror}; "
-                                  "reserve some with: echo 64 > /proc/sys/vm/nr_hugepages") from e
-                fd = -1
-        if fd < 0:
-            flags = os.MFD_CLOEXEC | (os.MFD_ALLOW_SEALING if seal else 0)
-            fd = os.memfd_create(name, flags)
-            os.ftruncate(fd, size)
-            if seal:
-                import fcntl
-                fcntl.fcntl(fd, _F_ADD_SEALS, _F_SEAL_SHRINK)
+        fd, size, huge = create_memfd(size, name, hugepages, seal)
         region = cls(fd, size, hugepages=huge, owner=True, name=name)
         if lock:
             region.lock()

@@ -1,0 +1,284 @@
+"""memif copy-mode data path, both roles, compiled by Numba.
+
+Ring ownership (shared/notes/memif.md §4; DPDK rte_eth_memif.c eth_memif_rx/tx):
+
+    ring  producer index         consumer index
+    C2S   head (client writes)   tail (server writes)
+    S2C   tail (server writes)   head (client re-posts empty buffers)
+
+head and tail are free-running u16 counters; every difference is masked to 16 bits.
+
+Trust: everything in shared memory can be scribbled on by the peer at any time.
+So each descriptor is read *once* into locals, its (region, offset, length) is
+checked against the region table before any byte is copied, an index that claims
+more entries than the ring holds is a protocol violation, and as a client we never
+take buffer offsets from the ring at all (we know where our buffers are). A
+violation sets ``cfg[ERROR]`` and stops the data path; the control plane then
+disconnects the peer with the reason (``port.poll()``) and the process lives on.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, memcpy, store_release_u16,
+                            store_u16, store_u32)
+from ...mem.mempool import buf_room, buf_start, pool_alloc, pool_free
+from ...mem.syscalls import sys_write
+from ..counters import (COMMON, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS,
+                        TX_RING_FULL, TX_TOO_LONG)
+from ..port import register_burst
+from .proto import (DESC_FLAG_NEXT, DESC_SIZE, RING_DESC, RING_FLAG_MASK_INT, RING_FLAGS, RING_HEAD,
+                    RING_TAIL)
+
+MemifState = namedtuple("MemifState", "mem regions rxq txq cfg ctr sel kick")
+
+# cfg[] slots
+ROLE, LINK, ERROR, BSIZE, N_REGIONS = range(5)
+CFG_LEN = 8
+CLIENT, SERVER = 0, 1
+
+# per-queue row fields (rxq / txq are int64 [queues, Q_FIELDS])
+Q_RING, Q_SIZE, Q_LAST, Q_BUF0, Q_EFD = range(5)
+Q_FIELDS = 5
+
+# cfg[ERROR] codes -> reasons (sent to the peer in DISCONNECT)
+ERR_BAD_DESC, ERR_BAD_INDEX, ERR_ZERO_CAPACITY = 1, 2, 3
+ERROR_REASONS = {
+    ERR_BAD_DESC: "descriptor outside its region",
+    ERR_BAD_INDEX: "ring index beyond ring size",
+    ERR_ZERO_CAPACITY: "posted buffer with zero capacity",
+}
+
+EXTRA_COUNTERS = ("bad_desc", "bad_ring_index", "rx_chained", "tx_chained", "irq_sent",
+                  "connects", "disconnects", "protocol_errors")
+_C = {name: i for i, name in enumerate(COMMON + EXTRA_COUNTERS)}
+C_BAD_DESC, C_BAD_INDEX, C_RX_CHAINED, C_TX_CHAINED, C_IRQ = (
+    _C["bad_desc"], _C["bad_ring_index"], _C["rx_chained"], _C["tx_chained"], _C["irq_sent"])
+
+MAX_CHAIN = 64  # slots one frame may span: bounds work per packet whatever the peer claims
+
+
+@njit(cache=True, inline="always")
+def _fail(state, code, counter):
+    state.cfg[ERROR] = code
+    state.ctr[counter] += 1
+
+
+@njit(cache=True, inline="always")
+def _checked_addr(state, region, offset, length):
+    """Flat address of (region, offset) if [offset, offset+length) lies in the region, else -1."""
+    if region >= state.cfg[N_REGIONS]:
+        return -1
+    if offset + length > state.regions[region, 1]:
+        return -1
+    return state.regions[region, 0] + offset
+
+
+@njit(cache=True, inline="always")
+def _kick(state, efd):
+    """Wake a peer sleeping on the ring's eventfd (it cleared MASK_INT)."""
+    state.kick[0] = 1
+    sys_write(efd, state.kick, 0, 8)
+    state.ctr[C_IRQ] += 1
+
+
+@njit(cache=True)
+def memif_rx(state, pool, bufs, n):
+    cfg = state.cfg
+    if cfg[LINK] == 0 or cfg[ERROR] != 0:
+        return 0
+    mem = state.mem
+    q = state.rxq[state.sel[0]]
+    ring, size = q[Q_RING], q[Q_SIZE]
+    mask = size - 1
+    server = cfg[ROLE] == SERVER
+    if server:
+        prod = np.int64(load_acquire_u16(mem, ring + RING_HEAD))
+    else:
+        prod = np.int64(load_acquire_u16(mem, ring + RING_TAIL))
+    cur = q[Q_LAST]
+    avail = (prod - cur) & 0xFFFF
+    if avail > size:
+        _fail(state, ERR_BAD_INDEX, C_BAD_INDEX)
+        return 0
+    got = 0
+    nbytes = 0
+    while got < n and avail > 0:
+        idx = pool_alloc(pool)
+        if idx < 0:
+            state.ctr[RX_NOBUF] += 1
+            break
+        dst = buf_start(pool, idx)
+        room = buf_room(pool, idx)
+        total = 0
+        used = 0
+        complete = False
+        too_long = False
+        while used < avail and used < MAX_CHAIN:
+            d = ring + RING_DESC + ((cur + used) & mask) * DESC_SIZE
+            flags = np.int64(load_u16(mem, d))
+            region = np.int64(load_u16(mem, d + 2))
+            length = np.int64(load_u32(mem, d + 4))
+            offset = np.int64(load_u32(mem, d + 8))
+            src = _checked_addr(state, region, offset, length)
+            if src < 0:
+                pool_free(pool, idx)
+                _fail(state, ERR_BAD_DESC, C_BAD_DESC)
+                q[Q_LAST] = cur
+                return got
+            if server:
+                store_u16(mem, d, np.uint16(0))  # stale-NEXT mitigation (DPDK 22.11 TX bug, notes §4)
+            if total + length <= room:
+                memcpy(pool.data, dst + total, mem, src, length)
+            else:
+                too_long = True
+            total += length
+            used += 1
+            if (flags & DESC_FLAG_NEXT) == 0:
+                complete = True
+                break
+        if not complete:
+            pool_free(pool, idx)
+            if used >= MAX_CHAIN:
+                _fail(state, ERR_BAD_DESC, C_BAD_DESC)
+                return got
+            break  # the rest of the chain is not published yet: take it next time
+        cur = (cur + used) & 0xFFFF
+        avail -= used
+        if too_long:
+            pool_free(pool, idx)
+            state.ctr[RX_TOO_LONG] += 1
+            continue
+        if used > 1:
+            state.ctr[C_RX_CHAINED] += 1
+        pool.data_len[idx] = total
+        bufs[got] = idx
+        got += 1
+        nbytes += total
+    q[Q_LAST] = cur
+    if server:
+        store_release_u16(mem, ring + RING_TAIL, np.uint16(cur))
+    else:
+        _client_repost(state, mem, q, ring, size, cur)
+    state.ctr[RX_PACKETS] += got
+    state.ctr[RX_BYTES] += nbytes
+    return got
+
+
+@njit(cache=True, inline="always")
+def _client_repost(state, mem, q, ring, size, cur):
+    """Give consumed S2C slots back to the server: full-size empty buffers at our own offsets."""
+    head = np.int64(load_u16(mem, ring + RING_HEAD))  # only we write it
+    target = (cur + size) & 0xFFFF
+    bsize = state.cfg[BSIZE]
+    mask = size - 1
+    while head != target:
+        slot = head & mask
+        d = ring + RING_DESC + slot * DESC_SIZE
+        store_u16(mem, d, np.uint16(0))
+        store_u16(mem, d + 2, np.uint16(0))
+        store_u32(mem, d + 4, np.uint32(bsize))
+        store_u32(mem, d + 8, np.uint32(q[Q_BUF0] + slot * bsize))
+        head = (head + 1) & 0xFFFF
+    store_release_u16(mem, ring + RING_HEAD, np.uint16(target))
+
+
+@njit(cache=True)
+def memif_tx(state, pool, bufs, n):
+    cfg = state.cfg
+    if cfg[LINK] == 0 or cfg[ERROR] != 0:
+        return 0
+    mem = state.mem
+    q = state.txq[state.sel[1]]
+    ring, size = q[Q_RING], q[Q_SIZE]
+    mask = size - 1
+    server = cfg[ROLE] == SERVER
+    slot = q[Q_LAST]
+    if server:
+        free = (np.int64(load_acquire_u16(mem, ring + RING_HEAD)) - slot) & 0xFFFF
+    else:
+        free = size - ((slot - np.int64(load_acquire_u16(mem, ring + RING_TAIL))) & 0xFFFF)
+    if free > size or free < 0:
+        _fail(state, ERR_BAD_INDEX, C_BAD_INDEX)
+        return 0
+    bsize = cfg[BSIZE]
+    sent = 0
+    nbytes = 0
+    while sent < n:
+        idx = bufs[sent]
+        flen = pool.data_len[idx]
+        src = buf_start(pool, idx)
+        pos = 0
+        used = 0
+        while True:
+            if used >= free or used >= MAX_CHAIN:
+                break
+            s = (slot + used) & mask
+            d = ring + RING_DESC + s * DESC_SIZE
+            if server:
+                region = np.int64(load_u16(mem, d + 2))
+                cap = np.int64(load_u32(mem, d + 4))
+                offset = np.int64(load_u32(mem, d + 8))
+                dst = _checked_addr(state, region, offset, cap)
+                if dst < 0:
+                    _fail(state, ERR_BAD_DESC, C_BAD_DESC)
+                    break
+                if cap == 0:
+                    _fail(state, ERR_ZERO_CAPACITY, C_BAD_DESC)
+                    break
+            else:
+                cap = bsize
+                offset = q[Q_BUF0] + s * bsize
+                dst = offset  # region 0 starts at flat address 0
+                store_u16(mem, d + 2, np.uint16(0))
+                store_u32(mem, d + 8, np.uint32(offset))
+            chunk = min(cap, flen - pos)
+            memcpy(mem, dst, pool.data, src + pos, chunk)
+            pos += chunk
+            used += 1
+            store_u32(mem, d + 4, np.uint32(chunk))
+            if pos >= flen:
+                store_u16(mem, d, np.uint16(0))
+                break
+            store_u16(mem, d, np.uint16(DESC_FLAG_NEXT))
+        if pos < flen or (flen == 0 and used == 0):
+            if used >= MAX_CHAIN:  # can never fit: drop it, the caller gets the buffer freed
+                pool_free(pool, idx)
+                state.ctr[TX_TOO_LONG] += 1
+                sent += 1
+                continue
+            if cfg[ERROR] == 0:
+                state.ctr[TX_RING_FULL] += 1
+            break  # out of slots (or peer error): the frame stays with the caller
+        if used > 1:
+            state.ctr[C_TX_CHAINED] += 1
+        slot = (slot + used) & 0xFFFF
+        free -= used
+        nbytes += flen
+        pool_free(pool, idx)
+        sent += 1
+    if sent > 0:
+        q[Q_LAST] = slot
+        if server:
+            store_release_u16(mem, ring + RING_TAIL, np.uint16(slot))
+        else:
+            store_release_u16(mem, ring + RING_HEAD, np.uint16(slot))
+        if (np.int64(load_u16(mem, ring + RING_FLAGS)) & RING_FLAG_MASK_INT) == 0 and q[Q_EFD] >= 0:
+            _kick(state, q[Q_EFD])
+        state.ctr[TX_PACKETS] += sent
+        state.ctr[TX_BYTES] += nbytes
+    return sent
+
+
+register_burst(MemifState, memif_rx, memif_tx)
+
+
+def empty_state(cfg: np.ndarray, ctr: np.ndarray) -> MemifState:
+    """A link-down state: the data path returns 0 without touching memory."""
+    z = np.zeros((1, Q_FIELDS), np.int64)
+    return MemifState(np.zeros(64, np.uint8), np.zeros((1, 2), np.int64), z, z.copy(), cfg, ctr,
+                      np.zeros(2, np.int64), np.zeros(1, np.uint64))

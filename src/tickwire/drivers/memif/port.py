@@ -1,0 +1,193 @@
+"""MemifPort: what both roles share — link state, teardown, events, the data-path
+state handed to Numba, and turning a data-path violation into a DISCONNECT.
+
+The role-specific handshakes live in client.py and server.py.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import select
+import time
+
+import numpy as np
+
+from ..counters import Counters
+from ..port import Port
+from . import proto
+from .channel import Channel, PeerGone
+from .datapath import (BSIZE, CFG_LEN, ERROR, ERROR_REASONS, EXTRA_COUNTERS, LINK, N_REGIONS, ROLE, SERVER, Q_BUF0, Q_EFD, Q_FIELDS,
+                       Q_LAST, Q_RING, Q_SIZE, MemifState, empty_state)
+
+
+class MemifConfig:
+    def __init__(self, args):
+        self.socket = args.str("socket", "/run/memif.sock")
+        self.role = args.choice("role", ("client", "server"), "client")
+        self.id = args.int("id", 0, 0, 2**32 - 1)
+        self.rsize = args.int("rsize", 10, 1, proto.MAX_LOG2_RING)
+        self.bsize = args.int("bsize", 2048, 64, 65535)
+        self.secret = args.str("secret", "").encode()
+        if len(self.secret) > proto.SECRET_LEN:
+            raise ValueError(f"memif: secret longer than {proto.SECRET_LEN} bytes")
+        self.queues = args.int("queues", 1, 1, proto.MAX_QUEUES)
+        self.abstract = args.bool("abstract", False)
+        self.interrupt = args.choice("rx", ("poll", "interrupt"), "poll") == "interrupt"
+        self.hugepages = args.choice("hugepages", ("auto", "on", "off"), "off")
+        self.name = args.str("name", "tickwire")
+        args.finish()
+
+
+class MemifPort(Port):
+    def __init__(self, cfg: MemifConfig, pool, spec: str):
+        self.cfg, self.pool, self.spec = cfg, pool, spec
+        self.counters = Counters(EXTRA_COUNTERS)
+        self._cfg = np.zeros(CFG_LEN, np.int64)
+        self._cfg[ROLE] = SERVER if cfg.role == "server" else 0
+        self._cfg[BSIZE] = cfg.bsize
+        self._sel = np.zeros(2, np.int64)   # (rx queue, tx queue) used by rx_burst/tx_burst
+        self.rx_queues = self.tx_queues = 0
+        self.state = empty_state(self._cfg, self.counters.array)
+        self.events: collections.deque[str] = collections.deque(maxlen=64)
+        self.last_error = ""
+        self.peer_name = ""
+        self.chan: Channel | None = None
+        self._closed = False
+
+    # --- link state --------------------------------------------------------------
+    @property
+    def link_up(self) -> bool:
+        return bool(self._cfg[LINK])
+
+    def wait_link(self, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.link_up and time.monotonic() < deadline:
+            self.poll()
+            if not self.link_up:
+                time.sleep(0.001)
+        return self.link_up
+
+    def _event(self, text: str) -> None:
+        self.events.append(f"{time.strftime('%H:%M:%S')} {text}")
+
+    def _bring_up(self, mem, regions_table, rx_rings, tx_rings, efds_rx, efds_tx, buf0_rx, buf0_tx) -> None:
+        """Publish a new data-path state. rings: lists of (flat offset, log2 size)."""
+        def table(rings, efds, buf0):
+            t = np.zeros((len(rings), Q_FIELDS), np.int64)
+            for i, (off, log2) in enumerate(rings):
+                t[i, Q_RING], t[i, Q_SIZE], t[i, Q_LAST] = off, 1 << log2, 0
+                t[i, Q_BUF0], t[i, Q_EFD] = buf0[i], efds[i]
+            return t
+        self._cfg[ERROR] = 0
+        self._cfg[N_REGIONS] = len(regions_table)
+        self.state = MemifState(mem, regions_table, table(rx_rings, efds_rx, buf0_rx),
+                                table(tx_rings, efds_tx, buf0_tx), self._cfg, self.counters.array,
+                                self._sel, np.zeros(1, np.uint64))
+        self._sel[:] = 0
+        self.rx_queues, self.tx_queues = len(rx_rings), len(tx_rings)
+        self._cfg[LINK] = 1
+        self.counters.bump("connects")
+        self._event(f"connected to {self.peer_name!r}")
+
+    def _bring_down(self) -> None:
+        """Stop the data path *before* any memory it uses goes away."""
+        self._cfg[LINK] = 0
+        self.state = empty_state(self._cfg, self.counters.array)
+
+    # --- errors --------------------------------------------------------------------
+    def _disconnect(self, reason: str, tell_peer: bool = True, protocol_error: bool = False) -> None:
+        was_up = self.link_up
+        if self.chan is not None and tell_peer:
+            try:
+                self.chan.send(proto.disconnect(reason))
+            except (PeerGone, OSError):
+                pass
+        self.last_error = reason
+        if protocol_error:
+            self.counters.bump("protocol_errors")
+        if was_up or self.chan is not None:
+            self.counters.bump("disconnects")
+        self._event(f"disconnected: {reason}")
+        self._bring_down()
+        self._teardown_session()
+
+    def _teardown_session(self) -> None:
+        raise NotImplementedError
+
+    def _check_datapath(self) -> None:
+        code = int(self._cfg[ERROR])
+        if code and self.link_up:
+            self._disconnect(f"peer violated the ring protocol: {ERROR_REASONS.get(code, code)}",
+                             protocol_error=True)
+
+    def poll(self) -> None:
+        self._check_datapath()
+        self._poll_control()
+
+    def _poll_control(self) -> None:
+        raise NotImplementedError
+
+    def _pump(self, handle) -> None:
+        """Deliver every pending control message to ``handle(type, payload, fd)``."""
+        while self.chan is not None:
+            try:
+                got = self.chan.recv()
+            except PeerGone as e:
+                self._disconnect(str(e), tell_peer=False)
+                return
+            except proto.ProtocolError as e:
+                self._disconnect(str(e), protocol_error=True)
+                return
+            if got is None:
+                return
+            msg_type, payload, fd = got
+            if msg_type == proto.DISCONNECT:
+                if fd is not None:
+                    os.close(fd)
+                self._disconnect(f"peer disconnected: {payload.reason or 'no reason given'}", tell_peer=False)
+                return
+            try:
+                handle(msg_type, payload, fd)
+            except proto.ProtocolError as e:
+                self._disconnect(str(e), protocol_error=True)
+                return
+
+    # --- interrupts -------------------------------------------------------------------
+    def rx_eventfds(self) -> list[int]:
+        return [int(fd) for fd in self.state.rxq[:, Q_EFD] if fd >= 0] if self.link_up else []
+
+    def wait_rx(self, timeout: float) -> bool:
+        """Sleep until the peer signals an RX ring (interrupt mode) or timeout; True if signalled."""
+        fds = self.rx_eventfds()
+        if not fds:
+            time.sleep(timeout)
+            return False
+        ready, _, _ = select.select(fds, [], [], timeout)
+        for fd in ready:
+            try:
+                os.read(fd, 8)
+            except BlockingIOError:
+                pass
+        return bool(ready)
+
+    # --- multi-queue ------------------------------------------------------------------
+    def select_queue(self, rx: int, tx: int | None = None) -> None:
+        """Make rx_burst/tx_burst use queue ``rx`` / ``tx`` (DPDK's queue_id)."""
+        tx = rx if tx is None else tx
+        if not (0 <= rx < self.rx_queues and 0 <= tx < self.tx_queues):
+            raise ValueError(f"memif: queue ({rx}, {tx}) not connected ({self.rx_queues} rx, {self.tx_queues} tx)")
+        self._sel[0], self._sel[1] = rx, tx
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.chan is not None:
+            self._disconnect("interface closed")
+        self._bring_down()
+        self._teardown_session()
+        self._close_role()
+
+    def _close_role(self) -> None:
+        pass
