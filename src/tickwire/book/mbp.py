@@ -1,0 +1,94 @@
+"""Market-by-price books in one int64 array, updated from Numba.
+
+``levels[slot, side, i, f]``: slot = instrument, side 0 bid / 1 offer / 2 implied bid /
+3 implied offer, i = price level - 1 (0 is the top), f = PX (price mantissa, the
+schema's exponent, e.g. 1e-9 for MDP 3.0 PRICE9), QTY, NORD (orders at the level).
+An empty level has QTY == 0 and PX == EMPTY_PX.
+
+The book is *positional*, exactly as MDP 3.0 manages it ("MDP 3.0 - Market by Price",
+notes/mdp3.md §4): MDPriceLevel N addresses row N-1 whatever its price, New inserts
+and pushes lower rows down (the row falling off the configured depth is dropped),
+Delete removes and pulls lower rows up (the venue then refills the last row with a
+New), DeleteThru clears the side, DeleteFrom removes rows 1..N and pulls the rest up,
+Change/Overlay rewrite the row in place.
+
+Readers take views, never copies: ``levels[slot, 0, 0]`` is the best bid row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+PX, QTY, NORD = 0, 1, 2
+NFIELD = 3
+BID, OFFER, IMPLIED_BID, IMPLIED_OFFER = 0, 1, 2, 3
+NSIDE = 4
+EMPTY_PX = np.iinfo(np.int64).max   # PRICENULL9 null: an empty level has no price
+
+(ACT_NEW, ACT_CHANGE, ACT_DELETE, ACT_DELETE_THRU, ACT_DELETE_FROM, ACT_OVERLAY) = range(6)
+
+
+def new_levels(max_instruments: int, max_depth: int) -> np.ndarray:
+    lv = np.zeros((max_instruments, NSIDE, max_depth, NFIELD), np.int64)
+    lv[:, :, :, PX] = EMPTY_PX
+    return lv
+
+
+@njit(cache=True, inline="always")
+def _clear_row(lv, s, side, i):
+    lv[s, side, i, PX] = EMPTY_PX
+    lv[s, side, i, QTY] = 0
+    lv[s, side, i, NORD] = 0
+
+
+@njit(cache=True)
+def clear_side(lv, s, side):
+    for i in range(lv.shape[2]):
+        _clear_row(lv, s, side, i)
+
+
+@njit(cache=True)
+def clear_book(lv, s):
+    for side in range(NSIDE):
+        clear_side(lv, s, side)
+
+
+@njit(cache=True)
+def apply_level(lv, s, side, level, depth, action, px, qty, nord):
+    """Apply one MBP entry. ``level`` is 1-based, ``depth`` the instrument's depth
+    (<= lv.shape[2]). Returns 0, or 1 for a level outside 1..depth, 2 for an unknown
+    action (the caller counts both; the book is left unchanged)."""
+    if action == ACT_DELETE_THRU:       # whole side; MDPriceLevel is not used
+        clear_side(lv, s, side)
+        return 0
+    if level < 1 or level > depth:
+        return 1
+    i = level - 1
+    if action == ACT_NEW:
+        j = depth - 1
+        while j > i:
+            lv[s, side, j, PX] = lv[s, side, j - 1, PX]
+            lv[s, side, j, QTY] = lv[s, side, j - 1, QTY]
+            lv[s, side, j, NORD] = lv[s, side, j - 1, NORD]
+            j -= 1
+    elif action == ACT_DELETE or action == ACT_DELETE_FROM:
+        n = 1 if action == ACT_DELETE else level   # DeleteFrom: levels 1..N
+        if action == ACT_DELETE_FROM:
+            i = 0
+        j = i
+        while j + n < depth:
+            lv[s, side, j, PX] = lv[s, side, j + n, PX]
+            lv[s, side, j, QTY] = lv[s, side, j + n, QTY]
+            lv[s, side, j, NORD] = lv[s, side, j + n, NORD]
+            j += 1
+        while j < depth:
+            _clear_row(lv, s, side, j)
+            j += 1
+        return 0
+    elif action != ACT_CHANGE and action != ACT_OVERLAY:
+        return 2
+    lv[s, side, i, PX] = px
+    lv[s, side, i, QTY] = qty
+    lv[s, side, i, NORD] = nord
+    return 0

@@ -1,0 +1,598 @@
+"""MDP 3.0 channel handler, compiled: one UDP payload in, books updated.
+
+    feed_input(st, buf, off, length, source)   source: SRC_A / SRC_B (incrementals),
+                                               SRC_SNAPSHOT (market recovery loop)
+    feed_flush(st)                             declare the gap the reorder window holds
+
+Both are ``@njit(cache=True)`` and take the FeedState namedtuple (feed.state), so the
+engine calls them per packet from inside its own Numba loop, and Python calls them
+the same way (CLI, tests).
+
+Sequencing (notes/mdp3.md §5): A and B carry identical packets; the first copy of a
+MsgSeqNum is processed, later copies are counted as duplicates. A packet ahead of the
+next expected seq waits in a small window for the other line to fill the hole; when
+the window is full or the hole is wider than the window, the missing seqs are declared
+lost. After a loss every synced instrument becomes STALE: its next entry proves it good
+(RptSeq = last + 1) or broken (a jump: RECOVERING). A RECOVERING instrument is rebuilt
+from the snapshot loop (52): load the snapshot, set RptSeq, then replay the incrementals
+buffered since the snapshot's LastMsgSeqNumProcessed for that instrument only, with the
+same RptSeq continuity rule.
+
+Bad input (truncated packet, MsgSize past the packet, block or group past the message,
+wrong schema id, unknown template, short entries) is counted under its cause and
+skipped; when we cannot tell which instruments a skipped message touched, the channel is
+treated as having lost a packet (instruments go STALE), never silently wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..book.mbp import (ACT_DELETE_THRU, BID, IMPLIED_BID, IMPLIED_OFFER, OFFER, apply_level, clear_book,
+                        clear_side)
+from ..mem.atomics import memcpy
+from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
+from . import layout as L
+from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_BAD_LEVEL, C_BLOCK_OVERRUN, C_BOOK_RESETS, C_BUFFERING,
+                    C_BYTES, C_CHANNEL_RESETS, C_DEFAULT_DEPTH, C_DUPLICATES, C_ENTRIES, C_GAPS, C_GROUP_OVERRUN,
+                    C_IN_EVENT, C_INSTRUMENT_TABLE_FULL, C_LAST_LOST_SEQ, C_LAST_SEQ, C_LOST_PACKETS,
+                    C_MESSAGE_OVERRUN, C_MESSAGES, C_N_INST, C_NEWER_VERSION, C_NEXT_SEQ, C_OLD_RPT_ENTRIES,
+                    C_PACKET_TOO_BIG, C_PACKETS, C_PEND_COUNT, C_RECOVERIES, C_REORDERED, C_REPLAY_OVERFLOW,
+                    C_REPLAYED_PACKETS, C_REPLAYING, C_RING_COUNT, C_RING_FIRST_SEQ, C_RING_HEAD, C_RPT_GAPS,
+                    C_SCHEMA_ID, C_SCHEMA_ID_MISMATCH, C_SCHEMA_VERSION, C_SHORT_ENTRY, C_SNAPSHOT_PACKETS,
+                    C_SNAPSHOTS_APPLIED, C_SNAPSHOTS_IGNORED, C_SNAPSHOTS_TOO_OLD, C_STALE_MARKS, C_START_SYNCED,
+                    C_TRUNCATED_PACKET, C_UNKNOWN_TEMPLATE, C_UNSUPPORTED_TEMPLATE_ENTRIES, I_DEPTH, I_DISPLAY,
+                    I_IDEPTH, I_LAST_SEQ, I_MINPX, I_RECOVERIES, I_RPT, I_SECID, I_STATE, I_STATUS, I_UPDATES,
+                    S_EMPTY, S_RECOVERING, S_STALE, S_SYNCED, SRC_SNAPSHOT)
+
+PACKET_HEADER = 12     # MsgSeqNum u32 + SendingTime u64
+SBE_HEADER = 8         # blockLength, templateId, schemaId, version (u16 each)
+NULL_I32 = 2147483647
+END_OF_EVENT = 0x80    # MatchEventIndicator bit 7
+
+
+# ------------------------------------------------------------------ instruments
+@njit(cache=True)
+def instrument_slot(st, secid, create):
+    """Slot of SecurityID ``secid``; with ``create`` a new slot (-1 if the table is full)."""
+    mask = st.index.size - 1
+    h = (secid * 2654435761) & mask
+    for _ in range(st.index.size):
+        e = st.index[h]
+        if e == 0:
+            break
+        if st.inst[e - 1, I_SECID] == secid:
+            return e - 1
+        h = (h + 1) & mask
+    if not create:
+        return -1
+    n = st.ctr[C_N_INST]
+    if n >= st.inst.shape[0] or st.index[h] != 0:
+        st.ctr[C_INSTRUMENT_TABLE_FULL] += 1
+        return -1
+    st.index[h] = n + 1
+    st.ctr[C_N_INST] = n + 1
+    st.inst[n, I_SECID] = secid
+    # Joined at the start of the channel (seq 1): books start empty and valid.
+    # Joined later: the book is unknown until a snapshot.
+    st.inst[n, I_STATE] = S_SYNCED if st.ctr[C_START_SYNCED] == 1 else S_RECOVERING
+    st.inst[n, I_RPT] = 0
+    st.inst[n, I_DEPTH] = st.ctr[C_DEFAULT_DEPTH]
+    st.inst[n, I_IDEPTH] = min(2, st.levels.shape[2])
+    st.inst[n, I_STATUS] = -1
+    if st.inst[n, I_STATE] == S_RECOVERING:
+        start_buffering(st)
+    return n
+
+
+@njit(cache=True)
+def start_buffering(st):
+    if st.ctr[C_BUFFERING] == 0:
+        st.ctr[C_BUFFERING] = 1
+        st.ctr[C_RING_COUNT] = 0
+        st.ctr[C_RING_HEAD] = 0
+        st.ctr[C_RING_FIRST_SEQ] = -1
+
+
+@njit(cache=True)
+def mark_all_stale(st, lost_upto):
+    """Unknown loss up to seq ``lost_upto``: synced books become unproven."""
+    if lost_upto > st.ctr[C_LAST_LOST_SEQ]:
+        st.ctr[C_LAST_LOST_SEQ] = lost_upto
+    for s in range(st.ctr[C_N_INST]):
+        if st.inst[s, I_STATE] == S_SYNCED:
+            st.inst[s, I_STATE] = S_STALE
+            st.ctr[C_STALE_MARKS] += 1
+    start_buffering(st)
+
+
+@njit(cache=True)
+def break_chain(st, s):
+    st.inst[s, I_STATE] = S_RECOVERING
+    st.ctr[C_RPT_GAPS] += 1
+    start_buffering(st)
+
+
+@njit(cache=True)
+def check_rpt(st, s, rpt):
+    """RptSeq rule. Returns True when the entry must be applied."""
+    state = st.inst[s, I_STATE]
+    if state == S_RECOVERING:
+        return False
+    last = st.inst[s, I_RPT]
+    if rpt <= last:
+        st.ctr[C_OLD_RPT_ENTRIES] += 1    # already in the book (replay overlap, snapshot newer)
+        return False
+    if rpt != last + 1:
+        break_chain(st, s)
+        return False
+    if state == S_STALE:
+        st.inst[s, I_STATE] = S_SYNCED   # chain continued across the loss: nothing was missed
+    st.inst[s, I_RPT] = rpt
+    return True
+
+
+@njit(cache=True, inline="always")
+def side_of(entry_type):
+    if entry_type == 48:     # '0'
+        return BID
+    if entry_type == 49:     # '1'
+        return OFFER
+    if entry_type == 69:     # 'E'
+        return IMPLIED_BID
+    if entry_type == 70:     # 'F'
+        return IMPLIED_OFFER
+    if entry_type == 74:     # 'J' book reset
+        return 9
+    return -1
+
+
+# ------------------------------------------------------------------ groups
+@njit(cache=True)
+def group_bounds(st, tid, g, buf, pos, mend):
+    """Read group ``g``'s dimension at ``pos``. Returns (entry_len, count, first_entry)
+    or entry_len -1 when the header or its entries overrun the message."""
+    base = L.T_GRP + 4 * g
+    hs = st.tpl[tid, base]
+    if pos + hs > mend:
+        return -1, 0, pos
+    entry_len = rd_u16(buf, pos)
+    noff = pos + st.tpl[tid, base + 1]
+    count = rd_u8(buf, noff) if st.tpl[tid, base + 2] == 1 else rd_u16(buf, noff)
+    first = pos + hs
+    if first + entry_len * count > mend:
+        return -1, 0, pos
+    return entry_len, count, first
+
+
+# ------------------------------------------------------------------ templates
+@njit(cache=True)
+def on_book(st, tid, buf, body, block_len, mend, seq, only):
+    t = st.tpl[tid]
+    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    if entry_len < 0:
+        return False
+    if count > 0 and entry_len < t[L.T_ENEED]:
+        st.ctr[C_SHORT_ENTRY] += 1
+        return False
+    lv = st.levels
+    for _ in range(count):
+        secid = rd_i32(buf, e + t[L.E_SECID])
+        s = instrument_slot(st, secid, True)
+        if s >= 0 and (only < 0 or s == only):
+            st.ctr[C_ENTRIES] += 1
+            if check_rpt(st, s, rd_u32(buf, e + t[L.E_RPT])):
+                side = side_of(rd_u8(buf, e + t[L.E_TYPE]))
+                if side == 9:
+                    clear_book(lv, s)
+                    st.ctr[C_BOOK_RESETS] += 1
+                elif side < 0:
+                    st.ctr[C_BAD_ENTRY_TYPE] += 1
+                else:
+                    depth = st.inst[s, I_DEPTH] if side <= OFFER else st.inst[s, I_IDEPTH]
+                    nord = rd_i32(buf, e + t[L.E_NORD]) if t[L.E_NORD] >= 0 else 0
+                    r = apply_level(lv, s, side, rd_u8(buf, e + t[L.E_LEVEL]), depth,
+                                    rd_u8(buf, e + t[L.E_ACTION]), rd_i64(buf, e + t[L.E_PX]),
+                                    rd_i32(buf, e + t[L.E_SIZE]), nord)
+                    if r == 1:
+                        st.ctr[C_BAD_LEVEL] += 1
+                    elif r == 2:
+                        st.ctr[C_BAD_ACTION] += 1
+                st.inst[s, I_UPDATES] += 1
+                st.inst[s, I_LAST_SEQ] = seq
+        e += entry_len
+    return True
+
+
+@njit(cache=True)
+def on_rpt_only(st, tid, buf, body, block_len, mend, only, breaks):
+    """Trade summary and statistics: they advance RptSeq but not the MBP book.
+    An unsupported book template (``breaks``) sends its instruments to recovery."""
+    t = st.tpl[tid]
+    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    if entry_len < 0:
+        return False
+    if count > 0 and entry_len < t[L.T_ENEED]:
+        st.ctr[C_SHORT_ENTRY] += 1
+        return False
+    for _ in range(count):
+        s = instrument_slot(st, rd_i32(buf, e + t[L.E_SECID]), True)
+        if s >= 0 and (only < 0 or s == only):
+            st.ctr[C_ENTRIES] += 1
+            if breaks:
+                st.ctr[C_UNSUPPORTED_TEMPLATE_ENTRIES] += 1
+                if st.inst[s, I_STATE] != S_RECOVERING:
+                    break_chain(st, s)
+            else:
+                check_rpt(st, s, rd_u32(buf, e + t[L.E_RPT]))
+        e += entry_len
+    return True
+
+
+@njit(cache=True)
+def on_definition(st, tid, buf, body, block_len, mend):
+    t = st.tpl[tid]
+    s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
+    if s < 0:
+        return True
+    if t[L.R_MINPX] >= 0:
+        st.inst[s, I_MINPX] = rd_i64(buf, body + t[L.R_MINPX])
+    if t[L.R_DISPLAY] >= 0:
+        st.inst[s, I_DISPLAY] = rd_i64(buf, body + t[L.R_DISPLAY])
+    target = t[L.T_TARGET]
+    if target < 0:
+        return True
+    pos = body + block_len
+    for g in range(target + 1):       # skip the groups before NoMDFeedTypes
+        entry_len, count, e = group_bounds(st, tid, g, buf, pos, mend)
+        if entry_len < 0:
+            return False
+        if g == target and t[L.E_FEEDTYPE] >= 0 and t[L.E_DEPTH] >= 0 and entry_len >= t[L.T_ENEED]:
+            q = e
+            for _ in range(count):
+                f = q + t[L.E_FEEDTYPE]
+                depth = np.int64(np.int8(rd_u8(buf, q + t[L.E_DEPTH])))
+                depth = max(1, min(depth, st.levels.shape[2]))
+                # 'GBX' outright depth, 'GBI' implied depth (notes/mdp3.md §3, template 54)
+                if rd_u8(buf, f) == 71 and rd_u8(buf, f + 1) == 66:
+                    if rd_u8(buf, f + 2) == 88:
+                        st.inst[s, I_DEPTH] = depth
+                    elif rd_u8(buf, f + 2) == 73:
+                        st.inst[s, I_IDEPTH] = depth
+                q += entry_len
+        pos = e + entry_len * count
+    return True
+
+
+@njit(cache=True)
+def on_status(st, tid, buf, body):
+    t = st.tpl[tid]
+    secid = rd_i32(buf, body + t[L.R_SECID])
+    if secid == NULL_I32:
+        return            # applies to a whole security group: not tracked per instrument
+    s = instrument_slot(st, secid, True)
+    if s >= 0:
+        st.inst[s, I_STATUS] = rd_u8(buf, body + t[L.R_STATUS])
+
+
+@njit(cache=True)
+def on_channel_reset(st):
+    """ChannelReset4: every book on the channel is empty, RptSeq restarts at 1."""
+    st.ctr[C_CHANNEL_RESETS] += 1
+    for s in range(st.ctr[C_N_INST]):
+        clear_book(st.levels, s)
+        st.inst[s, I_RPT] = 0
+        st.inst[s, I_STATE] = S_SYNCED
+
+
+# ------------------------------------------------------------------ one packet's messages
+@njit(cache=True)
+def process_messages(st, buf, off, length, seq, only):
+    """Walk the messages of an in-order incremental packet. ``only`` >= 0 restricts
+    book changes to that instrument slot (replay after its snapshot)."""
+    pos = off + PACKET_HEADER
+    end = off + length
+    replay = only >= 0
+    while pos < end:
+        if pos + 2 + SBE_HEADER > end:
+            if not replay:
+                st.ctr[C_TRUNCATED_PACKET] += 1
+                mark_all_stale(st, seq)
+            return
+        size = rd_u16(buf, pos)
+        mend = pos + size
+        if size < 2 + SBE_HEADER or mend > end:
+            if not replay:
+                st.ctr[C_MESSAGE_OVERRUN] += 1
+                mark_all_stale(st, seq)
+            return
+        m = pos + 2
+        block_len = rd_u16(buf, m)
+        tid = rd_u16(buf, m + 2)
+        body = m + SBE_HEADER
+        pos = mend
+        if not replay:
+            st.ctr[C_MESSAGES] += 1
+        if rd_u16(buf, m + 4) != st.ctr[C_SCHEMA_ID]:
+            if not replay:
+                st.ctr[C_SCHEMA_ID_MISMATCH] += 1
+                mark_all_stale(st, seq)
+            continue
+        if tid >= L.MAX_TEMPLATE or st.tpl[tid, L.T_KIND] == L.K_UNKNOWN:
+            if not replay:
+                st.ctr[C_UNKNOWN_TEMPLATE] += 1
+            continue
+        if rd_u16(buf, m + 6) > st.ctr[C_SCHEMA_VERSION] and not replay:
+            st.ctr[C_NEWER_VERSION] += 1   # SBE §3.7: decoded by blockLength, extra fields skipped
+        kind = st.tpl[tid, L.T_KIND]
+        if body + block_len > mend or block_len < st.tpl[tid, L.T_RNEED]:
+            if not replay:
+                st.ctr[C_BLOCK_OVERRUN] += 1
+                mark_all_stale(st, seq)
+            continue
+        if st.tpl[tid, L.R_MEI] >= 0 and not replay:
+            st.ctr[C_IN_EVENT] = 0 if rd_u8(buf, body + st.tpl[tid, L.R_MEI]) & END_OF_EVENT else 1
+        ok = True
+        if kind == L.K_BOOK:
+            ok = on_book(st, tid, buf, body, block_len, mend, seq, only)
+        elif kind == L.K_TRADE or kind == L.K_RPT_ONLY:
+            ok = on_rpt_only(st, tid, buf, body, block_len, mend, only, False)
+        elif kind == L.K_RPT_BREAK or kind == L.K_MBO:
+            ok = on_rpt_only(st, tid, buf, body, block_len, mend, only, True)
+        elif replay:
+            continue
+        elif kind == L.K_DEF:
+            ok = on_definition(st, tid, buf, body, block_len, mend)
+        elif kind == L.K_STATUS:
+            on_status(st, tid, buf, body)
+        elif kind == L.K_RESET:
+            on_channel_reset(st)
+        if not ok and not replay:
+            st.ctr[C_GROUP_OVERRUN] += 1
+            mark_all_stale(st, seq)
+
+
+@njit(cache=True)
+def keep_for_replay(st, buf, off, length, seq):
+    ring = st.ring
+    if length > ring.shape[1]:
+        st.ctr[C_PACKET_TOO_BIG] += 1
+        st.ctr[C_RING_COUNT] = 0           # coverage broken: only newer snapshots can help
+        st.ctr[C_RING_FIRST_SEQ] = seq + 1
+        return
+    n = ring.shape[0]
+    i = (st.ctr[C_RING_HEAD] + st.ctr[C_RING_COUNT]) % n
+    if st.ctr[C_RING_COUNT] == n:          # full: overwrite the oldest
+        st.ctr[C_REPLAY_OVERFLOW] += 1
+        st.ctr[C_RING_HEAD] = (st.ctr[C_RING_HEAD] + 1) % n
+        st.ctr[C_RING_FIRST_SEQ] = st.ring_meta[st.ctr[C_RING_HEAD], 0]
+    else:
+        st.ctr[C_RING_COUNT] += 1
+        if st.ctr[C_RING_COUNT] == 1:
+            st.ctr[C_RING_FIRST_SEQ] = seq
+    memcpy(ring[i], 0, buf, off, length)
+    st.ring_meta[i, 0] = seq
+    st.ring_meta[i, 1] = length
+
+
+@njit(cache=True)
+def process_in_order(st, buf, off, length, seq):
+    process_messages(st, buf, off, length, seq, -1)
+    st.ctr[C_NEXT_SEQ] = seq + 1
+    st.ctr[C_LAST_SEQ] = seq
+    if st.ctr[C_BUFFERING] == 1:
+        keep_for_replay(st, buf, off, length, seq)
+
+
+@njit(cache=True)
+def drain_window(st):
+    """Process waiting packets that are now in order; drop those already seen."""
+    progress = True
+    while progress and st.ctr[C_PEND_COUNT] > 0:
+        progress = False
+        for w in range(st.pend_meta.shape[0]):
+            seq = st.pend_meta[w, 0]
+            if seq < 0:
+                continue
+            if seq < st.ctr[C_NEXT_SEQ]:
+                st.pend_meta[w, 0] = -1
+                st.ctr[C_PEND_COUNT] -= 1
+                st.ctr[C_DUPLICATES] += 1
+            elif seq == st.ctr[C_NEXT_SEQ]:
+                st.pend_meta[w, 0] = -1
+                st.ctr[C_PEND_COUNT] -= 1
+                st.ctr[C_REORDERED] += 1
+                process_in_order(st, st.pend[w], 0, st.pend_meta[w, 1], seq)
+                progress = True
+
+
+@njit(cache=True)
+def declare_gap(st):
+    """The packets before the lowest waiting one are not coming: count them lost."""
+    lo = -1
+    for w in range(st.pend_meta.shape[0]):
+        seq = st.pend_meta[w, 0]
+        if seq >= 0 and (lo < 0 or seq < lo):
+            lo = seq
+    if lo < 0:
+        return
+    st.ctr[C_GAPS] += 1
+    st.ctr[C_LOST_PACKETS] += lo - st.ctr[C_NEXT_SEQ]
+    mark_all_stale(st, lo - 1)
+    st.ctr[C_NEXT_SEQ] = lo
+    drain_window(st)
+
+
+@njit(cache=True)
+def hold(st, buf, off, length, seq):
+    """Keep a packet that is ahead of the next expected seq for A/B hole fill."""
+    free = -1
+    for w in range(st.pend_meta.shape[0]):
+        if st.pend_meta[w, 0] == seq:
+            st.ctr[C_DUPLICATES] += 1
+            return
+        if st.pend_meta[w, 0] < 0 and free < 0:
+            free = w
+    if length > st.pend.shape[1]:
+        st.ctr[C_PACKET_TOO_BIG] += 1     # cannot hold it: it is lost to us
+        return
+    if free < 0:
+        declare_gap(st)
+        hold(st, buf, off, length, seq)
+        return
+    memcpy(st.pend[free], 0, buf, off, length)
+    st.pend_meta[free, 0] = seq
+    st.pend_meta[free, 1] = length
+    st.ctr[C_PEND_COUNT] += 1
+
+
+@njit(cache=True)
+def feed_flush(st):
+    """Give up waiting for the holes in the window (end of capture, or a timer)."""
+    while st.ctr[C_PEND_COUNT] > 0:
+        declare_gap(st)
+
+
+# ------------------------------------------------------------------ snapshots
+@njit(cache=True)
+def apply_snapshot(st, tid, buf, body, block_len, mend):
+    t = st.tpl[tid]
+    s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
+    if s < 0:
+        return True
+    state = st.inst[s, I_STATE]
+    if state == S_SYNCED:
+        st.ctr[C_SNAPSHOTS_IGNORED] += 1
+        return True
+    lmsp = rd_u32(buf, body + t[L.R_LMSP])
+    rpt = rd_u32(buf, body + t[L.R_RPT])
+    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    if entry_len < 0:
+        return False
+    if count > 0 and entry_len < t[L.T_ENEED]:
+        st.ctr[C_SHORT_ENTRY] += 1
+        return False
+    started = st.ctr[C_NEXT_SEQ] != 0
+    last = st.ctr[C_NEXT_SEQ] - 1
+    if started:
+        # Packets lost after the snapshot point: it cannot make the book whole.
+        if lmsp < st.ctr[C_LAST_LOST_SEQ]:
+            st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
+            return True
+        # Packets since the snapshot point must all be in the replay ring.
+        if lmsp < last and (st.ctr[C_BUFFERING] == 0 or st.ctr[C_RING_COUNT] == 0
+                            or st.ctr[C_RING_FIRST_SEQ] > lmsp + 1):
+            st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
+            return True
+    lv = st.levels
+    clear_book(lv, s)
+    for _ in range(count):
+        side = side_of(rd_u8(buf, e + t[L.E_TYPE]))
+        if 0 <= side <= IMPLIED_OFFER:
+            depth = st.inst[s, I_DEPTH] if side <= OFFER else st.inst[s, I_IDEPTH]
+            level = np.int64(np.int8(rd_u8(buf, e + t[L.E_LEVEL])))
+            if 1 <= level <= depth:
+                i = level - 1
+                lv[s, side, i, 0] = rd_i64(buf, e + t[L.E_PX])
+                lv[s, side, i, 1] = rd_i32(buf, e + t[L.E_SIZE])
+                lv[s, side, i, 2] = rd_i32(buf, e + t[L.E_NORD]) if t[L.E_NORD] >= 0 else 0
+            else:
+                st.ctr[C_BAD_LEVEL] += 1
+        e += entry_len
+    st.inst[s, I_RPT] = rpt
+    # Late join (no incrementals yet): valid only once an entry continues the chain.
+    st.inst[s, I_STATE] = S_SYNCED if started else S_STALE
+    st.ctr[C_SNAPSHOTS_APPLIED] += 1
+    if started and lmsp < last:
+        st.ctr[C_REPLAYING] = 1
+        n = st.ring.shape[0]
+        for k in range(st.ctr[C_RING_COUNT]):
+            i = (st.ctr[C_RING_HEAD] + k) % n
+            seq = st.ring_meta[i, 0]
+            if seq > lmsp:
+                st.ctr[C_REPLAYED_PACKETS] += 1
+                process_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
+        st.ctr[C_REPLAYING] = 0
+    if st.inst[s, I_STATE] == S_SYNCED:
+        st.ctr[C_RECOVERIES] += 1
+        st.inst[s, I_RECOVERIES] += 1
+    maybe_stop_buffering(st)
+    return True
+
+
+@njit(cache=True)
+def maybe_stop_buffering(st):
+    for s in range(st.ctr[C_N_INST]):
+        if st.inst[s, I_STATE] != S_SYNCED:
+            return
+    st.ctr[C_BUFFERING] = 0
+    st.ctr[C_RING_COUNT] = 0
+
+
+@njit(cache=True)
+def process_snapshot_packet(st, buf, off, length):
+    st.ctr[C_SNAPSHOT_PACKETS] += 1
+    pos = off + PACKET_HEADER
+    end = off + length
+    while pos < end:
+        if pos + 2 + SBE_HEADER > end:
+            st.ctr[C_TRUNCATED_PACKET] += 1
+            return
+        size = rd_u16(buf, pos)
+        mend = pos + size
+        if size < 2 + SBE_HEADER or mend > end:
+            st.ctr[C_MESSAGE_OVERRUN] += 1
+            return
+        m = pos + 2
+        pos = mend
+        block_len = rd_u16(buf, m)
+        tid = rd_u16(buf, m + 2)
+        body = m + SBE_HEADER
+        if rd_u16(buf, m + 4) != st.ctr[C_SCHEMA_ID]:
+            st.ctr[C_SCHEMA_ID_MISMATCH] += 1
+            continue
+        if tid >= L.MAX_TEMPLATE or st.tpl[tid, L.T_KIND] == L.K_UNKNOWN:
+            st.ctr[C_UNKNOWN_TEMPLATE] += 1
+            continue
+        if body + block_len > mend or block_len < st.tpl[tid, L.T_RNEED]:
+            st.ctr[C_BLOCK_OVERRUN] += 1
+            continue
+        kind = st.tpl[tid, L.T_KIND]
+        if kind == L.K_SNAP:
+            if not apply_snapshot(st, tid, buf, body, block_len, mend):
+                st.ctr[C_GROUP_OVERRUN] += 1
+        elif kind == L.K_DEF:
+            if not on_definition(st, tid, buf, body, block_len, mend):
+                st.ctr[C_GROUP_OVERRUN] += 1
+
+
+# ------------------------------------------------------------------ entry point
+@njit(cache=True)
+def feed_input(st, buf, off, length, source):
+    """One UDP payload ``buf[off:off+length]`` from line A, B or the snapshot loop."""
+    st.ctr[C_PACKETS] += 1
+    st.ctr[C_BYTES] += length
+    if off < 0 or length < PACKET_HEADER or off + length > buf.size:
+        st.ctr[C_TRUNCATED_PACKET] += 1
+        return
+    if source == SRC_SNAPSHOT:
+        process_snapshot_packet(st, buf, off, length)
+        return
+    seq = rd_u32(buf, off)
+    nxt = st.ctr[C_NEXT_SEQ]
+    if nxt == 0:                       # first packet of the session
+        st.ctr[C_START_SYNCED] = 1 if seq == 1 else 0
+        st.ctr[C_NEXT_SEQ] = seq
+        nxt = seq
+    if seq < nxt:
+        st.ctr[C_DUPLICATES] += 1
+        return
+    if seq > nxt:
+        hold(st, buf, off, length, seq)
+        if seq - st.ctr[C_NEXT_SEQ] >= st.pend_meta.shape[0]:
+            declare_gap(st)
+        return
+    process_in_order(st, buf, off, length, seq)
+    if st.ctr[C_PEND_COUNT] > 0:
+        drain_window(st)

@@ -1,0 +1,145 @@
+"""Schema -> the int64 table the MDP 3.0 handler reads offsets from.
+
+The handler (feed.handler) is one compiled function for every schema version: it
+does not hard-code offsets, it reads them from ``tpl[templateId, slot]``, built here
+by field *name* from the user's schema (CME v9-v13 or tickwire's subset). A field the
+schema lacks is -1. The table is a few KB and stays in L1, so a lookup costs one load.
+
+Templates are classified by id, as CME numbers them (notes/mdp3.md §3); any other
+template whose first group has SecurityID and RptSeq only advances RptSeq, and an
+unsupported *book* template (e.g. BookLongQty64) marks its instruments for recovery
+instead of leaving their books silently wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..sbe.schema import Composite, Enum, Schema, Set, Type
+
+MAX_TEMPLATE = 128     # CME ids are < 100; ids at or above this count as unknown
+
+# kinds
+(K_UNKNOWN, K_IGNORE, K_BOOK, K_TRADE, K_RPT_ONLY, K_RPT_BREAK, K_SNAP, K_STATUS, K_RESET, K_DEF,
+ K_MBO, K_SNAP_MBO) = range(12)
+KIND_NAMES = ("unknown", "ignore", "book", "trade", "rpt_only", "rpt_break", "snapshot", "status", "reset",
+              "definition", "mbo", "snapshot_mbo")
+
+# slots
+T_KIND, T_NGRP, T_TARGET, T_RNEED, T_ENEED = range(5)
+T_GRP = 5              # 4 groups x (header size, numInGroup offset, numInGroup width, blockLength width)
+MAX_GROUPS = 4
+R_ = T_GRP + 4 * MAX_GROUPS          # root field offsets
+R_MEI, R_SECID, R_RPT, R_LMSP, R_STATUS, R_MINPX, R_DISPLAY, R_NCHUNKS, R_CHUNK = range(R_, R_ + 9)
+E_ = R_ + 10                         # entry field offsets (target group)
+(E_PX, E_SIZE, E_SECID, E_RPT, E_NORD, E_LEVEL, E_ACTION, E_TYPE, E_ORDERID, E_PRIO,
+ E_FEEDTYPE, E_DEPTH) = range(E_, E_ + 12)
+NSLOT = E_ + 12
+
+# field name -> (slot, allowed encoded sizes)
+_ROOT = {"MatchEventIndicator": (R_MEI, (1,)), "SecurityID": (R_SECID, (4,)), "RptSeq": (R_RPT, (4,)),
+         "LastMsgSeqNumProcessed": (R_LMSP, (4,)), "SecurityTradingStatus": (R_STATUS, (1,)),
+         "MinPriceIncrement": (R_MINPX, (8,)), "DisplayFactor": (R_DISPLAY, (8,)),
+         "NoChunks": (R_NCHUNKS, (4,)), "CurrentChunk": (R_CHUNK, (4,))}
+_ENTRY = {"MDEntryPx": (E_PX, (8,)), "MDEntrySize": (E_SIZE, (4,)), "MDDisplayQty": (E_SIZE, (4,)),
+          "SecurityID": (E_SECID, (4,)), "RptSeq": (E_RPT, (4,)), "NumberOfOrders": (E_NORD, (4,)),
+          "MDPriceLevel": (E_LEVEL, (1,)), "MDUpdateAction": (E_ACTION, (1,)), "MDEntryType": (E_TYPE, (1,)),
+          "OrderID": (E_ORDERID, (8,)), "MDOrderPriority": (E_PRIO, (8,)), "MDFeedType": (E_FEEDTYPE, (3,)),
+          "MarketDepth": (E_DEPTH, (1,))}
+
+_KIND_BY_ID = {46: K_BOOK, 47: K_MBO, 48: K_TRADE, 52: K_SNAP, 53: K_SNAP_MBO, 30: K_STATUS, 4: K_RESET,
+               12: K_IGNORE, 15: K_IGNORE, 16: K_IGNORE}
+_REQUIRED = {K_BOOK: (E_PX, E_SIZE, E_SECID, E_RPT, E_LEVEL, E_ACTION, E_TYPE),
+             K_TRADE: (E_SECID, E_RPT), K_RPT_ONLY: (E_SECID, E_RPT), K_RPT_BREAK: (E_SECID,),
+             K_SNAP: (R_LMSP, R_SECID, R_RPT, E_PX, E_SIZE, E_LEVEL, E_TYPE),
+             K_STATUS: (R_SECID, R_STATUS), K_RESET: (), K_DEF: (R_SECID,),
+             K_MBO: (E_ORDERID, E_PRIO, E_PX, E_SIZE, E_SECID, E_ACTION, E_TYPE),
+             K_SNAP_MBO: (R_LMSP, R_SECID, E_ORDERID, E_PRIO, E_PX, E_SIZE, E_TYPE)}
+
+
+def _enc_size(enc) -> int:
+    if isinstance(enc, Composite):  # price composites: the mantissa is what we read
+        m, _ = enc.member("mantissa")
+        return m.size if m is not None else enc.size
+    return enc.size
+
+
+def _fill(row, fields, table, where):
+    need = 0
+    for f in fields:
+        if f.name not in table or f.constant is not None:
+            continue
+        slot, sizes = table[f.name]
+        size = _enc_size(f.encoding)
+        if size not in sizes:
+            raise ValueError(f"{where}.{f.name}: encoded size {size} is not one the handler reads {sizes}")
+        if isinstance(f.encoding, Composite):
+            m, moff = f.encoding.member("mantissa")
+            off = f.offset + (moff or 0)
+        else:
+            off = f.offset
+        row[slot] = off
+        need = max(need, off + size)
+    return need
+
+
+def _dimension(g):
+    bl_t, bl_o = g.dimension.member("blockLength")
+    n_t, n_o = g.dimension.member("numInGroup")
+    if bl_o != 0 or bl_t.size != 2 or n_t.size not in (1, 2):
+        raise ValueError(f"group {g.name}: dimension {g.dimension.name} is not blockLength u16 + numInGroup u8/u16")
+    return g.dimension.size, n_o, n_t.size
+
+
+def build(schema: Schema) -> np.ndarray:
+    tpl = np.full((MAX_TEMPLATE, NSLOT), -1, np.int64)
+    tpl[:, T_KIND] = K_UNKNOWN
+    for tid, msg in schema.messages.items():
+        if tid >= MAX_TEMPLATE:
+            continue
+        row = tpl[tid]
+        names = {f.name for g in msg.groups[:1] for f in g.fields}
+        kind = _KIND_BY_ID.get(tid)
+        if kind is None:
+            if msg.name.startswith("MDInstrumentDefinition"):
+                kind = K_DEF
+            elif "SecurityID" in names and "RptSeq" in names:
+                kind = K_RPT_BREAK if "Book" in msg.name else K_RPT_ONLY
+            else:
+                kind = K_IGNORE
+        target = 0
+        if kind == K_DEF:
+            target = next((i for i, g in enumerate(msg.groups) if g.name == "NoMDFeedTypes"), -1)
+        if target >= MAX_GROUPS:
+            target = -1
+        row[T_KIND] = kind
+        row[T_TARGET] = target
+        ngrp = min(len(msg.groups), target + 1 if target >= 0 else 0)
+        if kind not in (K_DEF, K_IGNORE, K_STATUS, K_RESET):
+            ngrp = min(1, len(msg.groups))
+        row[T_NGRP] = ngrp
+        for i in range(ngrp):
+            hs, noff, nw = _dimension(msg.groups[i])
+            row[T_GRP + 4 * i: T_GRP + 4 * i + 3] = (hs, noff, nw)
+        row[T_RNEED] = _fill(row, msg.fields, _ROOT, msg.name)
+        row[T_ENEED] = _fill(row, msg.groups[target].fields, _ENTRY, msg.name) if ngrp > target >= 0 else 0
+        missing = [s for s in _REQUIRED.get(kind, ()) if row[s] < 0]
+        if kind in (K_BOOK, K_TRADE, K_RPT_ONLY, K_RPT_BREAK, K_SNAP, K_MBO, K_SNAP_MBO) and ngrp < 1:
+            missing.append(-1)
+        if missing:
+            # A template we cannot read safely: treat as unknown (counted) rather than guess.
+            row[:] = -1
+            row[T_KIND] = K_UNKNOWN if kind not in (K_BOOK, K_MBO) else K_RPT_BREAK
+            if row[T_KIND] == K_RPT_BREAK and msg.groups:
+                hs, noff, nw = _dimension(msg.groups[0])
+                row[T_NGRP] = 1
+                row[T_GRP:T_GRP + 3] = (hs, noff, nw)
+                row[T_RNEED] = 0
+                row[T_ENEED] = _fill(row, [f for f in msg.groups[0].fields if f.name == "SecurityID"], _ENTRY, msg.name)
+                if row[E_SECID] < 0:
+                    row[T_KIND] = K_UNKNOWN
+    return tpl
+
+
+def describe(tpl: np.ndarray) -> dict:
+    return {tid: KIND_NAMES[int(tpl[tid, T_KIND])] for tid in range(MAX_TEMPLATE) if tpl[tid, T_KIND] != K_UNKNOWN}
