@@ -1,0 +1,274 @@
+"""The established-connection fast path, compiled by Numba (RFC 9293 §3.10.7.4 restricted
+to the common case).
+
+Send: ``build_segment`` copies the connection's precomputed Ethernet+IPv4+TCP
+header (``tmpl``), writes the few fields that change (sequence, acknowledgment,
+window, timestamps, IP length and identification) and finishes both checksums
+from sums precomputed over the constant fields (RFC 1624 style: only what
+changed is added). ``fast_send`` queues a message, builds its segment at
+SND.NXT and advances SND.NXT, all without touching Python.
+
+Receive: ``fast_input`` accepts exactly the segment the slow path would accept
+without any decision: ESTABLISHED, ACK set and nothing else but PSH, SEQ ==
+RCV.NXT, no out-of-order data held, an acknowledgment that does not move
+backwards, room in the receive ring. It copies the payload into the receive
+ring (where the consumer reads it) and updates RCV.NXT, SND.UNA and the send
+window. Anything else returns False and goes to the Python slow path, which
+implements the whole of RFC 9293; the two share the ``hot`` row, so there is one
+state, never two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ...mem.atomics import memcpy
+from ...mem.mempool import BUF_SIZE, pool_alloc, pool_free
+from ...wire.bytes import wr16, wr32
+from ...wire.checksum import csum_add, csum_finish
+from .seq import seq_add, seq_le, seq_lt, seq_sub
+from .segment import (SG_ACK, SG_DATA_LEN, SG_DATA_OFF, SG_FLAGS, SG_SEQ, SG_TS, SG_TSECR,
+                      SG_TSVAL, SG_WND)
+from .tcb import (ACK_PENDING, CWND, DUPACKS, FAST_ACKS, FAST_RX, FAST_TX, HDR_TCP_LEN,
+                  HDR_TCP_OFF, IP_ID, IP_SUM, OOO, RCV_ADV, RCV_NXT, RCV_WSCALE, RTO_US,
+                  RTT_SAMPLE_US, RTX_DEADLINE, RX_NXT, RX_READ, SND_MSS, SND_NXT, SND_UNA,
+                  SND_WL1, SND_WL2, SND_WND, SND_WSCALE, SSTHRESH, STATE, TMPL_LEN, TMPL_SUM,
+                  TS_BASE, TS_OK, TS_RECENT, TX_END, TX_FIN, TX_NXT, TX_UNA, LAST_RX_US, RECOVER, SND_MAX)
+from .states import ACK, CLOSE_WAIT, ESTABLISHED, PSH
+
+ETH_IP_LEN = 34      # Ethernet (14) + IPv4 without options (20): the template's layout
+
+
+@njit(cache=True, inline="always")
+def ts_now(hot, slot, now_us):
+    """Our TSval: a millisecond clock with a random per-connection offset (RFC 7323 §5.4)."""
+    return (now_us // 1000 + hot[slot, TS_BASE]) & 0xFFFFFFFF
+
+
+@njit(cache=True)
+def rcv_window(hot, slot, rxcap):
+    """The window field to advertise and the right edge it promises (RFC 9293 §3.8.6.2):
+    free room in the receive ring, scaled (RFC 7323 §2.3), never shrinking an edge
+    already advertised."""
+    free = rxcap - (hot[slot, RX_NXT] - hot[slot, RX_READ])
+    scale = hot[slot, RCV_WSCALE]
+    field = min(free >> scale, 65535)
+    edge = seq_add(hot[slot, RCV_NXT], field << scale)
+    if seq_lt(edge, hot[slot, RCV_ADV]):
+        # Never move the right edge back: advertise what was already promised.
+        field = min(seq_sub(hot[slot, RCV_ADV], hot[slot, RCV_NXT]) >> scale, 65535)
+        edge = hot[slot, RCV_ADV]
+    return field, edge
+
+
+@njit(cache=True)
+def build_segment(hot, slot, tmpl, data, boff, flags, seq, ring, roff, plen, opts, optlen, rxcap, now_us):
+    """Write one segment at ``data[boff:]``; returns its frame length.
+
+    Payload: ``plen`` bytes of the send ring ``ring`` from stream offset ``roff``
+    (ring wrap handled). Extra options (SACK blocks) are ``opts[:optlen]``,
+    optlen a multiple of 4 that fits the 40 option bytes (checked by the caller).
+    The acknowledgment is always RCV.NXT and the window the current one, so every
+    segment sent also acknowledges (clears ACK_PENDING).
+    """
+    hl = hot[slot, TMPL_LEN]
+    memcpy(data, boff, tmpl[slot], 0, hl)
+    t = boff + hot[slot, HDR_TCP_OFF]
+    thl = hot[slot, HDR_TCP_LEN] + optlen
+    if optlen > 0:
+        memcpy(data, boff + hl, opts, 0, optlen)
+    p = t + thl
+    if plen > 0:
+        cap = ring.shape[0]
+        start = roff & (cap - 1)
+        first = min(plen, cap - start)
+        memcpy(data, p, ring, start, first)
+        if first < plen:
+            memcpy(data, p + first, ring, 0, plen - first)
+    ack = hot[slot, RCV_NXT]
+    wnd, edge = rcv_window(hot, slot, rxcap)
+    hot[slot, RCV_ADV] = edge
+    tlen = thl + plen
+    # IPv4: total length and identification are the only fields that change.
+    ident = hot[slot, IP_ID]
+    hot[slot, IP_ID] = (ident + 1) & 0xFFFF
+    total = 20 + tlen
+    ipo = boff + 14
+    wr16(data, ipo + 2, total)
+    wr16(data, ipo + 4, ident)
+    wr16(data, ipo + 10, csum_finish(hot[slot, IP_SUM] + total + ident))
+    # TCP: the variable words on top of the template's precomputed sum.
+    word12 = ((thl >> 2) << 12) | flags
+    wr32(data, t + 4, seq)
+    wr32(data, t + 8, ack)
+    wr16(data, t + 12, word12)
+    wr16(data, t + 14, wnd)
+    s = (hot[slot, TMPL_SUM] + tlen + word12 + (seq >> 16) + (seq & 0xFFFF)
+         + (ack >> 16) + (ack & 0xFFFF) + wnd)
+    if hot[slot, TS_OK] != 0:
+        tsval = ts_now(hot, slot, now_us)
+        tsecr = hot[slot, TS_RECENT]
+        wr32(data, t + 24, tsval)
+        wr32(data, t + 28, tsecr)
+        s += (tsval >> 16) + (tsval & 0xFFFF) + (tsecr >> 16) + (tsecr & 0xFFFF)
+    if optlen > 0:
+        s = csum_add(data, boff + hl, optlen, s)
+    if plen > 0:
+        s = csum_add(data, p, plen, s)
+    wr16(data, t + 16, csum_finish(s))
+    hot[slot, ACK_PENDING] = 0
+    return hot[slot, HDR_TCP_OFF] + tlen
+
+
+@njit(cache=True, inline="always")
+def _frame_off(pool, idx):
+    return idx * pool.meta[BUF_SIZE] + pool.data_off[idx]
+
+
+@njit(cache=True)
+def ring_put(ring, off, src, soff, n):
+    """Copy ``src[soff:soff+n]`` into a ring at stream offset ``off`` (wrap handled)."""
+    cap = ring.shape[0]
+    start = off & (cap - 1)
+    first = min(n, cap - start)
+    memcpy(ring, start, src, soff, first)
+    if first < n:
+        memcpy(ring, 0, src, soff + first, n - first)
+
+
+@njit(cache=True)
+def ring_get(ring, off, dst, doff, n):
+    cap = ring.shape[0]
+    start = off & (cap - 1)
+    first = min(n, cap - start)
+    memcpy(dst, doff, ring, start, first)
+    if first < n:
+        memcpy(dst, doff + first, ring, 0, n - first)
+
+
+@njit(cache=True)
+def usable_window(hot, slot):
+    """Bytes that may be sent now: min(peer window, congestion window) minus bytes in flight."""
+    inflight = seq_sub(hot[slot, SND_NXT], hot[slot, SND_UNA])
+    return min(hot[slot, SND_WND], hot[slot, CWND]) - inflight
+
+
+@njit(cache=True)
+def fast_send(hot, slot, txq, rxcap, tmpl, pool, msg, moff, mlen, opts, now_us):
+    """Engine-level send: queue ``msg[moff:moff+mlen]`` and, if it can go at once,
+    build its segment. Returns a pool buffer ready for tx_burst (>= 0), -1 when the
+    data was queued for the slow path (window closed, older data still unsent,
+    message larger than one MSS, connection not established), or -2 when the send
+    ring has no room (nothing queued; try again after ACKs arrive)."""
+    ring = txq[slot]
+    cap = ring.shape[0]
+    end = hot[slot, TX_END]
+    if hot[slot, TX_FIN] != 0 or mlen < 0 or end + mlen - hot[slot, TX_UNA] > cap:
+        return -2
+    ring_put(ring, end, msg, moff, mlen)
+    hot[slot, TX_END] = end + mlen
+    st = hot[slot, STATE]
+    if ((st != ESTABLISHED and st != CLOSE_WAIT) or hot[slot, TX_NXT] != end
+            or mlen > hot[slot, SND_MSS] or mlen > usable_window(hot, slot)):
+        return -1
+    idx = pool_alloc(pool)
+    if idx < 0:
+        return -1
+    seq = hot[slot, SND_NXT]
+    n = build_segment(hot, slot, tmpl, pool.data, _frame_off(pool, idx), ACK | PSH, seq, ring, end,
+                      mlen, opts, 0, rxcap, now_us)
+    pool.data_len[idx] = n
+    hot[slot, SND_NXT] = seq_add(seq, mlen)
+    if seq_lt(hot[slot, SND_MAX], hot[slot, SND_NXT]):
+        hot[slot, SND_MAX] = hot[slot, SND_NXT]
+    hot[slot, TX_NXT] = end + mlen
+    if hot[slot, RTX_DEADLINE] == 0:           # RFC 6298 §5.1: start the timer if not running
+        hot[slot, RTX_DEADLINE] = now_us + hot[slot, RTO_US]
+    hot[slot, FAST_TX] += 1
+    return idx
+
+
+@njit(cache=True)
+def fast_input(hot, slot, rxq, data, sg, now_us):
+    """Accept the next in-order segment of an ESTABLISHED connection, or return False."""
+    if (hot[slot, STATE] != ESTABLISHED or hot[slot, OOO] != 0 or hot[slot, RECOVER] != 0
+            or hot[slot, SND_NXT] != hot[slot, SND_MAX]):
+        return False
+    flags = sg[SG_FLAGS]
+    if (flags & ~PSH) != ACK:
+        return False
+    seq = sg[SG_SEQ]
+    if seq != hot[slot, RCV_NXT]:
+        return False
+    ack = sg[SG_ACK]
+    una = hot[slot, SND_UNA]
+    nxt = hot[slot, SND_NXT]
+    if seq_lt(ack, una) or seq_lt(nxt, ack):
+        return False
+    plen = sg[SG_DATA_LEN]
+    if plen == 0 and ack == una:
+        return False        # duplicate ACK or window update: the slow path counts dupacks
+    ts = hot[slot, TS_OK] != 0
+    if ts and sg[SG_TS] == 0:
+        return False        # RFC 7323 §3.2: once negotiated, a segment without TS is suspect
+    ring = rxq[slot]
+    cap = ring.shape[0]
+    if plen > 0:
+        # the whole payload must fit the window we advertised and the ring
+        if plen > cap - (hot[slot, RX_NXT] - hot[slot, RX_READ]) or seq_lt(hot[slot, RCV_ADV], seq_add(seq, plen)):
+            return False
+        ring_put(ring, hot[slot, RX_NXT], data, sg[SG_DATA_OFF], plen)
+        hot[slot, RX_NXT] += plen
+        hot[slot, RCV_NXT] = seq_add(seq, plen)
+        hot[slot, ACK_PENDING] += 1
+    if ts:
+        hot[slot, TS_RECENT] = sg[SG_TSVAL]     # RFC 7323 §4.3: SEG.SEQ == Last.ACK.sent here
+    acked = seq_sub(ack, una)
+    if acked > 0:
+        hot[slot, SND_UNA] = ack
+        hot[slot, TX_UNA] += acked
+        hot[slot, DUPACKS] = 0
+        mss = hot[slot, SND_MSS]
+        cw = hot[slot, CWND]
+        if cw < hot[slot, SSTHRESH]:            # RFC 5681 §3.1: slow start
+            cw += min(acked, mss)
+        else:                                    # congestion avoidance
+            cw += max(1, mss * mss // cw)
+        hot[slot, CWND] = min(cw, 1 << 30)
+        if ts:
+            r = ((now_us // 1000 + hot[slot, TS_BASE] - sg[SG_TSECR]) & 0xFFFFFFFF)
+            if r < 60000:
+                hot[slot, RTT_SAMPLE_US] = max(r * 1000, 1)
+        # RFC 6298 §5.2/5.3: stop the timer when all is acked, else restart it.
+        hot[slot, RTX_DEADLINE] = 0 if ack == nxt else now_us + hot[slot, RTO_US]
+    # RFC 9293 §3.10.7.4: window update when the segment is not older than the last one used.
+    if seq_lt(hot[slot, SND_WL1], seq) or (seq == hot[slot, SND_WL1] and seq_le(hot[slot, SND_WL2], ack)):
+        hot[slot, SND_WND] = sg[SG_WND] << hot[slot, SND_WSCALE]
+        hot[slot, SND_WL1] = seq
+        hot[slot, SND_WL2] = ack
+    hot[slot, LAST_RX_US] = now_us
+    hot[slot, FAST_RX] += 1
+    return True
+
+
+@njit(cache=True)
+def tcp_recv(hot, slot, rxq, out, ooff, n):
+    """Engine-level receive: move up to ``n`` delivered bytes to ``out[ooff:]``; returns the count."""
+    k = min(n, hot[slot, RX_NXT] - hot[slot, RX_READ])
+    if k > 0:
+        ring_get(rxq[slot], hot[slot, RX_READ], out, ooff, k)
+        hot[slot, RX_READ] += k
+    return k
+
+
+@njit(cache=True)
+def build_ack(hot, slot, tmpl, txq, rxcap, pool, opts, optlen, now_us):
+    """A pure ACK at SND.NXT (RFC 9293 §3.10.7.4); returns its buffer or -1 if the pool is empty."""
+    idx = pool_alloc(pool)
+    if idx < 0:
+        return -1
+    n = build_segment(hot, slot, tmpl, pool.data, _frame_off(pool, idx), ACK, hot[slot, SND_NXT],
+                      txq[slot], 0, 0, opts, optlen, rxcap, now_us)
+    pool.data_len[idx] = n
+    return idx

@@ -1,0 +1,427 @@
+"""TcpStack: TCP connections on one Port (the Python API: connect/listen/accept/send/recv/close).
+
+It owns the shared tables (``hot``, ``txq``, ``rxq``, ``tmpl``; see tcb.py), the
+demultiplexing of the slow path by 4-tuple, listeners with a bounded backlog,
+and the poll loop: ``poll()`` runs one compiled ``poll_step`` (fast path inside),
+then the slow path for frames it handed back, timers, and queued output.
+
+ARP: a TCP endpoint must answer ARP for its own address and resolve its peer.
+Until the general stack (stack/arp.py, stack_input) grows a hook for TCP, this
+module answers requests for ``local_ip`` and resolves peers itself with
+wire/arp.py; other non-TCP frames are passed to ``other_input`` if given, else
+counted and dropped.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ...mem.mempool import BUF_SIZE, pool_alloc, pool_free
+from ...wire.arp import ARP_REPLY, ARP_REQUEST, arp_check, arp_oper, arp_sha, arp_spa, arp_tpa, arp_write
+from ...wire.bytes import ip_to_int, rd16
+from ...wire.causes import OK
+from ...wire.checksum import csum_add, csum_pseudo_ipv4
+from ...wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, eth_write
+from ...wire.ipv4 import PROTO_TCP, ipv4_write
+from . import seq as sq
+from . import tcb as T
+from .config import TcpConfig
+from .conn import Connection, TcpError
+from .fastpath import build_segment, fast_send, ring_get, ring_put
+from .isn import isn
+from .poll import find_slot, poll_step
+from .segment import (CAUSE_NAMES, C_OK, SG_ACK, SG_DATA_LEN, SG_DPORT, SG_DST, SG_FLAGS, SG_SEQ,
+                      SG_SPORT, SG_SRC, SG_SRC_MAC, new_fields, tcp_decode)
+from .states import ACK, CLOSED, FIN, LISTEN, RST, SYN, TIME_WAIT
+
+BURST = 32
+OPT_CAP = 40
+
+
+class Listener:
+    """A passive open on ``port`` (RFC 9293 §3.10.1). ``backlog`` bounds both the
+    half-open connections (SYN-RECEIVED) and the established-but-not-accepted ones,
+    so a SYN flood costs at most ``backlog`` slots, each freed when its SYN,ACK
+    retransmissions time out."""
+
+    def __init__(self, stack, port: int, backlog: int):
+        self.stack, self.port, self.backlog = stack, port, backlog
+        self.pending: list[Connection] = []
+        self.ready: list[Connection] = []
+
+    def on_established(self, conn: Connection) -> None:
+        if conn in self.pending:
+            self.pending.remove(conn)
+        self.ready.append(conn)
+
+    def accept(self, timeout: float | None = None) -> Connection | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.ready:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            self.stack.poll()
+        conn = self.ready.pop(0)
+        conn.listener = None
+        return conn
+
+    def close(self) -> None:
+        self.stack.listeners.pop(self.port, None)
+        for c in self.pending + self.ready:
+            c.abort("listener closed")
+
+
+class TcpStack:
+    def __init__(self, port, local_ip: str, local_mac: int | None = None, cfg: TcpConfig | None = None,
+                 max_conns: int = 16, other_input=None, trace=None):
+        self.port = port
+        self.pool = port.pool
+        self.cfg = cfg or TcpConfig()
+        self.local_ip = ip_to_int(local_ip)
+        if local_mac is None:
+            local_mac = getattr(port, "mac", None)
+        if local_mac is None:
+            raise ValueError("TcpStack needs the port's MAC address (local_mac=)")
+        self.local_mac = local_mac
+        self.nslots = max_conns
+        n = max_conns + 1                           # the last row is scratch (RSTs to strangers)
+        self.hot = np.zeros((n, T.N_FIELDS), np.int64)
+        self.txq = np.zeros((n, self.cfg.snd_buf), np.uint8)
+        self.rxq = np.zeros((n, self.cfg.rcv_buf), np.uint8)
+        self.tmpl = np.zeros((n, T.TMPL_CAP), np.uint8)
+        self.conns: list[Connection | None] = [None] * max_conns
+        self.listeners: dict[int, Listener] = {}
+        self.arp: dict[int, int] = {}
+        self.other_input = other_input
+        self._trace = trace
+        self.sg = new_fields()
+        self.bufs = np.zeros(BURST, np.int32)
+        self.slow = np.zeros(BURST, np.int32)
+        self.acks = np.zeros(max_conns, np.int32)
+        self.opts = np.zeros(OPT_CAP, np.uint8)
+        self.txpend = np.zeros(256, np.int32)
+        self.ntx = 0
+        self.last_frame = self.pool.arrays.data
+        self.next_ephemeral = 49152 + int(np.random.default_rng().integers(0, 16000))
+        self.stats = {f"rx_{c}": 0 for c in CAUSE_NAMES[1:]}
+        self.stats.update(rx_no_connection=0, rst_sent=0, syn_backlog_full=0, syn_no_slot=0,
+                          out_of_window=0, ooo_dropped=0, tx_no_buffer=0, tx_dropped=0,
+                          rx_not_for_us=0, rx_other=0, arp_replies=0, slow_path_segments=0)
+        self._t0 = time.monotonic_ns()
+
+    # ------------------------------------------------------------------ plumbing
+    def now(self) -> int:
+        """Microseconds on the monotonic clock (the stack's only time base)."""
+        return time.monotonic_ns() // 1000
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.stats[name] = self.stats.get(name, 0) + by
+
+    def trace(self, conn, msg: str) -> None:
+        if self._trace:
+            self._trace(f"[{conn.local_port}<->{conn.remote_port}] {msg}")
+
+    def rcv_wscale(self, cfg: TcpConfig) -> int:
+        """Smallest shift that lets the 16-bit window field express the whole receive ring."""
+        s = 0
+        while (65535 << s) < cfg.rcv_buf and s < 14:
+            s += 1
+        return s
+
+    def new_isn(self, conn, now: int) -> int:
+        return isn(self.local_ip, conn.local_port, conn.remote_ip, conn.remote_port, now * 1000)
+
+    @staticmethod
+    def ring_put(ring, off, src, n):
+        ring_put(ring, off, src, 0, n)
+
+    @staticmethod
+    def ring_get(ring, off, dst, n):
+        ring_get(ring, off, dst, 0, n)
+
+    # ------------------------------------------------------------------ frames out
+    def build_template(self, conn: Connection, with_ts: bool, slot: int | None = None) -> None:
+        """Precompute the connection's Ethernet+IPv4+TCP header and the checksum sums of its
+        constant fields (what build_segment adds to, RFC 1624 style)."""
+        slot = conn.slot if slot is None else slot
+        self._template(slot, conn.remote_mac, conn.remote_ip, conn.local_port, conn.remote_port, with_ts)
+
+    def _template(self, slot, rmac, rip, lport, rport, with_ts):
+        t, h = self.tmpl[slot], self.hot[slot]
+        t[:] = 0
+        eth_write(t, 0, rmac, self.local_mac, ETHERTYPE_IPV4)
+        ipv4_write(t, 14, self.local_ip, rip, PROTO_TCP, 0, 64, 0, 0, True, False)
+        t[16] = t[17] = t[24] = t[25] = 0                  # length, checksum: set per segment
+        h[T.IP_SUM] = csum_add(t, 14, 20, np.int64(0))     # sum with length = id = 0
+        t[34], t[35], t[36], t[37] = lport >> 8, lport & 255, rport >> 8, rport & 255
+        thl = 20
+        if with_ts:
+            t[54:58] = (1, 1, 8, 10)                       # NOP NOP TS(10): RFC 7323 Appendix A layout
+            thl = 32
+        h[T.HDR_TCP_OFF], h[T.HDR_TCP_LEN], h[T.TMPL_LEN] = 34, thl, 34 + thl
+        h[T.TMPL_SUM] = csum_add(t, 34, thl, csum_pseudo_ipv4(self.local_ip, rip, PROTO_TCP, 0))
+
+    def _alloc(self) -> int:
+        idx = pool_alloc(self.pool.arrays)
+        if idx < 0:
+            self.count("tx_no_buffer")
+        return idx
+
+    def send_segment(self, conn, flags, seqno, data_off, plen, opts: bytes, now, syn=False,
+                     slot=None) -> None:
+        """Build one segment with the template and queue it for transmission."""
+        slot = conn.slot if slot is None else slot
+        idx = self._alloc()
+        if idx < 0:
+            return                               # like a loss on the wire: retransmission recovers
+        a = self.pool.arrays
+        n_opt = len(opts)
+        if n_opt:
+            self.opts[:n_opt] = np.frombuffer(opts, np.uint8)
+        boff = idx * a.meta[BUF_SIZE] + a.data_off[idx]
+        n = build_segment(self.hot, slot, self.tmpl, a.data, boff, flags, seqno, self.txq[slot], data_off,
+                          plen, self.opts, n_opt, self.cfg.rcv_buf, now)
+        a.data_len[idx] = n
+        self._queue_tx(idx)
+
+    def _queue_tx(self, idx: int) -> None:
+        if self.ntx == len(self.txpend):
+            self.flush()
+        self.txpend[self.ntx] = idx
+        self.ntx += 1
+
+    def flush(self) -> None:
+        n = self.ntx
+        if not n:
+            return
+        sent = self.port.tx_burst(self.txpend, n)
+        if sent < n:
+            self.count("tx_dropped", n - sent)
+            self.pool.free_burst(self.txpend[sent:n])
+        self.ntx = 0
+
+    def send_rst_for(self, sg, seq: int | None = None) -> None:
+        """Reset in answer to a segment with no (matching) connection (RFC 9293 §3.10.7.1)."""
+        flags = int(sg[SG_FLAGS])
+        if flags & RST:
+            return
+        s = self.nslots
+        h = self.hot[s]
+        h[:] = 0
+        self._template(s, int(sg[SG_SRC_MAC]), int(sg[SG_SRC]), int(sg[SG_DPORT]), int(sg[SG_SPORT]), False)
+        if flags & ACK:
+            h[T.RCV_NXT] = 0
+            out_flags, out_seq = RST, int(sg[SG_ACK]) if seq is None else seq
+        else:
+            seg_len = int(sg[SG_DATA_LEN]) + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+            h[T.RCV_NXT] = (int(sg[SG_SEQ]) + seg_len) & 0xFFFFFFFF
+            out_flags, out_seq = RST | ACK, 0
+        h[T.RCV_ADV] = h[T.RCV_NXT]
+        h[T.RCV_WSCALE] = 14                     # so the window field is 0 (no room promised)
+        h[T.RX_NXT] = self.cfg.rcv_buf
+        self.count("rst_sent")
+        self.send_segment(None, out_flags, out_seq, 0, 0, b"", self.now(), slot=s)
+
+    # ------------------------------------------------------------------ connections
+    def _free_slot(self) -> int:
+        for i, c in enumerate(self.conns):
+            if c is None:
+                return i
+        return -1
+
+    def release(self, conn: Connection) -> None:
+        """Free a closed connection's slot; keep what the user may still read."""
+        if conn.slot < 0 or self.conns[conn.slot] is not conn:
+            return
+        k = conn.readable()
+        conn.leftover = bytearray()
+        if k > 0:
+            out = np.empty(k, np.uint8)
+            ring_get(self.rxq[conn.slot], int(conn.h[T.RX_READ]), out, 0, k)
+            conn.leftover = bytearray(out.tobytes())
+        row = conn.h.copy()
+        row[T.RX_READ] = row[T.RX_NXT]
+        conn.h = row
+        self.hot[conn.slot, T.STATE] = CLOSED
+        self.conns[conn.slot] = None
+        if conn.listener is not None and conn in conn.listener.pending:
+            conn.listener.pending.remove(conn)
+        conn.slot = -1
+
+    def on_time_wait(self, conn) -> None:
+        pass
+
+    def resolve(self, ip: int, timeout: float = 2.0) -> int:
+        """ARP (RFC 826): ask for ``ip``'s MAC, polling until the reply arrives."""
+        if ip in self.arp:
+            return self.arp[ip]
+        deadline = time.monotonic() + timeout
+        next_req = 0.0
+        while ip not in self.arp:
+            t = time.monotonic()
+            if t >= deadline:
+                raise TcpError(f"ARP: no answer for {ip >> 24}.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}")
+            if t >= next_req:
+                self._send_arp(ARP_REQUEST, BROADCAST, 0, ip)
+                next_req = t + 0.2
+            self.poll()
+        return self.arp[ip]
+
+    def _send_arp(self, oper, dst_mac, tha, tpa):
+        idx = self._alloc()
+        if idx < 0:
+            return
+        a = self.pool.arrays
+        boff = idx * a.meta[BUF_SIZE] + a.data_off[idx]
+        eth_write(a.data, boff, dst_mac, self.local_mac, ETHERTYPE_ARP)
+        arp_write(a.data, boff + 14, oper, self.local_mac, self.local_ip, tha, tpa)
+        a.data[boff + 42:boff + 60] = 0                     # pad to the 60-byte minimum
+        a.data_len[idx] = 60
+        self._queue_tx(idx)
+        self.flush()
+
+    def connect(self, host: str, port: int, timeout: float = 5.0, local_port: int | None = None) -> Connection:
+        """Active open; returns an ESTABLISHED connection or raises TcpError with the reason."""
+        rip = ip_to_int(host)
+        mac = self.resolve(rip)
+        conn = self.open(rip, port, mac, local_port)
+        deadline = time.monotonic() + timeout
+        while conn.state not in (CLOSED,) and conn.state != 4:
+            if time.monotonic() >= deadline:
+                conn.abort("connect timed out")
+                break
+            self.poll()
+        if conn.state == CLOSED:
+            raise TcpError(conn.reason or "connection failed")
+        return conn
+
+    def open(self, rip: int, rport: int, rmac: int, local_port: int | None = None) -> Connection:
+        """Start an active open without waiting (SYN-SENT)."""
+        slot = self._free_slot()
+        if slot < 0:
+            raise TcpError(f"no free connection slot (max_conns={self.nslots})")
+        if local_port is None:
+            local_port = self.next_ephemeral
+            self.next_ephemeral = 49152 + (self.next_ephemeral - 49152 + 1) % 16384
+        conn = Connection(self, slot, self.cfg, local_port, rip, rport, rmac)
+        self.conns[slot] = conn
+        conn.open_active(self.now())
+        self.flush()
+        return conn
+
+    def listen(self, port: int, backlog: int = 8) -> Listener:
+        if port in self.listeners:
+            raise ValueError(f"port {port} already listening")
+        lst = Listener(self, port, backlog)
+        self.listeners[port] = lst
+        return lst
+
+    # ------------------------------------------------------------------ input
+    def poll(self) -> int:
+        """One bounded step: fast path + slow path + timers + output. Returns frames received."""
+        now = self.now()
+        a = self.pool.arrays
+        nslow = poll_step(self.port.state, a, self.bufs, BURST, self.hot, self.nslots, self.txq, self.rxq,
+                          self.tmpl, self.sg, self.slow, self.acks, self.opts, now)
+        for i in range(nslow):
+            b = int(self.slow[i])
+            try:
+                self._slow_input(b, now)
+            finally:
+                pool_free(a, b)
+        for c in self.conns:
+            if c is None:
+                continue
+            c.on_timers(now)
+            if c.slot >= 0:
+                h = c.h
+                if h[T.TX_END] > h[T.TX_NXT] or h[T.TX_FIN] == 1:
+                    c.output(now)
+                if h[T.ACK_PENDING] and not self.cfg.delayed_ack:
+                    c.send_ack(now)
+        self.flush()
+        if hasattr(self.port, "poll"):
+            self.port.poll()
+        return nslow
+
+    def _slow_input(self, b: int, now: int) -> None:
+        a = self.pool.arrays
+        off = b * int(a.meta[BUF_SIZE]) + int(a.data_off[b])
+        ln = int(a.data_len[b])
+        sg = self.sg
+        cause = tcp_decode(a.data, off, ln, sg)
+        if cause != C_OK:
+            if cause == 1 and ln >= 14 and rd16(a.data, off + 12) == ETHERTYPE_ARP:
+                self._arp_input(a.data, off, off + ln)
+                return
+            if cause == 1 and self.other_input is not None:
+                self.other_input(b)
+                return
+            self.count("rx_" + CAUSE_NAMES[cause])
+            return
+        if int(sg[SG_DST]) != self.local_ip:
+            self.count("rx_not_for_us")
+            return
+        self.count("slow_path_segments")
+        s = find_slot(self.hot, self.nslots, sg)
+        if s >= 0 and self.conns[s] is not None:
+            self.conns[s].on_segment(sg, a.data, now)
+            return
+        flags = int(sg[SG_FLAGS])
+        lst = self.listeners.get(int(sg[SG_DPORT]))
+        if lst is not None:
+            if flags & RST:
+                return
+            if flags & ACK:
+                self.send_rst_for(sg)                     # §3.10.7.2: <SEQ=SEG.ACK><CTL=RST>
+                return
+            if flags & SYN:
+                if len(lst.pending) + len(lst.ready) >= lst.backlog:
+                    self.count("syn_backlog_full")
+                    return
+                slot = self._free_slot()
+                if slot < 0:
+                    self.count("syn_no_slot")
+                    return
+                conn = Connection(self, slot, self.cfg, lst.port, int(sg[SG_SRC]), int(sg[SG_SPORT]),
+                                  int(sg[SG_SRC_MAC]), listener=lst)
+                self.conns[slot] = conn
+                lst.pending.append(conn)
+                conn.open_passive(sg, now)
+            return
+        self.count("rx_no_connection")
+        self.send_rst_for(sg)
+
+    def _arp_input(self, data, off, end) -> None:
+        p = off + 14
+        if arp_check(data, p, end) != OK:
+            self.count("rx_bad_arp")
+            return
+        spa, sha = int(arp_spa(data, p)), int(arp_sha(data, p))
+        if spa:
+            self.arp[spa] = sha
+        if int(arp_oper(data, p)) == ARP_REQUEST and int(arp_tpa(data, p)) == self.local_ip:
+            self.count("arp_replies")
+            self._send_arp(ARP_REPLY, sha, sha, spa)
+
+    # ------------------------------------------------------------------ helpers for callers
+    def run_until(self, cond, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() >= deadline:
+                return False
+            self.poll()
+        return True
+
+    def counters(self) -> dict[str, int]:
+        d = dict(self.stats)
+        d["fast_rx"] = int(self.hot[:, T.FAST_RX].sum())
+        d["fast_tx"] = int(self.hot[:, T.FAST_TX].sum())
+        return d
+
+    def close(self) -> None:
+        for c in list(self.conns):
+            if c is not None:
+                c.abort("stack closed")
+        self.flush()
