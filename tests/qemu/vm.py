@@ -1,0 +1,222 @@
+"""Boots the test guest under QEMU (TCG) with emulated NICs wired to host sockets.
+
+Each NIC's netdev is a unix datagram socket pair (notes §8): QEMU binds
+``nicN.qemu.sock`` and sends to ``nicN.host.sock``, which the harness
+(tests/qemu/wire.py) binds *before* QEMU starts. The guest runs ``cmd.sh`` from
+the run directory, a writable 9p share; each step writes its output there and
+announces itself on the console (ttyS0) so the host can drive the wire side of
+that step while it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .guest_image import GuestImage, build, cache_dir
+from .wire import Wire
+
+PYTHON_BIN = os.path.dirname(os.path.realpath(sys.executable))   # never the pyenv shim (notes §4: 11 s)
+
+
+@dataclass
+class Nic:
+    model: str            # "e1000e" | "virtio"
+    slot: int             # PCI slot on bus 0: the guest BDF is 0000:00:<slot>.0
+    mac: str
+    wire: Wire | None = None
+
+    @property
+    def bdf(self) -> str:
+        return f"0000:00:{self.slot:02x}.0"
+
+
+def accel_args() -> list[str]:
+    """KVM only on a real VMX/SVM host; PVM's /dev/kvm aborts QEMU (notes §1)."""
+    try:
+        cpuinfo = open("/proc/cpuinfo").read()
+    except OSError:
+        cpuinfo = ""
+    if (os.access("/dev/kvm", os.W_OK) and re.search(r"\b(vmx|svm)\b", cpuinfo)
+            and not os.path.exists("/sys/module/kvm_pvm")):
+        return ["-accel", "kvm", "-cpu", "host"]
+    # -cpu max: numpy needs x86-64-v2; qemu64 dies with SIGILL (notes §3).
+    return ["-accel", "tcg,thread=multi", "-cpu", "max"]
+
+
+def guest_env_lines(share: Path) -> str:
+    """Environment of every guest command. The Numba cache lives in the writable share
+    and is keyed on a fixed generic CPU, so kernels the host pre-compiled load in the
+    guest (whose -cpu max differs from the host CPU) instead of compiling ~18x slower."""
+    return "\n".join([
+        f"export PATH={PYTHON_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1",
+        f"export NUMBA_CACHE_DIR={numba_cache_dir(share)}",
+        "export NUMBA_CPU_NAME=generic",
+    ])
+
+
+def numba_cache_dir(share: Path | None = None) -> Path:
+    return (share or cache_dir()) / "numba"
+
+
+@dataclass
+class Vm:
+    nics: list[Nic]
+    script: str                       # body of cmd.sh (sh), after the environment lines
+    viommu: bool = False
+    timeout: float = 240.0
+    memory_mb: int = 1024
+    image: GuestImage | None = None
+    run_dir: Path = field(init=False)
+    proc: subprocess.Popen | None = field(init=False, default=None)
+    seen: list = field(init=False, default_factory=list)   # console lines consumed so far
+
+    def __post_init__(self):
+        share = cache_dir()
+        self.image = self.image or build(share)
+        self.share = share
+        self.run_dir = share / "runs" / f"run-{os.getpid()}-{secrets.token_hex(3)}"
+        self.run_dir.mkdir(parents=True)
+        numba_cache_dir(share).mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> "Vm":
+        rd = self.run_dir
+        for i, nic in enumerate(self.nics):
+            nic.wire = Wire(str(rd / f"nic{i}.host.sock"), str(rd / f"nic{i}.qemu.sock"))
+        (rd / "cmd.sh").write_text(
+            "set -u\n" + guest_env_lines(self.share) + f"\nRUN={rd}\ncd $RUN\n" + _STEP_FN + self.script + "\n")
+        args = ["qemu-system-x86_64", "-nodefaults", "-nographic", "-monitor", "none", "-no-reboot",
+                "-m", str(self.memory_mb), "-smp", "2", *accel_args(),
+                "-machine", "q35,kernel-irqchip=split" if self.viommu else "q35",
+                "-kernel", str(self.image.vmlinux), "-initrd", str(self.image.initrd),
+                "-serial", f"file:{rd}/console.log", "-serial", f"file:{rd}/stdout.log",
+                "-serial", f"file:{rd}/stderr.log",
+                "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+                "-virtfs", f"local,path={self.share},mount_tag=twshare,security_model=none,multidevs=remap"]
+        if self.viommu:
+            # The vIOMMU must come before the NICs it translates for (notes §3).
+            args += ["-device", "intel-iommu,intremap=on"]
+        for i, nic in enumerate(self.nics):
+            args += ["-netdev", f"dgram,id=n{i},local.type=unix,local.path={rd}/nic{i}.qemu.sock,"
+                                f"remote.type=unix,remote.path={rd}/nic{i}.host.sock"]
+            dev = "e1000e" if nic.model == "e1000e" else "virtio-net-pci"
+            extra = ",disable-legacy=on,iommu_platform=on" if (nic.model == "virtio" and self.viommu) else ""
+            args += ["-device", f"{dev},netdev=n{i},addr={nic.slot:#x},mac={nic.mac},romfile={extra}"]
+        cmdline = "console=ttyS0 quiet loglevel=3 panic=-1 hugepagesz=2M hugepages=64"
+        if self.viommu:
+            # iommu=pt keeps the sysfs/pagemap path usable in the same boot (notes §3).
+            cmdline += " intel_iommu=on iommu=pt"
+        cmdline += f" twshare={self.share} twrun={rd}"
+        args += ["-append", cmdline]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=open(rd / "qemu.out", "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self._console_pos = 0
+        self._console_buf = ""
+        return self
+
+    # ------------------------------------------------------------------ console
+    def console_lines(self):
+        """New complete lines on the guest console (non-blocking)."""
+        try:
+            with open(self.run_dir / "console.log", "rb") as f:
+                f.seek(self._console_pos)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self._console_pos += len(data)
+        self._console_buf += data.decode(errors="replace")
+        *lines, self._console_buf = self._console_buf.split("\n")
+        return [ln.strip() for ln in lines]
+
+    def wait_console(self, pattern: str, timeout: float) -> re.Match:
+        """Block until a console line matches ``pattern`` (regex); fails on guest exit/timeout."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.console_lines():
+                self.seen.append(line)
+                m = rx.search(line)
+                if m:
+                    return m
+                if line.startswith("TW-GUEST-EXIT") and not rx.pattern.startswith("TW-GUEST-EXIT"):
+                    raise AssertionError(f"guest exited waiting for {pattern!r}:\n{self.report()}")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"QEMU exited ({self.proc.returncode}) waiting for {pattern!r}:\n{self.report()}")
+            time.sleep(0.02)
+        raise AssertionError(f"timeout waiting {timeout} s for {pattern!r}:\n{self.report()}")
+
+    def step(self, name: str, timeout: float = 120.0) -> None:
+        self.wait_console(rf"^TW-STEP {re.escape(name)}$", timeout)
+
+    def step_done(self, name: str, timeout: float = 120.0) -> int:
+        return int(self.wait_console(rf"^TW-DONE {re.escape(name)} (\d+)$", timeout).group(1))
+
+    def output(self, name: str) -> str:
+        try:
+            return (self.run_dir / f"{name}.out").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def errors(self, name: str) -> str:
+        try:
+            return (self.run_dir / f"{name}.err").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def report(self, tail: int = 3000) -> str:
+        parts = []
+        for f in sorted(self.run_dir.glob("*")):
+            if f.suffix in (".out", ".err", ".log") and f.stat().st_size:
+                parts.append(f"--- {f.name}\n" + f.read_text(errors="replace")[-tail:])
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------------ stop
+    def wait(self, timeout: float | None = None) -> int:
+        """Guest exit code of cmd.sh (from the console), after QEMU exits."""
+        m = self.wait_console(r"^TW-GUEST-EXIT (\d+)$", timeout or self.timeout)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            pass
+        return int(m.group(1))
+
+    def close(self, keep: bool = False) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            # A guest error can pause QEMU instead of exiting it (notes §1): kill by PID.
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        for nic in self.nics:
+            if nic.wire:
+                nic.wire.close()
+        if not keep and not os.environ.get("TICKWIRE_QEMU_KEEP"):
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, *exc):
+        self.close(keep=exc_type is not None)
+
+
+_STEP_FN = r"""
+# step NAME CMD...: run one test step, output to $RUN/NAME.out/.err, markers on the console.
+step() {
+  name=$1; shift
+  echo "TW-STEP $name" > /dev/ttyS0
+  "$@" > $RUN/$name.out 2> $RUN/$name.err
+  rc=$?
+  echo "TW-DONE $name $rc" > /dev/ttyS0
+  return 0
+}
+"""
