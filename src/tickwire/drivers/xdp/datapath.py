@@ -184,6 +184,37 @@ def xdp_rx_burst(st, pool, bufs, n):
 
 
 @njit(cache=True)
+def xdp_tx_kick(st, pool):
+    """Wake the kernel's TX path if it asked (XDP_RING_NEED_WAKEUP on the TX ring) and
+    descriptors are pending. Copy mode always asks, and its sendto() transmits at most
+    32 frames (TX_BATCH_SIZE in net/xdp/xsk.c) before failing with EAGAIN, so kick
+    again (taking completions in between) until the ring is drained or the kernel
+    reports a different condition. Bounded: at most ring_size/32 + 2 kicks."""
+    cfg, tx, cnt = st.cfg, st.tx, st.counters
+    kicks = 0
+    max_kicks = (cfg[C_TX_MASK] + 1) // 32 + 2
+    while kicks < max_kicks:
+        if (load_relaxed_u32(tx, cfg[C_TX_FLAGS]) & XDP_RING_NEED_WAKEUP) == 0:
+            break
+        pending = (np.int64(load_u32(tx, cfg[C_TX_PROD])) - np.int64(load_acquire_u32(tx, cfg[C_TX_CONS]))) & M32
+        if pending == 0:
+            break
+        kicks += 1
+        cnt[TX_KICKS] += 1
+        ret = xsk_kick_tx(cfg[C_FD])
+        xdp_reap_completions(st, pool)
+        if ret >= 0:
+            break                   # copy mode: all sent; zero-copy: the driver owns it now
+        e = sys_errno()
+        if e == EAGAIN:
+            continue                # more to send: the kernel stopped after one batch
+        if not (e == EBUSY or e == ENOBUFS or e == ENETDOWN):
+            cnt[KICK_ERRORS] += 1
+        break
+    return kicks
+
+
+@njit(cache=True)
 def xdp_tx_burst(st, pool, bufs, n):
     cfg, tx, cnt = st.cfg, st.tx, st.counters
     xdp_reap_completions(st, pool)
@@ -234,10 +265,5 @@ def xdp_tx_burst(st, pool, bufs, n):
         store_release_u32(tx, cfg[C_TX_PROD], np.uint32((prod + posted) & M32))
         cnt[TX_PACKETS] += posted
         cnt[TX_BYTES] += nbytes
-    # Kick when the kernel asks (copy mode always asks: generic xmit runs inside sendto).
-    if (load_relaxed_u32(tx, cfg[C_TX_FLAGS]) & XDP_RING_NEED_WAKEUP) != 0 and ((prod + posted - cons) & M32) != 0:
-        cnt[TX_KICKS] += 1
-        if _kick_failed(xsk_kick_tx(cfg[C_FD])):
-            cnt[KICK_ERRORS] += 1
-        xdp_reap_completions(st, pool)
+    xdp_tx_kick(st, pool)
     return taken

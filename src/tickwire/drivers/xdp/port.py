@@ -25,7 +25,7 @@ from ..port import Port, register_burst
 from ..spec import SpecArgs, SpecError
 from . import bpf
 from .datapath import (C_CHUNK, C_FD, C_NFRAMES, C_SHARED, C_UFREE_TOP, CFG_LEN, EXTRA, XdpState,
-                       xdp_fill_refill, xdp_reap_completions, xdp_rx_burst, xdp_tx_burst)
+                       xdp_fill_refill, xdp_reap_completions, xdp_tx_kick, xdp_rx_burst, xdp_tx_burst)
 from .program import build_filter
 from .xsk import STAT_NAMES, XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSocket
 
@@ -261,7 +261,8 @@ class XdpPort(Port):
             self.counters.array[self.counters.index(name)] = v
 
     def reap(self) -> int:
-        """Take back sent frames now (tx_burst does this too)."""
+        """Kick pending TX and take back sent frames now (tx_burst does both too)."""
+        xdp_tx_kick(self.state, self.pool.arrays)
         return xdp_reap_completions(self.state, self.pool.arrays)
 
     def stats(self) -> dict[str, int]:
