@@ -66,9 +66,12 @@ def pipe_pair(pool):
     return (PipePort(pool, b2a, a2b, 0x020000000001), PipePort(pool, a2b, b2a, 0x020000000002))
 
 
-def mangle(ring, pool, rng, loss=0.0, dup=0.0, reorder=0.0):
-    """netem in miniature on the frames queued in ``ring`` (not yet received)."""
+def mangle(ring, pool, rng, loss=0.0, dup=0.0, reorder=0.0, start=None):
+    """netem in miniature on the frames queued in ``ring`` from index ``start`` (default:
+    all not yet received); returns the new tail, so the caller can mangle each frame once."""
     head, tail = int(ring[0]), int(ring[1])
+    if start is not None and start > head:
+        head = start
     items = [int(ring[2 + (i & (CAP - 1))]) for i in range(head, tail)]
     out = []
     for b in items:
@@ -87,3 +90,4 @@ def mangle(ring, pool, rng, loss=0.0, dup=0.0, reorder=0.0):
     for j, b in enumerate(out):
         ring[2 + ((head + j) & (CAP - 1))] = b
     ring[1] = head + len(out)
+    return int(ring[1])

@@ -187,6 +187,8 @@ class Connection:
             h[T.RCV_NXT] = 0
         self.stack.send_segment(self, flags, self.g(T.ISS), 0, 0, opts, now, syn=True)
         h[T.TS_OK] = ts_ok
+        if ts_ok:           # every later segment carries timestamps (RFC 7323 §3.2)
+            self.stack.build_template(self, with_ts=True)
         h[T.SND_NXT] = (self.g(T.ISS) + 1) & MASK
         if sq.lt(self.g(T.SND_MAX), self.g(T.SND_NXT)):
             h[T.SND_MAX] = h[T.SND_NXT]

@@ -106,7 +106,7 @@ def build_segment(hot, slot, tmpl, data, boff, flags, seq, ring, roff, plen, opt
     wr16(data, t + 14, wnd)
     s = (hot[slot, TMPL_SUM] + tlen + word12 + (seq >> 16) + (seq & 0xFFFF)
          + (ack >> 16) + (ack & 0xFFFF) + wnd)
-    if hot[slot, TS_OK] != 0:
+    if hot[slot, HDR_TCP_LEN] >= 32:           # the template carries the timestamps option
         tsval = ts_now(hot, slot, now_us)
         tsecr = hot[slot, TS_RECENT]
         wr32(data, t + 24, tsval)
