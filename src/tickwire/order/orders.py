@@ -301,3 +301,17 @@ def exposure_consistent(risk, table):
         if buy[i] != risk.inst[i, I_OPEN_BUY] or sell[i] != risk.inst[i, I_OPEN_SELL]:
             return False
     return True
+
+
+@njit(cache=True)
+def forget_all(risk, table):
+    """The venue lost our session (new FIXP UUID): every working order is gone there, so
+    it is gone here. Counted as canceled; exposure released; positions stay."""
+    o = table.orders
+    n = 0
+    for s in range(o.shape[0]):
+        if o[s, O_STATE] != OS_FREE:
+            _done(risk, table, s)
+            table.stats[S_CANCELED] += 1
+            n += 1
+    return n
