@@ -1,0 +1,37 @@
+"""Options and output shared by the port tools (echo, capture, send, ...)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_port_args(p) -> None:
+    p.add_argument("--port", required=True, metavar="SPEC", help="port spec, e.g. memif:socket=/run/tw.sock,role=client")
+    p.add_argument("--burst", type=int, default=32, help="frames per rx/tx burst (default 32)")
+    p.add_argument("--pool", type=int, default=8192, help="buffers in the packet pool (default 8192)")
+    p.add_argument("--buf-size", type=int, default=2048 + 128, help="bytes per pool buffer incl. 128 headroom")
+    p.add_argument("--link-timeout", type=float, default=10.0, help="seconds to wait for the link (default 10)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def open_from_args(args):
+    from ..drivers.port import open_port
+    from ..mem.mempool import Mempool
+    return open_port(args.port, Mempool(args.pool, args.buf_size, 128))
+
+
+def report(args, result: dict, port=None) -> None:
+    if port is not None:
+        port.pool.check()  # the accounting invariant must hold at the end of every tool run
+        result = {**result, **port.pool.counters()}
+        events = list(getattr(port, "events", []))
+        if events and not args.json:
+            for e in events:
+                print(f"  event: {e}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        width = max(len(k) for k in result)
+        for k, v in result.items():
+            print(f"{k:<{width}}  {v}")

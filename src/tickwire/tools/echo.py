@@ -1,0 +1,74 @@
+"""Reflect every frame with Ethernet source and destination swapped (testpmd's macswap)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit
+
+from ..drivers.port import rx_burst, tx_burst
+from ..mem.atomics import load_u16, load_u32, store_u16, store_u32
+from ..mem.mempool import buf_start, pool_free
+from .slices import SLICE_POLLS, StopFlag, wait_for_link
+
+# stats[] slots
+ECHOED, DROPPED, SHORT = range(3)
+
+
+@njit(cache=True, inline="always")
+def swap_macs(data, start):
+    """Swap the two 6-byte MAC addresses at ``data[start:start+12]`` in place."""
+    d0 = load_u32(data, start)
+    d1 = load_u16(data, start + 4)
+    store_u32(data, start, load_u32(data, start + 6))
+    store_u16(data, start + 4, load_u16(data, start + 10))
+    store_u32(data, start + 6, d0)
+    store_u16(data, start + 10, d1)
+
+
+@njit(cache=True)
+def echo_slice(state, pool, bufs, burst, polls, stats):
+    """Up to ``polls`` rx polls; every frame goes back out with MACs swapped.
+    Frames shorter than an Ethernet header are dropped (SHORT); frames the TX ring
+    cannot take right now are dropped (DROPPED), as testpmd does."""
+    for _ in range(polls):
+        n = rx_burst(state, pool, bufs, burst)
+        if n == 0:
+            continue
+        k = 0
+        for i in range(n):
+            idx = bufs[i]
+            if pool.data_len[idx] < 14:
+                pool_free(pool, idx)
+                stats[SHORT] += 1
+                continue
+            swap_macs(pool.data, buf_start(pool, idx))
+            bufs[k] = idx
+            k += 1
+        sent = tx_burst(state, pool, bufs, k)
+        for i in range(sent, k):
+            pool_free(pool, bufs[i])
+        stats[ECHOED] += sent
+        stats[DROPPED] += k - sent
+    return stats[ECHOED]
+
+
+def run_echo(port, *, count: int = 0, duration: float = 0.0, burst: int = 32,
+             link_timeout: float = 10.0, on_slice=None) -> dict:
+    """Echo until ``count`` frames (0 = no limit), ``duration`` seconds (0 = no limit) or a signal."""
+    stop = StopFlag()
+    stats = np.zeros(3, np.int64)
+    bufs = np.empty(burst, np.int32)
+    try:
+        wait_for_link(port, link_timeout)
+        t_end = time.monotonic() + duration if duration else float("inf")
+        while not stop.stopped and time.monotonic() < t_end and not (count and stats[ECHOED] >= count):
+            echo_slice(port.state, port.pool.arrays, bufs, burst, SLICE_POLLS, stats)
+            port.poll()
+            if on_slice:
+                on_slice(stats)
+    finally:
+        stop.restore()
+    return {"echoed": int(stats[ECHOED]), "dropped_tx_full": int(stats[DROPPED]),
+            "dropped_short": int(stats[SHORT]), **port.stats()}
