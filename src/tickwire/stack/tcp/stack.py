@@ -20,7 +20,7 @@ import numpy as np
 
 from ...mem.mempool import BUF_SIZE, pool_alloc, pool_free
 from ...wire.arp import ARP_REPLY, ARP_REQUEST, arp_check, arp_oper, arp_sha, arp_spa, arp_tpa, arp_write
-from ...wire.bytes import ip_to_int, rd16
+from ...wire.bytes import ip_to_int, mac_to_int, rd16
 from ...wire.causes import OK
 from ...wire.checksum import csum_add, csum_pseudo_ipv4
 from ...wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, eth_write
@@ -83,6 +83,8 @@ class TcpStack:
             local_mac = getattr(port, "mac", None)
         if local_mac is None:
             raise ValueError("TcpStack needs the port's MAC address (local_mac=)")
+        if isinstance(local_mac, str):
+            local_mac = mac_to_int(local_mac)
         self.local_mac = local_mac
         self.nslots = max_conns
         n = max_conns + 1                           # the last row is scratch (RSTs to strangers)
