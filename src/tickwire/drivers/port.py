@@ -63,14 +63,14 @@ def _resolve(table, state):
     return None
 
 
-@overload(rx_burst, jit_options={"cache": True})
+@overload(rx_burst)  # not cached: its index would pickle every caller's state type, and one from a non-importable module (a test's) breaks loading for everybody; callers are cached with it inlined
 def _rx_burst_ov(state, pool, bufs, n):
     impl = _resolve(_RX_IMPLS, state)
     if impl is not None:
         return lambda state, pool, bufs, n: impl(state, pool, bufs, n)
 
 
-@overload(tx_burst, jit_options={"cache": True})
+@overload(tx_burst)  # not cached: see rx_burst
 def _tx_burst_ov(state, pool, bufs, n):
     impl = _resolve(_TX_IMPLS, state)
     if impl is not None:
