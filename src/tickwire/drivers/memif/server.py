@@ -87,7 +87,7 @@ class MemifServer(MemifPort):
             else:
                 raise proto.ProtocolError(f"unexpected {proto.TYPE_NAMES[msg_type]} during {self._phase}")
         finally:
-            if fd is not None:  # an fd we did not take ownership of
+            if fd is not None:  # refused, or not ours to keep: handlers never close fds themselves
                 os.close(fd)
         self.chan.send(proto.ack())
 
@@ -107,14 +107,12 @@ class MemifServer(MemifPort):
         if fd is None:
             raise proto.ProtocolError("Missing region fd")
         if m.index != len(self._regions) or m.index >= proto.MAX_REGIONS:
-            os.close(fd)
             raise proto.ProtocolError(f"Invalid region index {m.index} (expected {len(self._regions)})")
         try:
             file_size = os.fstat(fd).st_size
         except OSError:
             file_size = -1
         if m.size == 0 or m.size > file_size:
-            os.close(fd)
             raise proto.ProtocolError(f"Invalid region size {m.size} (file holds {file_size})")
         self._regions.append((fd, m.size))
 
@@ -135,7 +133,6 @@ class MemifServer(MemifPort):
         elif m.offset + proto.ring_bytes(m.log2_size) > self._regions[m.region][1]:
             problem = "Ring outside its region"
         if problem:
-            os.close(fd)
             raise proto.ProtocolError(problem)
         self._rings[(m.c2s, m.index)] = (m, fd)
 
