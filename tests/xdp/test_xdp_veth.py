@@ -222,3 +222,22 @@ def test_program_gone_after_close_and_after_kill_9(veth, mode):
     # ... and the interface is free for the next owner
     port = _open(veth, f"mode={mode},ports={PORT}")
     port.close()
+
+
+@pytest.mark.peer
+def test_link_state_follows_the_carrier(veth):
+    port = _open(veth, f"ports={PORT}")
+    try:
+        assert port.link_up
+        veth.b("ip", "link", "set", veth.dev_b, "down")      # the peer end down: no carrier on ours
+        t_end = time.monotonic() + 5                         # operstate follows via linkwatch (~1 s)
+        while port.link_up and time.monotonic() < t_end:
+            time.sleep(0.05)
+        assert not port.link_up
+        veth.b("ip", "link", "set", veth.dev_b, "up")
+        t_end = time.monotonic() + 5
+        while not port.link_up and time.monotonic() < t_end:
+            time.sleep(0.05)
+        assert port.link_up
+    finally:
+        port.close()

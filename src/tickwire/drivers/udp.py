@@ -6,7 +6,8 @@
   datagram payloads, tx_burst sends each buffer's bytes as one datagram.
 * ``group=`` joins an IPv4 multicast group on the interface that owns ``iface=``
   (default: any); bind to the group's port.
-* Destination of tx_burst: ``connect=`` if given (multicast allowed: set ``iface=``
+* Destination of tx_burst: ``connect=`` if given (sent with sendto(); the socket
+  is not connect(2)ed, so it keeps receiving from everyone) (multicast allowed: set ``iface=``
   for the outgoing interface), otherwise the sender of the latest received
   datagram (echo/reply semantics); with neither, the datagram is dropped and counted
   as ``tx_no_dest``.
@@ -32,7 +33,7 @@ from .sock_common import SO_BUSY_POLL, SOCK_EXTRA, parse_hostport, sockaddr_in
 from .spec import SpecArgs, SpecError
 
 UdpState = namedtuple("UdpState", "cfg counters peer rxaddr")
-C_FD, C_CONNECTED, C_HAVE_PEER = 0, 1, 2
+C_FD, C_CONNECTED, C_HAVE_PEER = 0, 1, 2   # C_CONNECTED: fixed destination from connect=
 RX_ERRORS, TX_ERRORS, TX_NO_DEST, TX_BAD_BUF = range(len(COMMON), len(COMMON) + 4)
 MSG_TRUNC = 0x20
 
@@ -80,7 +81,6 @@ def udp_rx_burst(st, pool, bufs, n):
 def udp_tx_burst(st, pool, bufs, n):
     cfg, cnt = st.cfg, st.counters
     bsize, nbufs = pool.meta[BUF_SIZE], pool.meta[N_BUFS]
-    alen = 0 if cfg[C_CONNECTED] != 0 else 16
     taken = 0
     limit = min(np.int64(n), np.int64(bufs.shape[0]))
     while taken < limit:
@@ -95,12 +95,12 @@ def udp_tx_burst(st, pool, bufs, n):
             pool_free(pool, b)
             taken += 1
             continue
-        if alen != 0 and cfg[C_HAVE_PEER] == 0:
+        if cfg[C_CONNECTED] == 0 and cfg[C_HAVE_PEER] == 0:
             cnt[TX_NO_DEST] += 1
             pool_free(pool, b)
             taken += 1
             continue
-        r = sys_sendto(cfg[C_FD], pool.data, b * bsize + off, ln, MSG_DONTWAIT, st.peer, alen)
+        r = sys_sendto(cfg[C_FD], pool.data, b * bsize + off, ln, MSG_DONTWAIT, st.peer, 16)
         if r < 0:
             e = sys_errno()
             if e == EAGAIN or e == ENOBUFS:
@@ -152,7 +152,8 @@ class UdpPort(Port):
                 self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
             peer = np.zeros(32, np.uint8)
             if connect is not None:
-                self.sock.connect(connect)
+                # sendto() a fixed address rather than connect(2): a connected UDP socket
+                # would discard datagrams from anyone else (e.g. the multicast feed we joined).
                 peer = sockaddr_in(*connect)
             self.sock.setblocking(False)
             cfg = np.zeros(4, np.int64)

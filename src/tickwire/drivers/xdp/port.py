@@ -15,6 +15,7 @@ import errno
 import mmap
 import os
 import socket
+import struct
 
 import numpy as np
 
@@ -39,11 +40,24 @@ class XdpSetupError(OSError):
     """Opening an xdp: port failed; the message names the cause and the fix."""
 
 
-def _queues(dev: str) -> int:
+_SIOCETHTOOL, _ETHTOOL_GCHANNELS, _SIOCGIFFLAGS = 0x8946, 0x3c, 0x8913
+_IFF_UP, _IFF_RUNNING = 0x1, 0x40
+
+
+def _queues(ctl: socket.socket, dev: str) -> int | None:
+    """RX queue count from ETHTOOL_GCHANNELS (rx + combined channels), asked through a
+    socket in the caller's network namespace (/sys may show another namespace's view).
+    None when the driver does not report channels."""
+    import array
+    import fcntl
+    buf = array.array("I", [_ETHTOOL_GCHANNELS] + [0] * 8)
+    ifr = struct.pack("16sP", dev.encode()[:15], buf.buffer_info()[0])
     try:
-        return max(1, sum(1 for q in os.listdir(f"/sys/class/net/{dev}/queues") if q.startswith("rx-")))
+        fcntl.ioctl(ctl.fileno(), _SIOCETHTOOL, ifr)
     except OSError:
-        return 1
+        return None
+    rx, combined = buf[5], buf[8]
+    return (rx + combined) or None
 
 
 def make_pool(n_bufs: int = 8192, buf_size: int = 2048, headroom: int = 256,
@@ -101,6 +115,7 @@ class XdpPort(Port):
         self._link_fd = -1
         self.xsk = None
         self._umem_region = None
+        self._ctl = None
         self.counters = Counters(EXTRA)
         self._closed = False
         try:
@@ -117,8 +132,11 @@ class XdpPort(Port):
         except OSError:
             raise XdpSetupError(errno.ENODEV, f"xdp: interface {dev!r} not found; check the name with "
                                 f"`ip link` (inside the right network namespace: `ip netns exec NS ...`)") from None
-        nq = _queues(dev)
-        if self.queue >= nq:
+        self._ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # ioctls in this namespace
+        nq = _queues(self._ctl, dev)
+        if nq is None:
+            nq = self.queue + 1        # unknown: let bind() judge the queue id
+        elif self.queue >= nq:
             raise XdpSetupError(errno.EINVAL, f"xdp: {dev} has {nq} RX queue(s), queue={self.queue} does not exist; "
                                 f"use queue=0..{nq - 1} (`ethtool -l {dev}` shows/sets the count)")
 
@@ -247,11 +265,16 @@ class XdpPort(Port):
 
     @property
     def link_up(self) -> bool:
+        """IFF_UP and IFF_RUNNING (carrier) on the device, via SIOCGIFFLAGS."""
+        import fcntl
+        if getattr(self, "_ctl", None) is None:
+            return False
         try:
-            with open(f"/sys/class/net/{self.dev}/operstate") as f:
-                return f.read().strip() in ("up", "unknown")
+            res = fcntl.ioctl(self._ctl.fileno(), _SIOCGIFFLAGS, struct.pack("16sH14x", self.dev.encode()[:15], 0))
         except OSError:
             return False
+        flags = struct.unpack_from("H", res, 16)[0]
+        return bool(flags & _IFF_UP) and bool(flags & _IFF_RUNNING)
 
     def poll(self) -> None:
         """Fold the kernel's XDP_STATISTICS into the port counters (they are absolute)."""
@@ -304,6 +327,9 @@ class XdpPort(Port):
         for fd in self._fds:
             os.close(fd)
         self._fds = []
+        if getattr(self, "_ctl", None) is not None:
+            self._ctl.close()
+            self._ctl = None
         if self._umem_region is not None:
             self._umem_region.close()
             self._umem_region = None
