@@ -59,6 +59,7 @@ def guest_env_lines(share: Path) -> str:
     return "\n".join([
         f"export PATH={PYTHON_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
         "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1",
+        f"export PYTHONPATH={Path(__file__).parent / 'guest_shims'}",
         f"export NUMBA_CACHE_DIR={numba_cache_dir(share)}",
         "export NUMBA_CPU_NAME=generic",
     ])

@@ -27,11 +27,18 @@ class Wire:
         """Send one frame (padded to 60 bytes); returns the bytes actually sent."""
         if len(frame) < MIN_FRAME:
             frame = frame + bytes(MIN_FRAME - len(frame))
-        try:
-            self.sock.sendto(frame, self.qemu_path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            return b""      # QEMU not up yet: the frame is lost, as on a wire without link
-        return frame
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                self.sock.sendto(frame, self.qemu_path)
+                return frame
+            except (FileNotFoundError, ConnectionRefusedError):
+                return b""      # QEMU not up yet: the frame is lost, as on a wire without link
+            except BlockingIOError:
+                # QEMU stops reading while the NIC cannot receive (no RX buffers, RX off).
+                if time.monotonic() > deadline:
+                    return b""
+                time.sleep(0.005)
 
     def recv(self, timeout: float) -> bytes | None:
         r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))

@@ -8,6 +8,7 @@ Port spec::
 * ``iommu=vfio`` (default when the device has an IOMMU group): bind to vfio-pci, map
   DMA memory through the IOMMU. ``iommu=none``: the ixy/sysfs way (resource mmap,
   physical addresses from pagemap); UNSAFE, never the default.
+* ``virtio=modern|legacy``: which virtio interface (default: modern when the device has one).
 * ``force=yes``: take a NIC even though the kernel uses it (up, addressed, default route).
 
 ``list_nics()`` is what ``tickwire doctor`` shows. See docs/pci.md.
@@ -57,6 +58,7 @@ def open(args: SpecArgs, pool, spec: str):
     promisc = args.bool("promisc")
     allmulti = args.bool("allmulti")
     link_timeout = args.int("link_timeout", 5, lo=0, hi=60)
+    mode = args.choice("virtio", ("auto", "modern", "legacy"), "auto")
     args.finish()
     dev = sysfs.device(bdf)
     if driver == "auto":
@@ -74,4 +76,5 @@ def open(args: SpecArgs, pool, spec: str):
         from .e1000e_port import E1000ePort
         return E1000ePort(dev, iommu, pool, spec, promisc=promisc, allmulti=allmulti, link_timeout=link_timeout)
     from .virtio_port import VirtioPort
-    return VirtioPort(dev, iommu, pool, spec, promisc=promisc, allmulti=allmulti, link_timeout=link_timeout)
+    return VirtioPort(dev, iommu, pool, spec, mode=mode, promisc=promisc, allmulti=allmulti,
+                      link_timeout=link_timeout)

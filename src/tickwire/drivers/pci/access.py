@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import struct
 import sys
 
 import numpy as np
@@ -31,11 +30,11 @@ class IoBar:
         return self.base + off
 
     def read(self, off: int, n: int) -> int:
-        data = os.pread(self.fd, n, self._off(off, n))
+        data = os.pread(self.fd, n, self._off(int(off), n))
         return int.from_bytes(data, "little")
 
     def write(self, off: int, n: int, value: int) -> None:
-        os.pwrite(self.fd, value.to_bytes(n, "little"), self._off(off, n))
+        os.pwrite(self.fd, int(value).to_bytes(n, "little"), self._off(int(off), n))
 
 
 class VfioAccess:

@@ -25,6 +25,7 @@ import numpy as np
 from ..counters import Counters
 from ..port import Port
 from . import sysfs
+from ...mem.shm import HUGEPAGE_2M
 from .access import open_access
 
 RINGS_BYTES = 64 * 1024       # descriptor rings live in the first 64 KiB of the DMA region
@@ -68,9 +69,8 @@ class PciPort(Port):
         self._closed = False
         self._stall = None
         bs = pool.buf_size
-        if bs & (bs - 1) or bs > RINGS_BYTES or bs < 2048:
-            raise ValueError(f"pci: pool buffer size {bs} must be a power of two in [2048, {RINGS_BYTES}] "
-                             "so that no buffer crosses a 2 MiB DMA page")
+        if bs > HUGEPAGE_2M:
+            raise ValueError(f"pci: pool buffer size {bs} exceeds a 2 MiB DMA page")
         if pool.in_flight:
             raise ValueError("pci: the pool must be fresh (no buffers in flight): its memory is moved into DMA memory")
         self._lock(dev.bdf)
@@ -81,12 +81,30 @@ class PciPort(Port):
             # dma.addr(POOL_OFF + i*buf_size + data_off[i]) (DESIGN: Mempool(data=dma_view)).
             self._orig_data = pool.arrays.data
             pool.arrays = pool.arrays._replace(data=self.dma.buf[POOL_OFF:POOL_OFF + pool.size * bs])
+            self._reserve_straddlers()
             _open_ports.add(self)
             _install_sigterm()
             self._setup()
         except BaseException:
             self.close()
             raise
+
+    def _reserve_straddlers(self) -> None:
+        """Without an IOMMU only each 2 MiB page is physically contiguous, so a buffer that
+        crosses a page boundary cannot take one DMA transfer. Such buffers (about one per
+        page unless buf_size divides 2 MiB) are held by the port and never handed out."""
+        self._reserved = np.empty(0, np.int32)
+        if self.dma.iommu != "none":
+            return
+        pool, bs = self.pool, self.pool.buf_size
+        start = POOL_OFF + np.arange(pool.size, dtype=np.int64) * bs
+        bad = (start >> 21) != ((start + bs - 1) >> 21)
+        if not bad.any():
+            return
+        everything = pool.alloc_burst(pool.size)
+        keep = everything[bad[everything]]
+        pool.free_burst(everything[~bad[everything]])
+        self._reserved = keep
 
     def _lock(self, bdf: str) -> None:
         """One process per device: a second opener gets a clear error, not a fight over the rings."""
@@ -148,7 +166,7 @@ class PciPort(Port):
                 pass
             self.access.reset()
         if self._orig_data is not None:
-            held = self._ring_bufs()
+            held = np.concatenate([self._ring_bufs(), getattr(self, "_reserved", np.empty(0, np.int32))])
             held = held[held >= 0]
             if len(held):
                 self.pool.free_burst(held)

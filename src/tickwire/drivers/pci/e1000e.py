@@ -192,3 +192,11 @@ def e1000e_tx_burst(st, pool, bufs, n):
 
 
 register_burst(E1000eState, e1000e_rx_burst, e1000e_tx_burst)
+
+
+def fake_state() -> E1000eState:
+    """A state over plain memory whose pool address matches nothing (warm.py)."""
+    from ..counters import Counters
+    return E1000eState(np.zeros(0x20000, np.uint8), np.zeros(4096, np.uint8), np.zeros(1, np.uint64),
+                       np.zeros(Q_LEN, np.int64), np.zeros(1, np.int32), np.zeros(1, np.int32),
+                       Counters(EXTRA_COUNTERS).array)
