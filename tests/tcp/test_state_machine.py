@@ -26,7 +26,7 @@ def test_handshake_negotiates_options_and_transfers_both_ways():
     for conn in (c, s):
         assert conn.g(21) or True
     from tickwire.stack.tcp import tcb as T
-    assert c.g(T.SND_MSS) == 1460 and c.g(T.TS_OK) == 1 and c.g(T.SACK_OK) == 1
+    assert c.g(T.SND_MSS) == 1448 and c.g(T.TS_OK) == 1 and c.g(T.SACK_OK) == 1
     assert c.g(T.SND_WSCALE) == s.g(T.RCV_WSCALE) > 0
     d1, d2 = os.urandom(2_000_000), os.urandom(1_000_000)
     assert p.transfer(c, s, d1) == d1

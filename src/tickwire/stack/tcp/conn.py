@@ -197,6 +197,10 @@ class Connection:
     def _established(self, now: int) -> None:
         """Entering ESTABLISHED: switch the template to the negotiated options."""
         self._set_state(ESTABLISHED)
+        if self.g(T.TS_OK):
+            # RFC 9293 §3.7.1 / RFC 6691: the MSS counts data only; the 12 bytes of timestamps
+            # in every segment come out of it, or full segments would exceed the MTU.
+            self.h[T.SND_MSS] = self.g(T.SND_MSS) - 12
         self.stack.build_template(self, with_ts=bool(self.g(T.TS_OK)))
         self.h[T.LAST_RX_US] = now
         self._arm_keepalive(now)

@@ -326,12 +326,24 @@ class TcpStack:
         a = self.pool.arrays
         nslow = poll_step(self.port.state, a, self.bufs, BURST, self.hot, self.nslots, self.txq, self.rxq,
                           self.tmpl, self.sg, self.slow, self.acks, self.opts, now)
+        self.process_slow(nslow, now)
+        self.service(now)
+        return nslow
+
+    def process_slow(self, nslow: int, now: int | None = None) -> None:
+        """Run the slow path on ``self.slow[:nslow]`` and free those buffers."""
+        now = self.now() if now is None else now
+        a = self.pool.arrays
         for i in range(nslow):
             b = int(self.slow[i])
             try:
                 self._slow_input(b, now)
             finally:
                 pool_free(a, b)
+
+    def service(self, now: int | None = None) -> None:
+        """Timers, queued output and pending ACKs of every connection, then transmit."""
+        now = self.now() if now is None else now
         for c in self.conns:
             if c is None:
                 continue
@@ -345,7 +357,52 @@ class TcpStack:
         self.flush()
         if hasattr(self.port, "poll"):
             self.port.poll()
-        return nslow
+
+    # ------------------------------------------------------------------ compiled loops
+    def clock(self) -> np.ndarray:
+        if getattr(self, "_clock", None) is None:
+            from .loops import tsc_clock
+            self._clock = tsc_clock(self.now())
+        return self._clock
+
+    def echo_step(self, iters: int = 2000) -> int:
+        """Echo every byte received on every connection, in Numba; slow path in between."""
+        from .loops import echo_step
+        if getattr(self, "_scratch", None) is None:
+            self._scratch = np.zeros(65536, np.uint8)
+        echoed, nslow, _ = echo_step(self.port.state, self.pool.arrays, self.bufs, self.hot, self.nslots,
+                                     self.txq, self.rxq, self.tmpl, self.sg, self.slow, self.opts,
+                                     self._scratch, iters, self.clock())
+        self.process_slow(nslow)
+        self.service()
+        return echoed
+
+    def pingpong(self, conn: Connection, msg: bytes, n: int, timeout: float = 30.0) -> np.ndarray:
+        """``n`` round trips of ``msg`` on an echoing peer, timed in TSC ticks by the compiled
+        loop; returns nanoseconds per round trip."""
+        from .loops import pingpong
+        m = np.frombuffer(msg, np.uint8).copy()
+        rtt = np.zeros(n, np.int64)
+        scratch = np.zeros(max(len(msg), 64), np.uint8)
+        done = 0
+        deadline = time.monotonic() + timeout
+        clock = self.clock()
+        while done < n:
+            if time.monotonic() > deadline:
+                raise TcpError(f"pingpong stalled after {done}/{n} round trips ({conn.state_name} {conn.reason})")
+            k, nslow, pending = pingpong(self.port.state, self.pool.arrays, self.bufs, self.hot, self.nslots,
+                                         conn.slot, self.txq, self.rxq, self.tmpl, self.sg, self.slow, self.opts,
+                                         m, len(m), n - done, rtt[done:], 200_000, clock, scratch)
+            done += k
+            self.process_slow(nslow)
+            self.service()
+            if pending:                      # an interrupted round: drain its echo, do not time it
+                if not self.run_until(lambda: conn.readable() >= pending or conn.state_name != "ESTABLISHED",
+                                      max(deadline - time.monotonic(), 0.01)):
+                    continue
+                conn.recv(pending)
+                self.interrupted_rounds = getattr(self, "interrupted_rounds", 0) + 1
+        return rtt * (int(clock[2]) * 1000) >> 32
 
     def _slow_input(self, b: int, now: int) -> None:
         a = self.pool.arrays

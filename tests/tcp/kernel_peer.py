@@ -1,0 +1,74 @@
+"""The Linux kernel's TCP as the peer: run inside namespace B by the tests.
+
+    kernel_peer.py serve PORT NBYTES SEED [--reset-check]
+    kernel_peer.py connect HOST PORT NBYTES SEED
+
+Sends NBYTES of seeded random data while reading everything the other side sends
+until EOF, then closes and prints one JSON line: what it received (length and
+SHA-256), whether it saw EOF, and any error (ECONNRESET is what an RST causes).
+"""
+
+import hashlib
+import json
+import random
+import socket
+import sys
+import threading
+
+
+def payload(n: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def session(sock: socket.socket, nbytes: int, seed: int) -> dict:
+    out = {"received": 0, "sha256": "", "eof": False, "error": "", "sent": 0}
+    h = hashlib.sha256()
+    data = payload(nbytes, seed)
+
+    def sender():
+        try:
+            sock.sendall(data)
+            out["sent"] = len(data)
+        except OSError as e:
+            out["send_error"] = type(e).__name__
+
+    t = threading.Thread(target=sender)
+    t.start()
+    try:
+        while True:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                out["eof"] = True
+                break
+            h.update(chunk)
+            out["received"] += len(chunk)
+    except ConnectionResetError:
+        out["error"] = "ECONNRESET"
+    except OSError as e:
+        out["error"] = type(e).__name__
+    t.join(timeout=30)
+    out["sha256"] = h.hexdigest()
+    sock.close()
+    return out
+
+
+def main(argv):
+    mode = argv[1]
+    if mode == "serve":
+        port, nbytes, seed = int(argv[2]), int(argv[3]), int(argv[4])
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("0.0.0.0", port))
+        ls.listen(8)
+        print(json.dumps({"listening": port}), flush=True)
+        ls.settimeout(60)
+        s, _ = ls.accept()
+    else:
+        host, port, nbytes, seed = argv[2], int(argv[3]), int(argv[4]), int(argv[5])
+        s = socket.create_connection((host, port), timeout=30)
+    s.settimeout(60)
+    print(json.dumps(session(s, nbytes, seed)), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
