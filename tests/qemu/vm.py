@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,7 @@ class Vm:
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self._console_pos = 0
         self._console_buf = ""
+        self._lock = threading.Lock()
         return self
 
     # ------------------------------------------------------------------ console
@@ -141,27 +143,35 @@ class Vm:
         return [ln.strip() for ln in lines]
 
     def wait_console(self, pattern: str, timeout: float) -> re.Match:
-        """Block until a console line matches ``pattern`` (regex); fails on guest exit/timeout."""
+        """Block until a console line (any since boot) matches ``pattern``. Thread-safe, so
+        the harness can follow two NICs' steps at once. Fails on guest exit or timeout."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.console_lines():
-                self.seen.append(line)
+        while True:
+            with self._lock:
+                self.seen.extend(self.console_lines())
+                lines = list(self.seen)
+            for line in lines:
                 m = rx.search(line)
                 if m:
                     return m
-                if line.startswith("TW-GUEST-EXIT") and not rx.pattern.startswith("TW-GUEST-EXIT"):
-                    raise AssertionError(f"guest exited waiting for {pattern!r}:\n{self.report()}")
+            if any(ln.startswith("TW-GUEST-EXIT") for ln in lines):
+                raise AssertionError(f"guest exited waiting for {pattern!r}:\n{self.report()}")
             if self.proc.poll() is not None:
                 raise AssertionError(f"QEMU exited ({self.proc.returncode}) waiting for {pattern!r}:\n{self.report()}")
-            time.sleep(0.02)
-        raise AssertionError(f"timeout waiting {timeout} s for {pattern!r}:\n{self.report()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timeout waiting {timeout} s for {pattern!r}:\n{self.report()}")
+            time.sleep(0.05)
 
     def step(self, name: str, timeout: float = 120.0) -> None:
         self.wait_console(rf"^TW-STEP {re.escape(name)}$", timeout)
 
     def step_done(self, name: str, timeout: float = 120.0) -> int:
         return int(self.wait_console(rf"^TW-DONE {re.escape(name)} (\d+)$", timeout).group(1))
+
+    def stop(self, name: str) -> None:
+        """End a ``run_until`` step (the guest polls for this file over the 9p share)."""
+        (self.run_dir / f"{name}.stop").touch()
 
     def output(self, name: str) -> str:
         try:
@@ -216,6 +226,20 @@ step() {
   name=$1; shift
   echo "TW-STEP $name" > /dev/ttyS0
   "$@" > $RUN/$name.out 2> $RUN/$name.err
+  rc=$?
+  echo "TW-DONE $name $rc" > /dev/ttyS0
+  return 0
+}
+# run_until NAME SIGNAL CMD...: like step, but the host ends it: when it creates
+# $RUN/NAME.stop the command gets SIGNAL (INT: clean stop; KILL: crash test).
+run_until() {
+  name=$1; sig=$2; shift 2
+  echo "TW-STEP $name" > /dev/ttyS0
+  "$@" > $RUN/$name.out 2> $RUN/$name.err &
+  pid=$!
+  while [ ! -e $RUN/$name.stop ] && kill -0 $pid 2>/dev/null; do sleep 0.2; done
+  kill -$sig $pid 2>/dev/null
+  wait $pid
   rc=$?
   echo "TW-DONE $name $rc" > /dev/ttyS0
   return 0

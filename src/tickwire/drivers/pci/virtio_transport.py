@@ -70,7 +70,7 @@ class ModernTransport:
         if missing:
             raise OSError(f"virtio: no modern {'/'.join(missing)} capability (a legacy-only device? try virtio=legacy)")
         bars = {}
-        for bar, offset, length, _ in caps.values():
+        for bar, offset, length, _ in (caps[CAP_COMMON], caps[CAP_NOTIFY], caps[CAP_DEVICE]):
             if bar not in bars:
                 bars[bar] = access.map_bar(bar)
             if offset + length > bars[bar].size:

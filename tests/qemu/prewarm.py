@@ -1,0 +1,50 @@
+"""Pre-compile, on the host, every Numba kernel the guest tests run, into the
+guest's Numba cache (vm.numba_cache_dir, CPU name "generic"), because compiling
+in the TCG guest is ~18x slower (notes qemu-guest §4).
+
+Run as ``python -m tests.qemu.prewarm``; tests call ``prewarm()`` which runs
+that in a subprocess with the guest's NUMBA_* environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _warm_in_this_process() -> None:
+    from tickwire.drivers.pci.warm import fake_states, warm
+    from tickwire.mem.mempool import Mempool
+    from tickwire.tools.capture import capture_slice
+    from tickwire.tools.echo import echo_slice
+    from tickwire.tools.send import send_slice
+
+    # The CLI's pool geometry (cli/_common.py): the same dtypes and layouts as in the guest.
+    pool = Mempool(64, 2048 + 128, 128)
+    warm(pool)
+    bufs = np.empty(32, np.int32)
+    for st in fake_states():
+        echo_slice(st, pool.arrays, bufs, 32, 1, np.zeros(3, np.int64))
+        held = np.empty(256, np.int32)
+        capture_slice(st, pool.arrays, held, np.empty(256, np.int64), 1, 32, 1)
+        blob, offs = np.zeros(64, np.uint8), np.array([0, 60], np.int64)
+        send_slice(st, pool.arrays, blob, offs, 0, 0, np.zeros(2, np.int64), bufs, 32, 1)
+    try:
+        from tickwire.bench.pci import warm as bench_warm
+    except ImportError:
+        return
+    bench_warm(pool)
+
+
+def prewarm(cache: Path) -> None:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), NUMBA_CPU_NAME="generic")
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "tests.qemu.prewarm"], cwd=root, env=env, check=True)
+
+
+if __name__ == "__main__":
+    _warm_in_this_process()
