@@ -1,0 +1,174 @@
+"""One side of a memif benchmark, run as its own process (pinned to one CPU).
+
+    python -m tickwire.bench._memif_worker MODE SPEC SECONDS CPU [SAMPLES]
+
+MODE: tx (64-byte frames, burst 32, as fast as the ring takes them), rx (count),
+echo (macswap), ping (one frame out, wait for it back, record the round trip),
+pingpong-a / pingpong-b (a plain cache-line ping-pong over a memfd: SPEC is its fd).
+Prints one JSON line. Measurement loops run entirely inside Numba.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from numba import njit
+
+from ..drivers.port import open_port, rx_burst, tx_burst
+from ..mem.atomics import cpu_pause, load_acquire_u64, rdtscp, store_release_u64
+from ..mem.mempool import Mempool, pool_alloc_burst, pool_free_burst
+from ..tools.echo import echo_slice
+from ..tools.slices import wait_for_link
+from ..tsc import TscClock
+
+FRAME = bytes.fromhex(  # testpmd's txonly frame (notes/memif.md §8): 64 bytes, IPv4/UDP 9 -> 9
+    "02 00 00 00 00 00  02 00 00 00 00 aa  08 00"
+    "45 00 00 32 00 00 00 00 40 11 ee 93 c6 12 00 01 c6 12 00 02"
+    "00 09 00 09 00 1e 00 00") + bytes(22)
+
+
+@njit(cache=True)
+def tx_loop(state, pool, bufs, burst, cycles):
+    sent = 0
+    end = rdtscp() + cycles
+    while rdtscp() < end:
+        got = pool_alloc_burst(pool, bufs, burst)
+        for i in range(got):
+            pool.data_len[bufs[i]] = 64
+        n = tx_burst(state, pool, bufs, got)
+        pool_free_burst(pool, bufs[n:], got - n)
+        sent += n
+    return sent
+
+
+@njit(cache=True)
+def rx_loop(state, pool, bufs, burst, cycles, idle_cycles, out):
+    """Count frames until ``cycles`` pass or the stream has been idle for ``idle_cycles``
+    after it started; out = [count, first tsc, last tsc]."""
+    count = 0
+    first = 0
+    last = 0
+    start = rdtscp()
+    while True:
+        n = rx_burst(state, pool, bufs, burst)
+        now = rdtscp()
+        if n:
+            if count == 0:
+                first = now
+            count += n
+            last = now
+            pool_free_burst(pool, bufs, n)
+        elif (count and now - last > idle_cycles) or now - start > cycles:
+            break
+    out[0], out[1], out[2] = count, first, last
+
+
+@njit(cache=True)
+def ping_loop(state, pool, bufs, rtts, warmup, timeout_cycles):
+    """Send one frame, spin until it comes back; rtts[i] = cycles. Returns samples taken."""
+    total = rtts.shape[0] + warmup
+    k = 0
+    for i in range(total):
+        if pool_alloc_burst(pool, bufs, 1) != 1:
+            return k
+        pool.data_len[bufs[0]] = 64
+        t0 = rdtscp()
+        if tx_burst(state, pool, bufs, 1) != 1:
+            pool_free_burst(pool, bufs, 1)
+            continue
+        while True:
+            n = rx_burst(state, pool, bufs, 1)
+            t1 = rdtscp()
+            if n:
+                pool_free_burst(pool, bufs, n)
+                break
+            if t1 - t0 > timeout_cycles:
+                return k
+        if i >= warmup:
+            rtts[k] = t1 - t0
+            k += 1
+    return k
+
+
+@njit(cache=True)
+def pingpong(buf, leader, rtts, warmup):
+    """Two cache lines, each written by one side: the plain shared-memory round trip."""
+    total = rtts.shape[0] + warmup
+    for i in range(1, total + 1):
+        seq = np.uint64(i)
+        if leader:
+            t0 = rdtscp()
+            store_release_u64(buf, 0, seq)
+            while load_acquire_u64(buf, 64) != seq:
+                cpu_pause()
+            if i > warmup:
+                rtts[i - 1 - warmup] = rdtscp() - t0
+        else:
+            while load_acquire_u64(buf, 0) != seq:
+                cpu_pause()
+            store_release_u64(buf, 64, seq)
+
+
+def _fill_pool(pool: Mempool) -> None:
+    bufs = pool.alloc_burst(pool.size)
+    for b in bufs:
+        pool.write(int(b), FRAME)
+    pool.free_burst(bufs)
+
+
+def main(argv) -> dict:
+    mode, spec, seconds, cpu = argv[0], argv[1], float(argv[2]), int(argv[3])
+    samples = int(argv[4]) if len(argv) > 4 else 100_000
+    os.sched_setaffinity(0, {cpu})
+    clock = TscClock(0.02)
+    result = {"mode": mode, "cpu": cpu, "tsc_hz": clock.hz}
+    if mode.startswith("pingpong"):
+        import mmap
+        buf = np.frombuffer(mmap.mmap(int(spec), 4096), np.uint8)
+        rtts = np.zeros(samples, np.int64)
+        pingpong(buf, mode == "pingpong-a", rtts, 10_000)
+        result["rtt_ns"] = clock.cycles_to_ns(rtts).tolist() if mode == "pingpong-a" else []
+        return result
+    pool = Mempool(4096, 2048, 128)
+    _fill_pool(pool)
+    port = open_port(spec, pool)
+    bufs = np.empty(32, np.int32)
+    try:
+        wait_for_link(port, 30)
+        cycles = clock.ns_to_cycles(seconds * 1e9)
+        if mode == "tx":
+            # warm up (compile + first frames) outside the timed window
+            tx_loop(port.state, pool.arrays, bufs, 32, 1)
+            result["sent"] = int(tx_loop(port.state, pool.arrays, bufs, 32, cycles))
+        elif mode == "rx":
+            out = np.zeros(3, np.int64)
+            rx_loop(port.state, pool.arrays, bufs, 32, cycles + clock.ns_to_cycles(30e9),
+                    clock.ns_to_cycles(0.3e9), out)
+            span = clock.cycles_to_ns(out[2] - out[1]) / 1e9
+            result.update(received=int(out[0]), seconds=span, mpps=out[0] / span / 1e6 if span > 0 else 0.0)
+        elif mode == "echo":
+            stats = np.zeros(3, np.int64)
+            t_end = time.monotonic() + seconds
+            while time.monotonic() < t_end and port.link_up:
+                echo_slice(port.state, pool.arrays, bufs, 32, 1 << 16, stats)
+                port.poll()
+            result["echoed"] = int(stats[0])
+        elif mode == "ping":
+            rtts = np.zeros(samples, np.int64)
+            k = ping_loop(port.state, pool.arrays, bufs, rtts, 2000, clock.ns_to_cycles(1e9))
+            result["rtt_ns"] = clock.cycles_to_ns(rtts[:k]).tolist()
+        else:
+            raise ValueError(f"unknown mode {mode}")
+        result["port"] = port.stats()
+    finally:
+        port.close()
+    pool.check()
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1:])))

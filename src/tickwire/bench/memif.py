@@ -1,0 +1,178 @@
+"""memif throughput and echo latency: tickwire vs DPDK testpmd, side by side.
+
+Every scenario runs two processes, each pinned to its own CPU (the server side on
+CPU 1, the client side on CPU 0; testpmd's forwarding lcore likewise), 64-byte
+frames, burst 32, copy mode, no hugepages. Rates are measured at the receiver.
+Scenarios are interleaved and repeated; medians are reported. The plain
+cache-line ping-pong between the same two CPUs, measured in the same run, is the
+shared-memory limit the echo round trip is compared with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+
+from ..peers.testpmd import TestpmdPeer, testpmd_path
+
+WORKER = [sys.executable, "-m", "tickwire.bench._memif_worker"]
+SERVER_CPU, CLIENT_CPU = 1, 0
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--seconds", type=float, default=2.0, help="duration of each throughput run")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions of every scenario (median reported)")
+    p.add_argument("--samples", type=int, default=100_000, help="round trips per latency run")
+    p.add_argument("--no-testpmd", action="store_true", help="skip the DPDK comparison")
+
+
+def _spec(sock: str, role: str) -> str:
+    return f"memif:socket={sock},role={role}"
+
+
+def _worker(mode, spec, seconds, cpu, samples=0):
+    args = [mode, spec, str(seconds), str(cpu)] + ([str(samples)] if samples else [])
+    return subprocess.Popen(WORKER + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            pass_fds=(int(spec),) if mode.startswith("pingpong") else ())
+
+
+def _result(proc, timeout=180) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed:\n{err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _sock() -> str:
+    os.makedirs("/run/tw", exist_ok=True)
+    return f"/run/tw/bench-{uuid.uuid4().hex[:8]}.sock"
+
+
+def _pcts(values) -> dict:
+    a = np.asarray(values, dtype=np.float64)
+    if a.size == 0:
+        return {"p50": None, "p99": None, "p99.9": None, "n": 0}
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
+            "p99.9": float(np.percentile(a, 99.9)), "n": int(a.size)}
+
+
+# --- scenarios: each returns Mpps (receiver side) or RTT samples in ns ---------------------
+def _pair(server_mode, client_mode, seconds, samples=0):
+    sock = _sock()
+    server = _worker(server_mode, _spec(sock, "server"), seconds, SERVER_CPU, samples)
+    time.sleep(0.3)
+    client = _worker(client_mode, _spec(sock, "client"), seconds, CLIENT_CPU, samples)
+    rc = _result(client)
+    rs = _result(server)
+    return rs, rc
+
+
+def tw_tw_rate(direction: str, seconds: float) -> float:
+    if direction == "c2s":
+        rs, _ = _pair("rx", "tx", seconds)
+        return rs["mpps"]
+    _, rc = _pair("tx", "rx", seconds)
+    return rc["mpps"]
+
+
+def tw_pmd_rate(direction: str, seconds: float) -> float:
+    """tickwire client with a testpmd server: S2C testpmd txonly -> tickwire rx; C2S tickwire tx -> testpmd rxonly."""
+    sock = _sock()
+    fwd = "txonly" if direction == "s2c" else "rxonly"
+    with TestpmdPeer(role="server", socket=sock, forward=fwd, main_lcore=CLIENT_CPU) as pmd:
+        pmd.wait_started()
+        if direction == "s2c":
+            return _result(_worker("rx", _spec(sock, "client"), seconds, CLIENT_CPU))["mpps"]
+        _result(_worker("tx", _spec(sock, "client"), seconds + 1, CLIENT_CPU))
+        return pmd.rx_pps() / 1e6
+
+
+def pmd_pmd_rate(direction: str, seconds: float) -> float:
+    sock = _sock()
+    srv_fwd, cli_fwd = ("txonly", "rxonly") if direction == "s2c" else ("rxonly", "txonly")
+    with TestpmdPeer(role="server", socket=sock, forward=srv_fwd, main_lcore=CLIENT_CPU) as srv:
+        srv.wait_started()
+        with TestpmdPeer(role="client", socket=sock, forward=cli_fwd, main_lcore=SERVER_CPU) as cli:
+            cli.wait_started()
+            time.sleep(seconds + 2)
+            receiver = cli if direction == "s2c" else srv
+            return receiver.rx_pps() / 1e6
+
+
+def tw_echo_rtt(samples: int) -> list[float]:
+    _, rc = _pair("echo", "ping", 600, samples)  # the echo side stops when the pinger leaves
+    return rc["rtt_ns"]
+
+
+def pmd_echo_rtt(samples: int) -> list[float]:
+    sock = _sock()
+    with TestpmdPeer(role="server", socket=sock, forward="macswap", main_lcore=CLIENT_CPU) as pmd:
+        pmd.wait_started()
+        return _result(_worker("ping", _spec(sock, "client"), 60, CLIENT_CPU, samples))["rtt_ns"]
+
+
+def pingpong_rtt(samples: int) -> list[float]:
+    fd = os.memfd_create("tw-pingpong")
+    os.ftruncate(fd, 4096)
+    try:
+        b = _worker("pingpong-b", str(fd), 0, SERVER_CPU, samples)
+        a = _worker("pingpong-a", str(fd), 0, CLIENT_CPU, samples)
+        ra = _result(a)
+        _result(b)
+        return ra["rtt_ns"]
+    finally:
+        os.close(fd)
+
+
+# --- the report ---------------------------------------------------------------------------
+def run(args) -> int:
+    have_pmd = testpmd_path() is not None and not args.no_testpmd
+    rates: dict[str, list[float]] = {}
+    for _ in range(args.repeat):  # interleave scenarios so slow drifts hit all alike
+        for d in ("s2c", "c2s"):
+            rates.setdefault(f"tickwire->tickwire {d}", []).append(tw_tw_rate(d, args.seconds))
+            if have_pmd:
+                rates.setdefault(f"tickwire<->testpmd {d}", []).append(tw_pmd_rate(d, args.seconds))
+                rates.setdefault(f"testpmd->testpmd {d}", []).append(pmd_pmd_rate(d, args.seconds))
+    rtts = {"cache-line ping-pong": pingpong_rtt(args.samples),
+            "tickwire echo (tickwire pinger)": tw_echo_rtt(args.samples)}
+    if have_pmd:
+        rtts["testpmd macswap (tickwire pinger)"] = pmd_echo_rtt(args.samples)
+
+    report = {"placement": {"server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU},
+              "frame_bytes": 64, "burst": 32, "repeat": args.repeat,
+              "mpps": {k: {"median": statistics.median(v), "runs": v} for k, v in rates.items()},
+              "rtt_ns": {k: _pcts(v) for k, v in rtts.items()}}
+    for d in ("s2c", "c2s"):
+        ref = report["mpps"].get(f"testpmd->testpmd {d}")
+        if ref and ref["median"] > 0:
+            for k in (f"tickwire->tickwire {d}", f"tickwire<->testpmd {d}"):
+                report["mpps"][k]["ratio_vs_testpmd"] = report["mpps"][k]["median"] / ref["median"]
+    limit = report["rtt_ns"]["cache-line ping-pong"]["p50"]
+    for k, v in report["rtt_ns"].items():
+        v["ratio_vs_pingpong_p50"] = v["p50"] / limit if limit and v["p50"] else None
+
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"memif, 64-byte frames, burst 32; server side on CPU {SERVER_CPU}, client side on CPU {CLIENT_CPU}; "
+          f"median of {args.repeat} runs")
+    print(f"{'throughput (Mpps at the receiver)':<36}{'median':>9}{'vs testpmd':>12}   runs")
+    for k, v in report["mpps"].items():
+        ratio = v.get("ratio_vs_testpmd")
+        runs = " ".join(f"{x:.2f}" for x in v["runs"])
+        print(f"  {k:<34}{v['median']:>9.2f}{(f'{ratio:.2f}x' if ratio else '-'):>12}   {runs}")
+    print(f"{'round trip, 1 frame (ns)':<36}{'p50':>9}{'p99':>9}{'p99.9':>9}{'vs ping-pong':>14}")
+    for k, v in report["rtt_ns"].items():
+        r = v["ratio_vs_pingpong_p50"]
+        print(f"  {k:<34}{v['p50'] or 0:>9.0f}{v['p99'] or 0:>9.0f}{v['p99.9'] or 0:>9.0f}"
+              f"{(f'{r:.2f}x' if r else '-'):>14}")
+    print("Noisy 2-vCPU VM: host placement of the two vCPUs changes these numbers 3-10x; compare rows of one run only.")
+    return 0

@@ -1,0 +1,1 @@
+"""Launchers for the external reference programs tickwire is compared and tested against."""
