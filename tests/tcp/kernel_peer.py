@@ -1,7 +1,9 @@
 """The Linux kernel's TCP as the peer: run inside namespace B by the tests.
 
-    kernel_peer.py serve PORT NBYTES SEED [--reset-check]
+    kernel_peer.py serve PORT NBYTES SEED
     kernel_peer.py connect HOST PORT NBYTES SEED
+    kernel_peer.py echo-client HOST PORT NBYTES SEED   (send, shut down writing, read the echo to EOF)
+    kernel_peer.py echo-server PORT                     (echo one connection until EOF)
 
 Sends NBYTES of seeded random data while reading everything the other side sends
 until EOF, then closes and prints one JSON line: what it received (length and
@@ -52,8 +54,59 @@ def session(sock: socket.socket, nbytes: int, seed: int) -> dict:
     return out
 
 
+def echo_client(host, port, nbytes, seed):
+    s = socket.create_connection((host, port), timeout=30)
+    data = payload(nbytes, seed)
+    out = {"sent": 0, "echo_ok": False, "eof": False, "error": ""}
+
+    def sender():
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out["sent"] = len(data)
+
+    t = threading.Thread(target=sender)
+    t.start()
+    got = bytearray()
+    try:
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                out["eof"] = True
+                break
+            got += chunk
+    except OSError as e:
+        out["error"] = type(e).__name__
+    t.join(30)
+    out["received"] = len(got)
+    out["echo_ok"] = bytes(got) == data
+    print(json.dumps(out), flush=True)
+
+
+def echo_server(port):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("0.0.0.0", port))
+    ls.listen(1)
+    print(json.dumps({"listening": port}), flush=True)
+    s, _ = ls.accept()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    n = 0
+    while True:
+        d = s.recv(1 << 16)
+        if not d:
+            break
+        s.sendall(d)
+        n += len(d)
+    s.close()
+    print(json.dumps({"echoed": n}), flush=True)
+
+
 def main(argv):
     mode = argv[1]
+    if mode == "echo-client":
+        return echo_client(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+    if mode == "echo-server":
+        return echo_server(int(argv[2]))
     if mode == "serve":
         port, nbytes, seed = int(argv[2]), int(argv[3]), int(argv[4])
         ls = socket.socket()

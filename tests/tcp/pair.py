@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from pipe_port import mangle, pipe_pair
+from tickwire.stack.tcp.loopback_pair import mangle, pipe_pair
 from tickwire.mem.mempool import Mempool
 from tickwire.stack.tcp.config import TcpConfig
 from tickwire.stack.tcp.stack import TcpStack

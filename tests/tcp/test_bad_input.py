@@ -7,7 +7,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from pair import A_IP, B_IP, Pair
-from pipe_port import CAP
+from tickwire.stack.tcp.loopback_pair import CAP
 from tickwire.stack.tcp import tcb as T
 
 A_MAC, B_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"

@@ -20,6 +20,7 @@ from conftest import require
 from netns import Veth, inside
 from tickwire.drivers.port import open_port
 from tickwire.mem.mempool import Mempool
+from tickwire.stack.tcp import tcb as T
 from tickwire.stack.tcp.config import TcpConfig
 from tickwire.stack.tcp.stack import TcpStack
 
@@ -158,7 +159,8 @@ def test_abort_is_econnreset_at_the_kernel(veth):
         stack = make_stack(veth)
         conn = stack.connect(veth.B_IP, 9002)
         conn.send(b"hello")
-        assert stack.run_until(lambda: conn.h[3] == conn.h[4], 5)    # SND.UNA == SND.NXT: acked
+        assert stack.run_until(lambda: conn.h[T.SND_UNA] == conn.h[T.SND_NXT], 5)   # acked: the RST's
+        # sequence number is then exactly the kernel's RCV.NXT, which RFC 5961 requires for a reset
         conn.abort()
         stack.flush()
         r = peer.result()

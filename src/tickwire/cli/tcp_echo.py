@@ -34,8 +34,8 @@ def run(args) -> int:
     try:
         stack = TcpStack(port, args.ip, local_mac=args.mac, cfg=TcpConfig(delayed_ack=args.delayed_ack))
         lst = stack.listen(args.listen, backlog=args.backlog)
-        if not args.json:
-            print(f"tcp-echo: listening on {args.ip}:{args.listen} via {args.port}", file=sys.stderr, flush=True)
+        stack.echo_step(1)                     # compile (or load) the loop before announcing
+        print(f"tcp-echo: listening on {args.ip}:{args.listen} via {args.port}", file=sys.stderr, flush=True)
         live, done, echoed, reasons = [], 0, 0, []
         t_end = time.monotonic() + args.duration if args.duration else None
         while not stop and (not args.count or done < args.count) and (t_end is None or time.monotonic() < t_end):

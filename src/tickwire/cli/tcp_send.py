@@ -98,7 +98,8 @@ def run(args) -> int:
                     f.write(got)
             result.update(sent=off, sent_sha256=hashlib.sha256(data[:off]).hexdigest(), received=len(got),
                           received_sha256=hashlib.sha256(got).hexdigest(), eof=conn.eof)
-        result.update(state=conn.state_name, reason=conn.reason, **conn.counters, **stack.counters())
+        result.update(state=conn.state_name, reason=conn.reason, **{f"conn_{k}": v for k, v in conn.counters.items()},
+                      **stack.counters())
         print(json.dumps(result) if args.json else "\n".join(f"{k:<22} {v}" for k, v in result.items()),
               flush=True)
         stack.close()

@@ -1,4 +1,8 @@
-"""Two Ports joined back to back in one process (test plumbing, not a peer model).
+"""Two Ports joined back to back in one process: a link for tests and benchmarks.
+
+It lives in the package, not in tests/, because its state type reaches Numba's
+on-disk cache: every cached function that ever ran over it records the type in its
+index, and a process that could not import the type could not load that index.
 
 Both ends share one mempool: tx_burst on one end moves the buffer indices into
 the other end's receive ring, so two real TcpStacks talk to each other through
@@ -12,9 +16,9 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from tickwire.drivers.counters import Counters
-from tickwire.drivers.port import Port, register_burst
-from tickwire.mem.mempool import pool_free
+from ...drivers.counters import Counters
+from ...drivers.port import Port, register_burst
+from ...mem.mempool import pool_free
 
 PipeState = namedtuple("PipeState", "rx tx")     # int64 rings: [head, tail, slots...]
 CAP = 4096
@@ -50,7 +54,7 @@ class PipePort(Port):
         self.pool, self.mac = pool, mac
         self.state = PipeState(rx, tx)
         self.counters = Counters()
-        self.spec = "pipe:"
+        self.spec = "loopback-pair"
 
     @property
     def link_up(self):
