@@ -45,6 +45,7 @@ CASES = [
     (E / IP(dst="10.9.0.1") / ICMP() / PAY, REDIRECT, "ping to us"),
     (E / IP(dst="10.9.0.2") / ICMP() / PAY, PASS, "ping to someone else"),
     (E / IP(dst="10.9.0.1") / TCP(dport=80), REDIRECT, "TCP to us"),
+    (E / IP(dst="224.0.0.1", proto=2) / (b"\x11\x64\xee\x9b" + b"\0" * 4), REDIRECT, "IGMP query"),
     (E / IP(dst="10.9.0.2") / TCP(dport=80), PASS, "TCP to someone else"),
     (E / IP(dst="10.9.0.1", options=b"\x01\x01\x01\x01") / UDP(dport=14310) / PAY, PASS, "IP options"),
     (E / IP(dst="10.9.0.1", flags="MF") / UDP(dport=14310) / PAY, PASS, "first fragment"),

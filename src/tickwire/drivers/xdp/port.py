@@ -41,6 +41,7 @@ class XdpSetupError(OSError):
 
 
 _SIOCETHTOOL, _ETHTOOL_GCHANNELS, _SIOCGIFFLAGS = 0x8946, 0x3c, 0x8913
+_SIOCGIFHWADDR, _SIOCADDMULTI, _SIOCDELMULTI = 0x8927, 0x8931, 0x8932
 _IFF_UP, _IFF_RUNNING = 0x1, 0x40
 
 
@@ -133,6 +134,9 @@ class XdpPort(Port):
             raise XdpSetupError(errno.ENODEV, f"xdp: interface {dev!r} not found; check the name with "
                                 f"`ip link` (inside the right network namespace: `ip netns exec NS ...`)") from None
         self._ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # ioctls in this namespace
+        import fcntl
+        hw = fcntl.ioctl(self._ctl.fileno(), _SIOCGIFHWADDR, struct.pack("16s16x", dev.encode()[:15]))
+        self.mac = ":".join(f"{x:02x}" for x in hw[18:24])     # ifr_hwaddr.sa_data
         nq = _queues(self._ctl, dev)
         if nq is None:
             nq = self.queue + 1        # unknown: let bind() judge the queue id
@@ -276,6 +280,15 @@ class XdpPort(Port):
         flags = struct.unpack_from("H", res, 16)[0]
         return bool(flags & _IFF_UP) and bool(flags & _IFF_RUNNING)
 
+    def add_multicast(self, mac: str) -> None:
+        """Let the NIC's MAC filter accept a multicast group's address (SIOCADDMULTI).
+        The XDP filter must also redirect the group: list it in ``groups=``."""
+        import fcntl
+        raw = bytes(int(x, 16) for x in mac.split(":"))
+        fcntl.ioctl(self._ctl.fileno(), _SIOCADDMULTI,
+                    struct.pack("16sH6s8x", self.dev.encode()[:15], socket.AF_UNSPEC, raw))
+        self._multi = getattr(self, "_multi", []) + [raw]
+
     def poll(self) -> None:
         """Fold the kernel's XDP_STATISTICS into the port counters (they are absolute)."""
         if self.xsk is None or self.xsk.sock is None:
@@ -328,6 +341,14 @@ class XdpPort(Port):
             os.close(fd)
         self._fds = []
         if getattr(self, "_ctl", None) is not None:
+            import fcntl
+            for raw in getattr(self, "_multi", []):
+                try:
+                    fcntl.ioctl(self._ctl.fileno(), _SIOCDELMULTI,
+                                struct.pack("16sH6s8x", self.dev.encode()[:15], socket.AF_UNSPEC, raw))
+                except OSError:
+                    pass
+            self._multi = []
             self._ctl.close()
             self._ctl = None
         if self._umem_region is not None:

@@ -4,7 +4,8 @@ What is "ours" (the issue's rule, so the host keeps working while we own a queue
   * IPv4/UDP whose destination port is in ``udp_ports``, or whose destination
     address is one of ``groups`` (multicast feeds);
   * when ``ip`` (our address) is given: ARP whose target protocol address is ``ip``,
-    and ICMP or TCP addressed to ``ip``;
+    ICMP or TCP addressed to ``ip``, and every IGMP message (queries go to 224.0.0.1
+    or the group, never to our address; the stack must answer them for its groups);
   * if nothing at all is configured: every frame on the queue (libxdp's default).
 Everything else -- IP options (IHL != 5), fragments, VLAN tags, IPv6, frames too short
 to hold the headers we test -- returns XDP_PASS to the kernel stack.
@@ -89,6 +90,7 @@ def build_filter(map_fd: int, udp_ports=(), groups=(), ip: str | None = None,
         a.ja("pass")
         a.label("not_udp")
         if ip is not None:
+            a.jmp_imm("jeq", 5, 2, "redirect")    # IGMP (RFC 3376 §4: queries are not sent to us)
             a.jmp_imm("jne", 7, _ip_le(ip), "pass", wide32=True)
             a.jmp_imm("jeq", 5, 1, "redirect")    # ICMP
             a.jmp_imm("jeq", 5, 6, "redirect")    # TCP
