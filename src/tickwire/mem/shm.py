@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import logging
 import mmap
 import os
 
@@ -18,6 +19,7 @@ HUGEPAGE_2M = 2 * 1024 * 1024
 _MFD_HUGE_2MB = 21 << 26
 _F_ADD_SEALS, _F_SEAL_SHRINK = 1033, 0x0002
 
+_log = logging.getLogger("tickwire.mem")
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 
@@ -43,13 +45,16 @@ def create_memfd(size: int, name: str = "tickwire", hugepages: str = "auto",
     """
     if size <= 0:
         raise ValueError(f"region size must be positive, got {size}")
-    want_huge = hugepages == "on" or (
-        hugepages == "auto" and free_hugepages() * HUGEPAGE_2M >= size)
+    pages_needed = -(-size // HUGEPAGE_2M)
+    want_huge = hugepages == "on" or (hugepages == "auto" and free_hugepages() >= pages_needed)
+    if hugepages == "auto" and not want_huge:
+        _log.warning("no %d free 2 MiB hugepages for %s; using 4 KiB pages "
+                     "(reserve with: echo %d > /proc/sys/vm/nr_hugepages)", pages_needed, name, pages_needed + 64)
     if want_huge:
         fd = -1
         try:
             fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_HUGETLB | _MFD_HUGE_2MB)
-            huge_size = -(-size // HUGEPAGE_2M) * HUGEPAGE_2M
+            huge_size = pages_needed * HUGEPAGE_2M
             os.ftruncate(fd, huge_size)
             return fd, huge_size, True
         except OSError as e:

@@ -1,0 +1,25 @@
+import pytest
+
+from tickwire.drivers.port import open_port
+from tickwire.drivers.spec import SpecError, parse_spec
+
+
+def test_parse():
+    assert parse_spec("memif:socket=/run/x.sock,role=server,id=3") == (
+        "memif", {"socket": "/run/x.sock", "role": "server", "id": "3"})
+    assert parse_spec("pci:0000:00:04.0,driver=e1000e") == ("pci", {"": "0000:00:04.0", "driver": "e1000e"})
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("memif", "expected SCHEME"),
+    ("Memif:x=1", "expected SCHEME"),
+    ("memif:id=1,id=2", "given twice"),
+    ("nosuch:x=1", "no driver named 'nosuch'"),
+    ("memif:role=boss", "expected one of client, server"),
+    ("memif:id=abc", "not a valid integer"),
+    ("memif:rsize=20", "out of range"),
+    ("memif:sockte=/x", "unknown argument(s) sockte"),
+])
+def test_bad_specs_name_the_problem(spec, message):
+    with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        open_port(spec)
