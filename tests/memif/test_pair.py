@@ -160,3 +160,24 @@ def test_secret_is_enforced(sock_path):
             assert not cli.link_up and "Incorrect secret" in cli.last_error
         with open_port(f"memif:socket={sock_path},role=client,secret=s3cret", pc) as cli:
             assert poll_both(srv, cli, lambda: cli.link_up and srv.link_up)
+
+
+def _memif_maps() -> int:
+    with open("/proc/self/maps") as f:
+        return sum("memif_region" in line for line in f)
+
+
+def test_close_releases_fds_and_mappings(sock_path):
+    fds_before = len(os.listdir("/proc/self/fd"))
+    maps_before = _memif_maps()
+    for _ in range(10):
+        ps, pc = Mempool(64, 2048, 128), Mempool(64, 2048, 128)
+        srv = open_port(f"memif:socket={sock_path},role=server,queues=2", ps)
+        cli = open_port(f"memif:socket={sock_path},role=client,queues=2", pc)
+        assert poll_both(srv, cli, lambda: srv.link_up and cli.link_up)
+        assert _memif_maps() > maps_before          # both sides map the client's region
+        cli.close()
+        srv.close()
+    assert _memif_maps() == maps_before
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert not os.path.exists(sock_path)             # the server removed its socket file
