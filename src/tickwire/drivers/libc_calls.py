@@ -117,3 +117,17 @@ def sys_errno(typingctx):
         return builder.sext(builder.load(builder.call(fn, [])), _i64)
 
     return types.int64(), codegen
+
+
+@intrinsic
+def sys_write(typingctx, fd, buf, off, length):
+    """``write(fd, buf+off, length)`` -> ssize_t (the memif eventfd kick)."""
+    if not isinstance(buf, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vfd, vbuf, voff, vlen = args
+        fn = _fn(builder, "write", _i64, [_i32, _i8p, _i64])
+        return builder.call(fn, [builder.trunc(vfd, _i32), _ptr(context, builder, buf, vbuf, voff), vlen])
+
+    return types.int64(types.int64, buf, types.intp, types.intp), codegen

@@ -27,7 +27,7 @@ from numba import njit
 from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, memcpy, store_release_u16,
                             store_u16, store_u32)
 from ...mem.mempool import buf_room, buf_start, pool_alloc, pool_free
-from ...mem.syscalls import sys_write
+from ..libc_calls import sys_write
 from ..counters import (COMMON, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS,
                         TX_RING_FULL, TX_TOO_LONG)
 from ..port import register_burst
