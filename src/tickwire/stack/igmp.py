@@ -19,7 +19,7 @@ from ..wire.igmp import (ALL_ROUTERS, ALL_SYSTEMS, CHANGE_TO_EXCLUDE, CHANGE_TO_
                          igmp_group, igmp_query_decode, igmpv2_write, igmpv3_write_report)
 from ..wire.ethernet import eth_write, ipv4_multicast_mac
 from ..wire.ipv4 import PROTO_IGMP, ipv4_write
-from .state import (ACT_FREE, C_IGMP_VERSION, C_IP, C_IP_ID, C_MAC, C_NOW, C_RNG, C_ROBUSTNESS,
+from .state import (ACT_FREE, C_GROUPS_HWM, C_IGMP_VERSION, C_IP, C_IP_ID, C_MAC, C_NOW, C_RNG, C_ROBUSTNESS,
                     C_UNSOLICITED_NS, C_V1_QUERIER_UNTIL, C_V2_QUERIER_UNTIL, G_ADDR, G_PENDING, G_REPORT_DUE,
                     G_REPORTS_LEFT, G_STATE, GROUP_FREE, GROUP_JOINED, GROUP_LEAVING, K_IGMP_IGNORED,
                     K_IGMP_LEAVE_TX, K_IGMP_QUERY_RX, K_IGMP_REPORT_RX, K_IGMP_REPORT_TX, NS)
@@ -53,10 +53,10 @@ def igmp_version(st):
     return st.cfg[C_IGMP_VERSION]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def group_find(st, group):
     g = st.groups
-    for i in range(g.shape[0]):
+    for i in range(st.cfg[C_GROUPS_HWM]):
         if g[i, G_STATE] == GROUP_JOINED and g[i, G_ADDR] == group:
             return i
     return -1
@@ -133,6 +133,7 @@ def igmp_change(st, group, join):
             return False
         g[r, G_ADDR] = group
         g[r, G_STATE] = GROUP_JOINED
+        st.cfg[C_GROUPS_HWM] = max(st.cfg[C_GROUPS_HWM], r + 1)
         g[r, G_PENDING] = 1
     else:
         if r < 0:

@@ -60,7 +60,7 @@ def icmp_echo_reply_in_place(st, buf, start, info):
     return l3 + info[I_IPLEN] - start
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def stack_input(st, pool, b, info):
     cnt = st.cnt
     cfg = st.cfg

@@ -25,7 +25,8 @@ StackState = namedtuple("StackState", "cfg cnt arp groups udp_head udp_ep")
 # --- cfg slots ---------------------------------------------------------------------------------
 (C_MAC, C_IP, C_MASK, C_GW, C_VLAN, C_NOW, C_ARP_TIMEOUT, C_IGMP_VERSION, C_IP_ID, C_RNG,
  C_GARP_LEFT, C_GARP_NEXT, C_V1_QUERIER_UNTIL, C_V2_QUERIER_UNTIL, C_MCAST_TTL, C_TTL,
- C_ARP_RETRY_NS, C_ARP_TRIES, C_UNSOLICITED_NS, C_ROBUSTNESS) = range(20)
+ C_ARP_RETRY_NS, C_ARP_TRIES, C_UNSOLICITED_NS, C_ROBUSTNESS, C_GROUPS_HWM) = range(21)
+# C_GROUPS_HWM: rows [0, hwm) of ``groups`` may be in use, so the per-packet scan stops early
 CFG_SLOTS = 24
 
 # --- counters ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ UDP_PAYLOAD_OFF = ETH_HLEN + IPV4_HLEN + UDP_HLEN   # 42: where udp_prepare expe
 SEND_OK, SEND_NO_ARP, SEND_TOO_LONG = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def udp_demux(st, dst, dport, info):
     """Endpoint row for a datagram to (dst, dport) or -1 (counted as no_endpoint)."""
     e = st.udp_head[dport]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..mem.atomics import load_u16, load_u32
+from ..mem.atomics import load_u16, load_u32, load_u64
 
 
 @njit(cache=True, inline="always")
@@ -36,9 +36,12 @@ def csum_add(buf, off, n, acc):
     s = np.int64(0)
     i = off
     end = off + n
+    # 64-bit loads split into 32-bit halves: no carry is lost (2^32 halves per int64 sum)
     while i + 16 <= end:
-        s += (np.int64(load_u32(buf, i)) + np.int64(load_u32(buf, i + 4))
-              + np.int64(load_u32(buf, i + 8)) + np.int64(load_u32(buf, i + 12)))
+        w0 = load_u64(buf, i)
+        w1 = load_u64(buf, i + 8)
+        s += (np.int64(w0 & np.uint64(0xFFFFFFFF)) + np.int64(w0 >> np.uint64(32))
+              + np.int64(w1 & np.uint64(0xFFFFFFFF)) + np.int64(w1 >> np.uint64(32)))
         i += 16
     while i + 4 <= end:
         s += np.int64(load_u32(buf, i))
