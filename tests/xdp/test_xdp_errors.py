@@ -53,18 +53,44 @@ def test_umem_too_small(veth):
     assert pool.check() == 0
 
 
+_HOLDER = r"""
+import sys, time
+from tickwire.drivers.port import open_port
+port = open_port(sys.argv[1])
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
 @pytest.mark.peer
-def test_program_already_attached_by_another_port(veth2q):
+def test_program_already_attached_by_another_process(veth2q):
     v = veth2q
-    first = _open(v, "queue=0,ports=1")
+    holder = subprocess.Popen(["ip", "netns", "exec", v.ns_a, sys.executable, "-c", _HOLDER,
+                               f"xdp:dev={v.dev_a},queue=0,ports=1"], stdout=subprocess.PIPE, text=True)
     try:
+        assert holder.stdout.readline().startswith("ready")
         pool = xdp.make_pool(4096)
         with pytest.raises(xdp.XdpSetupError) as e:
-            _open(v, "queue=1,ports=2", pool)
+            _open(v, "queue=1,ports=1", pool)
         msg = str(e.value)
         assert "already has an XDP program" in msg and f"ip link set dev {v.dev_a} xdp off" in msg
         assert pool.check() == 0, "the failed port gave its buffers back"
-        assert v.xdp_attached(), "the first port's program is untouched"
+        assert v.xdp_attached(), "the other process's program is untouched"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.peer
+def test_second_port_with_a_different_filter_on_the_same_device(veth2q):
+    v = veth2q
+    first = _open(v, "queue=0,ports=1")
+    try:
+        with pytest.raises(xdp.XdpSetupError, match="one XDP program, so open all its queues with the same"):
+            _open(v, "queue=1,ports=2")
+        with pytest.raises(xdp.XdpSetupError, match="attached in native mode.*mode=native or mode=auto"):
+            _open(v, "queue=1,ports=1,mode=generic")
+        assert v.xdp_attached()
     finally:
         first.close()
     assert not v.xdp_attached()
@@ -74,8 +100,8 @@ def test_program_already_attached_by_another_port(veth2q):
 def test_same_queue_twice(veth):
     first = _open(veth, "ports=1")
     try:
-        with pytest.raises(xdp.XdpSetupError, match="queue 0 .* already has an AF_XDP socket"):
-            _open(veth, "ports=2")
+        with pytest.raises(xdp.XdpSetupError, match="queue 0 of .* already open in this process"):
+            _open(veth, "ports=1")
     finally:
         first.close()
     assert not veth.xdp_attached()

@@ -241,3 +241,42 @@ def test_link_state_follows_the_carrier(veth):
         assert port.link_up
     finally:
         port.close()
+
+
+MULTI_FLOW = r"""
+import socket, struct, sys
+dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(16)]
+for i in range(n):
+    socks[i % 16].sendto(struct.pack("<I", i) + b"q" * 60, (dst, port))
+"""
+
+
+@pytest.mark.peer
+def test_one_socket_per_queue_share_one_program(veth2q):
+    """Two queues, two ports (each its own socket and UMEM), one XDP program: traffic
+    from 16 flows spreads over both queues and every datagram arrives exactly once."""
+    v = veth2q
+    # rings deep enough to hold the whole burst: we drain after the sender is done
+    ports = [_open(v, f"queue={q},ports={PORT},fill=8192,rx=8192") for q in (0, 1)]
+    try:
+        assert all(p.info["queue"] == q for q, p in enumerate(ports))
+        assert v.a("ip", "-d", "link", "show", "dev", v.dev_a).count("prog/xdp") == 1
+        n = 4000
+        r = subprocess.run(["ip", "netns", "exec", v.ns_b, sys.executable, "-c", MULTI_FLOW, v.A_IP, str(PORT),
+                            str(n)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        seen = np.zeros(n, np.int32)
+        per_queue = []
+        for p in ports:
+            s, got, bad = _receive_all(p, n, timeout=3)
+            seen += s
+            per_queue.append(got)
+        assert int(np.count_nonzero(seen)) == n and int(seen.max()) == 1, per_queue
+        assert all(g > 0 for g in per_queue), f"both queues carried traffic: {per_queue}"
+        ports[0].close()                     # the program stays for queue 1
+        assert v.xdp_attached()
+    finally:
+        for p in ports:
+            p.close()
+    assert not v.xdp_attached()

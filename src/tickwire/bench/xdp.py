@@ -214,14 +214,16 @@ class _Bench:
         v = self.v
         if name == "xdp":
             from ..drivers import xdp
-            pool = xdp.make_pool(8192)
-            spec = f"xdp:dev={v.dev_a},mode={self.args.mode},ports={PORTS['xdp']}"
+            # 8192-deep FILL/RX rings (16 MiB of frames): about the buffering of the kernel
+            # contenders' 8 MiB socket receive buffers, so a descheduled receiver loses alike.
+            pool = xdp.make_pool(16384)
+            spec = f"xdp:dev={v.dev_a},mode={self.args.mode},ports={PORTS['xdp']},fill=8192,rx=8192"
         elif name == "packet":
             pool = None
             spec = f"packet:dev={v.dev_a},filter={v.A_IP}"
         else:
             pool = None
-            spec = f"udp:bind={v.A_IP}:{PORTS['udp']}"
+            spec = f"udp:bind={v.A_IP}:{PORTS['udp']},rcvbuf={8 << 20}"
         with inside(v.ns_a):
             return open_port(spec, pool)
 

@@ -133,7 +133,10 @@ class UdpPort(Port):
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if rcvbuf:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                try:   # SO_RCVBUFFORCE (CAP_NET_ADMIN) passes net.core.rmem_max; else the capped SO_RCVBUF
+                    self.sock.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)
+                except PermissionError:
+                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             if busy:
                 self.sock.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, busy)
             try:

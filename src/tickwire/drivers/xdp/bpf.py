@@ -19,7 +19,7 @@ _libc.syscall.restype = ctypes.c_long
 SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine(), 321)
 
 # commands (enum bpf_cmd)
-MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM = 0, 1, 2
+MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM = 0, 1, 2, 3
 PROG_LOAD, PROG_TEST_RUN, LINK_CREATE = 5, 10, 28
 
 MAP_TYPE_XSKMAP = 17
@@ -77,6 +77,13 @@ def map_update_u32(map_fd: int, key: int, value: int) -> None:
     attr = _attr(32)
     _put(attr, "<IxxxxQQQ", 0, map_fd, ctypes.addressof(k), ctypes.addressof(v), 0)
     _bpf(MAP_UPDATE_ELEM, attr, f"bpf(MAP_UPDATE_ELEM key={key})")
+
+
+def map_delete_u32(map_fd: int, key: int) -> None:
+    k = ctypes.c_uint32(key)
+    attr = _attr(32)
+    _put(attr, "<IxxxxQ", 0, map_fd, ctypes.addressof(k))
+    _bpf(MAP_DELETE_ELEM, attr, f"bpf(MAP_DELETE_ELEM key={key})")
 
 
 def prog_load_xdp(insns: bytes, name: str = "tw_xdp") -> int:

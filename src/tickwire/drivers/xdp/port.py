@@ -25,6 +25,7 @@ from ..counters import Counters
 from ..port import Port, register_burst
 from ..spec import SpecArgs, SpecError
 from . import bpf
+from .attach import _CAPS_FIX, Attachment, XdpSetupError
 from .datapath import (C_CHUNK, C_FD, C_NFRAMES, C_SHARED, C_UFREE_TOP, CFG_LEN, EXTRA, XdpState,
                        xdp_fill_refill, xdp_reap_completions, xdp_tx_kick, xdp_rx_burst, xdp_tx_burst)
 from .program import build_filter
@@ -32,12 +33,6 @@ from .xsk import STAT_NAMES, XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSoc
 
 register_burst(XdpState, xdp_rx_burst, xdp_tx_burst)
 
-_CAPS_FIX = ("run as root, or grant the capabilities: "
-             "setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep $(readlink -f $(which python3))")
-
-
-class XdpSetupError(OSError):
-    """Opening an xdp: port failed; the message names the cause and the fix."""
 
 
 _SIOCETHTOOL, _ETHTOOL_GCHANNELS, _SIOCGIFFLAGS = 0x8946, 0x3c, 0x8913
@@ -112,8 +107,7 @@ class XdpPort(Port):
         except ValueError as e:
             raise SpecError(f"xdp: {e}") from None
 
-        self._fds: list[int] = []
-        self._link_fd = -1
+        self._att = None
         self.xsk = None
         self._umem_region = None
         self._ctl = None
@@ -171,16 +165,8 @@ class XdpPort(Port):
         self.hugepages = bool(getattr(getattr(pool, "region", None), "hugepages", False)) if self.shared_umem \
             else self._umem_region.hugepages
 
-        try:
-            map_fd = bpf.map_create_xskmap(nq)
-            self._fds.append(map_fd)
-            prog_fd = bpf.prog_load_xdp(build_filter(map_fd, ports, groups, ip))
-            self._fds.append(prog_fd)
-        except bpf.BpfError as e:
-            if e.errno == errno.EPERM:
-                raise XdpSetupError(e.errno, f"xdp: not allowed to load an eBPF program ({e.strerror}): "
-                                    f"needs CAP_BPF and CAP_NET_ADMIN; {_CAPS_FIX}") from None
-            raise XdpSetupError(e.errno, f"xdp: kernel refused the filter program: {e}") from None
+        self._att, self._att_new = Attachment.get(dev, self.ifindex, nq, (tuple(ports), tuple(groups), ip),
+                                                  mode, self.queue)
 
         try:
             self.xsk = XskSocket(umem.ctypes.data, nframes * chunk, chunk, rx_n, tx_n, fill_n, comp_n)
@@ -227,37 +213,10 @@ class XdpPort(Port):
             raise XdpSetupError(e.errno, f"xdp: binding the AF_XDP socket to {self.dev} queue {self.queue} failed: "
                                 f"{e.strerror}") from None
         self.zerocopy = xsk.zerocopy_active()
-        try:
-            bpf.map_update_u32(map_fd, self.queue, xsk.fileno())
-        except bpf.BpfError as e:
-            raise XdpSetupError(e.errno, f"xdp: could not put the socket into the XSKMAP: {e}") from None
-
-        self._attach(prog_fd, mode)
-
-    def _attach(self, prog_fd: int, mode: str) -> None:
-        tries = {"native": [("native", bpf.XDP_FLAGS_DRV_MODE)], "generic": [("generic", bpf.XDP_FLAGS_SKB_MODE)],
-                 "auto": [("native", bpf.XDP_FLAGS_DRV_MODE), ("generic", bpf.XDP_FLAGS_SKB_MODE)]}[mode]
-        last = None
-        for name, flags in tries:
-            try:
-                self._link_fd = bpf.link_create_xdp(prog_fd, self.ifindex, flags)
-                self.mode = name
-                return
-            except bpf.BpfError as e:
-                last = e
-                if e.errno in (errno.EBUSY, errno.EEXIST):
-                    raise XdpSetupError(e.errno, f"xdp: {self.dev} already has an XDP program attached "
-                                        f"(`ip link show {self.dev}` lists it); remove it with "
-                                        f"`ip link set dev {self.dev} xdp off` (or `xdpgeneric off`), or stop the "
-                                        f"program that owns it") from None
-                if e.errno == errno.EPERM:
-                    raise XdpSetupError(e.errno, f"xdp: not allowed to attach XDP ({e.strerror}); {_CAPS_FIX}") from None
-        if last.errno == errno.ENOSPC:
-            raise XdpSetupError(last.errno, f"xdp: {self.dev} refused native XDP (ENOSPC): a veth needs at least as "
-                                f"many RX queues as its peer has TX queues; recreate the pair with equal "
-                                f"numrxqueues/numtxqueues on both ends, or use mode=generic")
-        raise XdpSetupError(last.errno, f"xdp: attaching the program to {self.dev} in {mode} mode failed: "
-                            f"{last.strerror}; try mode=generic (works on every driver)")
+        self._att.add_socket(self.queue, xsk.fileno())
+        if self._att_new:
+            self._att.attach(mode)
+        self.mode = self._att.mode
 
     # ------------------------------------------------------------------ control plane
     @property
@@ -323,10 +282,11 @@ class XdpPort(Port):
         if getattr(self, "_closed", True):
             return
         self._closed = True
-        # The link first: closing it detaches the program, so the kernel stack gets the traffic back.
-        if self._link_fd >= 0:
-            os.close(self._link_fd)
-            self._link_fd = -1
+        # Out of the XSKMAP first (and the program detached if we were its last queue),
+        # so the kernel stack gets the traffic back before the socket goes.
+        if self._att is not None:
+            self._att.remove_socket(self.queue)
+            self._att = None
         try:
             self.poll()
         except OSError:
@@ -337,9 +297,6 @@ class XdpPort(Port):
         if self.xsk is not None:
             self.xsk.close()
             self.xsk = None
-        for fd in self._fds:
-            os.close(fd)
-        self._fds = []
         if getattr(self, "_ctl", None) is not None:
             import fcntl
             for raw in getattr(self, "_multi", []):
