@@ -30,7 +30,7 @@ def run(args) -> int:
 
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    port = open_port(args.port, Mempool(n_bufs=8192))
+    port = open_port(args.port, Mempool(n_bufs=8192))      # no wait for the link: a server waits for peers
     try:
         stack = TcpStack(port, args.ip, local_mac=args.mac, cfg=TcpConfig(delayed_ack=args.delayed_ack))
         lst = stack.listen(args.listen, backlog=args.backlog)

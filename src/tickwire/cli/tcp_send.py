@@ -34,6 +34,21 @@ def register(sub):
     p.set_defaults(handler=run)
 
 
+def wait_link(port, timeout: float) -> None:
+    """memif and friends come up after a control-plane handshake serviced by poll()."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if port.link_up:
+                return
+        except NotImplementedError:
+            return
+        if time.monotonic() > deadline:
+            raise OSError(f"link of {port.spec} did not come up in {timeout:g} s")
+        port.poll()
+        time.sleep(0.001)
+
+
 def run(args) -> int:
     from ..drivers.port import open_port
     from ..mem.mempool import Mempool
@@ -44,6 +59,7 @@ def run(args) -> int:
     if not host or not rport.isdigit():
         raise ValueError(f"--connect {args.connect!r}: expected HOST:PORT")
     port = open_port(args.port, Mempool(n_bufs=8192))
+    wait_link(port, 10.0)
     result: dict = {}
     try:
         stack = TcpStack(port, args.ip, local_mac=args.mac, cfg=TcpConfig(delayed_ack=args.delayed_ack))

@@ -78,11 +78,12 @@ class TcpStack:
         self.port = port
         self.pool = port.pool
         self.cfg = cfg or TcpConfig()
-        self.local_ip = ip_to_int(local_ip)
+        self.local_ip = ip_to_int(local_ip.split("/")[0])
         if local_mac is None:
             local_mac = getattr(port, "mac", None)
         if local_mac is None:
-            raise ValueError("TcpStack needs the port's MAC address (local_mac=)")
+            # ports without a MAC of their own (memif, pipes): a locally administered one (IEEE 802 §8.4)
+            local_mac = 0x02_74_77_00_00_00 | (self.local_ip & 0xFFFFFF)
         if isinstance(local_mac, str):
             local_mac = mac_to_int(local_mac)
         self.local_mac = local_mac
@@ -111,6 +112,7 @@ class TcpStack:
                           out_of_window=0, ooo_dropped=0, tx_no_buffer=0, tx_dropped=0,
                           rx_not_for_us=0, rx_other=0, arp_replies=0, slow_path_segments=0)
         self._t0 = time.monotonic_ns()
+        self.poll()       # compile (or load from cache) the loop for this port type now, not mid-handshake
 
     # ------------------------------------------------------------------ plumbing
     def now(self) -> int:
@@ -355,8 +357,7 @@ class TcpStack:
                 if h[T.ACK_PENDING] and not self.cfg.delayed_ack:
                     c.send_ack(now)
         self.flush()
-        if hasattr(self.port, "poll"):
-            self.port.poll()
+        self.port.poll()             # the port's control plane (memif handshake, link state)
 
     # ------------------------------------------------------------------ compiled loops
     def clock(self) -> np.ndarray:
