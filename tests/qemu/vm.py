@@ -59,7 +59,7 @@ def guest_env_lines(share: Path) -> str:
     guest (whose -cpu max differs from the host CPU) instead of compiling ~18x slower."""
     return "\n".join([
         f"export PATH={PYTHON_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
-        "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1",
+        "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONFAULTHANDLER=1",
         f"export PYTHONPATH={Path(__file__).parent / 'guest_shims'}",
         f"export NUMBA_CACHE_DIR={numba_cache_dir(share)}",
         "export NUMBA_CPU_NAME=generic",
@@ -239,6 +239,10 @@ run_until() {
   pid=$!
   while [ ! -e $RUN/$name.stop ] && kill -0 $pid 2>/dev/null; do sleep 0.2; done
   kill -$sig $pid 2>/dev/null
+  # A command that does not stop within 30 s dumps its Python stacks (PYTHONFAULTHANDLER
+  # handles SIGABRT) so a hang is diagnosable, then dies.
+  n=0; while kill -0 $pid 2>/dev/null && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done
+  kill -0 $pid 2>/dev/null && { echo "TW-HUNG $name" > /dev/ttyS0; kill -ABRT $pid; sleep 2; kill -KILL $pid; }
   wait $pid
   rc=$?
   echo "TW-DONE $name $rc" > /dev/ttyS0

@@ -1,0 +1,80 @@
+"""Frames the harness sends, and the exchanges it runs against a guest step.
+
+Frames are built with scapy (an independent encoder); what comes back is compared
+byte for byte with what ``tickwire echo`` must return (the frame with Ethernet
+source and destination swapped), and captures are parsed with dpkt.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+HOST_MAC = "02:00:00:00:00:01"
+HOST_IP, GUEST_IP = "10.77.0.1", "10.77.0.2"
+
+
+def udp_frame(dst_mac: str, seq: int, size: int, rng: random.Random) -> bytes:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    payload = seq.to_bytes(4, "big") + bytes(rng.getrandbits(8) for _ in range(max(0, size - 4)))
+    f = Ether(dst=dst_mac, src=HOST_MAC) / IP(src=HOST_IP, dst=GUEST_IP) / UDP(sport=40000 + seq % 1000, dport=7) / payload
+    return bytes(f)
+
+
+def make_frames(dst_mac: str, n: int, seed: int = 8) -> list[bytes]:
+    """UDP frames of assorted sizes (minimum to 1514 bytes) plus a broadcast ARP request."""
+    from scapy.layers.l2 import ARP, Ether
+    rng = random.Random(seed)
+    sizes = [18, 1472, 0, 1, 100, 512, 1000, 1471] + [rng.randrange(0, 1473) for _ in range(n)]
+    frames = [udp_frame(dst_mac, i, s, rng) for i, s in enumerate(sizes[:n])]
+    frames.append(bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=HOST_MAC) / ARP(psrc=HOST_IP, pdst=GUEST_IP)))
+    return frames
+
+
+def swapped(frame: bytes) -> bytes:
+    return frame[6:12] + frame[0:6] + frame[12:]
+
+
+def wait_echo(wire, dst_mac: str, timeout: float) -> float:
+    """Probe once a second until the guest echoes (it is still starting); returns seconds waited.
+    Probes queued before the NIC was enabled are echoed later and ignored by ``is_probe``."""
+    t0 = time.monotonic()
+    rng = random.Random(1)
+    probe = udp_frame(dst_mac, 0xFFFF0000, 40, rng)
+    while time.monotonic() - t0 < timeout:
+        sent = wire.send(probe)
+        if wire.recv_until(lambda f: f == swapped(sent), 1.0) is not None:
+            return time.monotonic() - t0
+    raise AssertionError(f"no echo from the guest within {timeout} s")
+
+
+def is_probe(frame: bytes) -> bool:
+    return len(frame) > 46 and frame[42:46] == (0xFFFF0000).to_bytes(4, "big")
+
+
+def echo_exchange(wire, frames: list[bytes], timeout: float = 5.0) -> list[tuple[bytes, bytes | None]]:
+    """Send each frame, wait for its echo; returns (expected, got) pairs."""
+    out = []
+    for f in frames:
+        sent = wire.send(f)
+        want = swapped(sent)
+        got = wire.recv_until(lambda r: not is_probe(r), timeout)
+        out.append((want, got))
+    return out
+
+
+def stream(wire, frames: list[bytes], stop, gap: float = 0.1) -> list[bytes]:
+    """Send ``frames`` (cycled, each copy with a fresh sequence number) every ``gap`` s
+    until ``stop()``; returns exactly what was sent, in order."""
+    sent = []
+    i = 0
+    while not stop():
+        f = frames[i % len(frames)]
+        f = f[:42] + i.to_bytes(4, "big") + f[46:] if len(f) >= 46 else f
+        s = wire.send(f)
+        if s:
+            sent.append(s)
+        i += 1
+        time.sleep(gap)
+    return sent

@@ -1,0 +1,134 @@
+"""PCI driver checks that need no guest: they run against this machine's real sysfs
+and refuse before touching any device (nothing here binds, unbinds or maps a BAR)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tickwire.drivers.pci import list_nics, sysfs
+from tickwire.drivers.port import open_port
+from tickwire.drivers.spec import SpecError
+from tickwire.mem.mempool import Mempool
+
+
+def _default_route_nic():
+    for nic in list_nics():
+        if any(i["default_route"] for i in nic["interfaces"]):
+            return nic
+    return None
+
+
+def test_bdf_forms():
+    assert sysfs.normalize_bdf("00:04.0") == "0000:00:04.0"
+    assert sysfs.normalize_bdf("0000:AB:1f.7") == "0000:ab:1f.7"
+    for bad in ("", "00:04", "0000:00:04.8", "zz:00.0", "0000:00:04.0/../x"):
+        with pytest.raises(SpecError):
+            sysfs.normalize_bdf(bad)
+
+
+def test_wrong_pci_address_is_a_spec_error():
+    with pytest.raises(SpecError, match="no PCI device 0000:7f:1f.7"):
+        open_port("pci:0000:7f:1f.7", Mempool(64))
+    with pytest.raises(SpecError, match="not a PCI address"):
+        open_port("pci:eth0", Mempool(64))
+    with pytest.raises(SpecError, match="unknown argument"):
+        open_port("pci:0000:00:04.0,iommu=vfio,colour=red", Mempool(64))
+    with pytest.raises(SpecError, match="iommu="):
+        open_port("pci:0000:00:04.0,iommu=maybe", Mempool(64))
+
+
+def test_nic_with_the_default_route_is_refused():
+    """The NIC this machine talks through is listed as unusable, and open() refuses it
+    (before unbinding anything) unless force=yes."""
+    nic = _default_route_nic()
+    if nic is None:
+        pytest.skip("no PCI NIC carries the default route here")
+    assert not nic["usable"] and "default route" in nic["reason"]
+    with pytest.raises(PermissionError, match="default route"):
+        open_port(f"pci:{nic['bdf']},iommu=none", Mempool(64))
+    # Still bound to its kernel driver: nothing was touched.
+    assert sysfs.device(nic["bdf"]).driver == nic["kernel_driver"]
+
+
+def test_list_nics_describes_every_network_device():
+    for nic in list_nics():
+        assert set(nic) >= {"bdf", "vendor", "device", "driver", "kernel_driver", "iommu_group",
+                            "interfaces", "usable", "reason"}
+        dev = sysfs.device(nic["bdf"])
+        assert dev.is_network
+        assert nic["reason"]
+
+
+def test_device_without_iommu_group_needs_explicit_unsafe_mode():
+    """Default iommu is VFIO; a device with no IOMMU group is refused with the way out named."""
+    idle = [d for d in sysfs.devices() if d.iommu_group is None and not d.netifs and not d.driver]
+    if not idle:
+        pytest.skip("no idle PCI device without an IOMMU group on this machine")
+    bdf = idle[0].bdf
+    with pytest.raises(OSError, match="iommu=none"):
+        open_port(f"pci:{bdf},driver=e1000e", Mempool(64))
+    with pytest.raises(OSError, match="no IOMMU group"):
+        open_port(f"pci:{bdf},driver=e1000e,iommu=vfio", Mempool(64))
+    assert sysfs.device(bdf).driver == ""
+
+
+def test_no_hugepages_is_a_clear_error():
+    from tickwire.drivers.pci.dma import DmaMemory
+    from tickwire.mem.shm import free_hugepages
+    if free_hugepages() >= 2:
+        pytest.skip("this machine has hugepages reserved")
+    with pytest.raises(OSError, match="hugepages"):
+        DmaMemory(4 << 20, vfio=None)
+
+
+@pytest.mark.parametrize("buf_size", [2048, 2176, 4096, 9216])
+def test_pagemap_pool_never_hands_out_a_buffer_across_a_2m_page(buf_size):
+    """Without an IOMMU only single 2 MiB pages are contiguous: the buffers that cross a
+    page boundary are held back by the port, the rest stay in the pool."""
+    from tickwire.drivers.pci.base import POOL_OFF, PciPort
+
+    class FakeDma:
+        iommu = "none"
+
+    port = PciPort.__new__(PciPort)
+    port.pool = Mempool(3000, buf_size, 128)
+    port.dma = FakeDma()
+    port._reserve_straddlers()
+    start = POOL_OFF + np.arange(port.pool.size, dtype=np.int64) * buf_size
+    crosses = (start >> 21) != ((start + buf_size - 1) >> 21)
+    assert sorted(port._reserved.tolist()) == np.flatnonzero(crosses).tolist()
+    handed = port.pool.alloc_burst(port.pool.size)
+    assert not crosses[handed].any()
+    assert len(handed) + len(port._reserved) == port.pool.size
+    port._closed = True
+
+
+def test_hot_paths_reject_a_pool_outside_dma_memory():
+    """rx/tx with buffers from a pool the port does not own: nothing happens, it is counted."""
+    from tickwire.drivers.pci import e1000e, virtio
+    from tickwire.drivers.port import rx_burst, tx_burst
+    pool = Mempool(64)
+    bufs = pool.alloc_burst(4)
+    for mod in (e1000e, virtio):
+        st = mod.fake_state()
+        assert rx_burst(st, pool.arrays, np.empty(4, np.int32), 4) == 0
+        assert tx_burst(st, pool.arrays, bufs, 4) == 0
+        assert st.counters[mod.EXTRA_COUNTERS.index("pool_mismatch") + 8] == 2
+    assert pool.in_flight == 4
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pagemap PFNs need root")
+def test_pagemap_translation_is_page_aligned_for_a_hugepage():
+    from tickwire.mem.shm import free_hugepages
+    if free_hugepages() < 1:
+        pytest.skip("no free hugepages")
+    from tickwire.drivers.pci.dma import DmaMemory
+    m = DmaMemory(1, vfio=None)
+    try:
+        assert int(m.pages[0]) % (2 << 20) == 0
+        assert m.addr(4096) == int(m.pages[0]) + 4096
+    finally:
+        m.close()
