@@ -33,11 +33,6 @@ def _warm_in_this_process() -> None:
         capture_slice(st, pool.arrays, held, np.empty(256, np.int64), 1, 32, 1)
         blob, offs = np.zeros(64, np.uint8), np.array([0, 60], np.int64)
         send_slice(st, pool.arrays, blob, offs, 0, 0, np.zeros(2, np.int64), bufs, 32, 1)
-    try:
-        from tickwire.bench.pci import warm as bench_warm
-    except ImportError:
-        return
-    bench_warm(pool)
 
 
 def prewarm(cache: Path) -> None:
