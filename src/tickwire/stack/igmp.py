@@ -54,18 +54,19 @@ def igmp_version(st):
 
 
 @njit(cache=True, inline="always")
-def group_find(st, group):
-    g = st.groups
-    for i in range(st.cfg[C_GROUPS_HWM]):
+def group_find(cfg, g, group):
+    """Row of a joined ``group`` in the groups table ``g`` or -1. Takes arrays, not the
+    state tuple: every tuple passed per packet costs NRT reference-count calls."""
+    for i in range(cfg[C_GROUPS_HWM]):
         if g[i, G_STATE] == GROUP_JOINED and g[i, G_ADDR] == group:
             return i
     return -1
 
 
 @njit(cache=True, inline="always")
-def group_member(st, group):
+def group_member(cfg, groups, group):
     """True if frames to ``group`` are for us (224.0.0.1 is always joined, RFC 1112 §4)."""
-    return group == ALL_SYSTEMS or group_find(st, group) >= 0
+    return group == ALL_SYSTEMS or group_find(cfg, groups, group) >= 0
 
 
 @njit(cache=True)
@@ -101,7 +102,7 @@ def igmp_input(st, buf, l4, l4len, dst):
     if typ == IGMPV1_REPORT or typ == IGMPV2_REPORT:
         st.cnt[K_IGMP_REPORT_RX] += 1
         if igmp_version(st) < 3:
-            r = group_find(st, igmp_group(buf, l4))
+            r = group_find(st.cfg, g, igmp_group(buf, l4))
             if r >= 0 and g[r, G_PENDING] == 0:
                 g[r, G_REPORT_DUE] = 0
                 g[r, G_REPORTS_LEFT] = 0

@@ -31,14 +31,14 @@ from .udp import udp_demux
 
 
 @njit(cache=True, inline="always")
-def ip_for_us(st, dst):
+def ip_for_us(cfg, groups, dst):
     """0 = not ours, 1 = our unicast address, 2 = broadcast, 3 = a group we joined."""
-    me = st.cfg[C_IP]
+    me = cfg[C_IP]
     if dst == me and me != 0:
         return 1
     if (dst >> 28) == 0xE:
-        return 3 if group_member(st, dst) else 0
-    mask = st.cfg[C_MASK]
+        return 3 if group_member(cfg, groups, dst) else 0
+    mask = cfg[C_MASK]
     if dst == 0xFFFFFFFF or (mask != 0xFFFFFFFF and dst == (me & mask) | (~mask & 0xFFFFFFFF)):
         return 2
     return 0
@@ -87,7 +87,7 @@ def stack_input(st, pool, b, info):
         cnt[BAD_ADDRESS] += 1           # RFC 1122 §3.2.1.3: never a valid source
         return ACT_FREE
     dst = info[I_DST]
-    kind = ip_for_us(st, dst)
+    kind = ip_for_us(cfg, st.groups, dst)
     if kind == 0:
         cnt[K_NOT_FOR_US] += 1
         return ACT_FREE
@@ -99,7 +99,7 @@ def stack_input(st, pool, b, info):
         return ACT_FREE
     proto = info[I_PROTO]
     if proto == PROTO_UDP:
-        if udp_demux(st, dst, info[I_DPORT], info) < 0:
+        if udp_demux(st.udp_head, st.udp_ep, cnt, dst, info[I_DPORT], info) < 0:
             return ACT_FREE
         return ACT_UDP
     if proto == PROTO_ICMP:

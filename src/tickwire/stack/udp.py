@@ -31,17 +31,17 @@ SEND_OK, SEND_NO_ARP, SEND_TOO_LONG = 0, 1, 2
 
 
 @njit(cache=True, inline="always")
-def udp_demux(st, dst, dport, info):
+def udp_demux(udp_head, udp_ep, cnt, dst, dport, info):
     """Endpoint row for a datagram to (dst, dport) or -1 (counted as no_endpoint)."""
-    e = st.udp_head[dport]
+    e = udp_head[dport]
     while e >= 0:
-        b = st.udp_ep[e, U_BIND_IP]
+        b = udp_ep[e, U_BIND_IP]
         if b == 0 or b == dst:
             info[I_EP] = e
-            st.cnt[K_UDP_RX] += 1
+            cnt[K_UDP_RX] += 1
             return e
-        e = st.udp_ep[e, U_NEXT]
-    st.cnt[K_NO_ENDPOINT] += 1
+        e = udp_ep[e, U_NEXT]
+    cnt[K_NO_ENDPOINT] += 1
     return -1
 
 
