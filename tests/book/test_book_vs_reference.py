@@ -150,25 +150,25 @@ def test_book_matches_reference_under_impairment(seed, n, loss_a, loss_b, dup, r
 
     for k, (src, p) in enumerate(arrivals):
         buf = np.frombuffer(p, np.uint8)
-        handler.feed_input(st, buf, 0, buf.size, src)
+        handler.feed_input(st.mem, buf, 0, buf.size, src)
         check_synced(st, ref_at, secids)
         if snap_every and k % snap_every == snap_every - 1 and st.ctr[C_NEXT_SEQ] > 0:
             # A snapshot published a little behind the incrementals we have seen.
             lmsp = max(0, int(st.ctr[C_LAST_SEQ]) - rng.randint(0, 3))
             snap = encode_packet(k, 0, [ref_at[lmsp].snapshot(s, lmsp) for s in secids])
-            handler.feed_input(st, np.frombuffer(snap, np.uint8), 0, len(snap), SRC_SNAPSHOT)
+            handler.feed_input(st.mem, np.frombuffer(snap, np.uint8), 0, len(snap), SRC_SNAPSHOT)
             check_synced(st, ref_at, secids)
 
     # The venue's heartbeat (seq n+1, on both lines) exposes any loss at the tail.
     beat = np.frombuffer(encode_packet(n + 1, 0, [CODEC.encode(12, {})]), np.uint8)
     ref_at[n + 1] = ref_at[n]
     for src in (SRC_A, SRC_B):
-        handler.feed_input(st, beat, 0, beat.size, src)
-    handler.feed_flush(st)
+        handler.feed_input(st.mem, beat, 0, beat.size, src)
+    handler.feed_flush(st.mem)
     check_synced(st, ref_at, secids)
     # Final snapshot loop at the last published seq: everything must come back.
     snap = encode_packet(1, 0, [ref_at[n].snapshot(s, n) for s in secids])
-    handler.feed_input(st, np.frombuffer(snap, np.uint8), 0, len(snap), SRC_SNAPSHOT)
+    handler.feed_input(st.mem, np.frombuffer(snap, np.uint8), 0, len(snap), SRC_SNAPSHOT)
     c = counters(st)
     for secid in secids:
         s = slot_of(st, secid)

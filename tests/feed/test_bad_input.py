@@ -24,7 +24,7 @@ CODEC = Codec(SCHEMA)
 def feed(st, payload, src=SRC_A, guard=0):
     buf = np.full(len(payload) + 64, guard, np.uint8)
     buf[:len(payload)] = np.frombuffer(payload, np.uint8)
-    handler.feed_input(st, buf, 0, len(payload), src)
+    handler.feed_input(st.mem, buf, 0, len(payload), src)
 
 
 def book_msg(secid=7, rpt=1, level=1, action="New"):

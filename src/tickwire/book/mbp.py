@@ -42,19 +42,19 @@ def _clear_row(lv, s, side, i):
     lv[s, side, i, NORD] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def clear_side(lv, s, side):
     for i in range(lv.shape[2]):
         _clear_row(lv, s, side, i)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def clear_book(lv, s):
     for side in range(NSIDE):
         clear_side(lv, s, side)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def apply_level(lv, s, side, level, depth, action, px, qty, nord):
     """Apply one MBP entry. ``level`` is 1-based, ``depth`` the instrument's depth
     (<= lv.shape[2]). Returns 0, or 1 for a level outside 1..depth, 2 for an unknown

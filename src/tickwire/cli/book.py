@@ -46,8 +46,8 @@ def book_cmd(args) -> int:
         else:
             tid = int.from_bytes(payload[16:18], "little") if len(payload) >= 18 else -1
             src = SRC_SNAPSHOT if tid in (52, 53) else SRC_A
-        handler.feed_input(st, buf, 0, buf.size, src)
-    handler.feed_flush(st)
+        handler.feed_input(st.mem, buf, 0, buf.size, src)
+    handler.feed_flush(st.mem)
     books = [book_dict(st, s) for s in range(int(st.ctr[C_N_INST]))]
     result = {"instruments": books, "counters": counters(st), "capture_drops": dict(drops)}
     if args.json:

@@ -4,7 +4,7 @@
                                                SRC_SNAPSHOT (market recovery loop)
     feed_flush(st)                             declare the gap the reorder window holds
 
-Both are ``@njit(cache=True)`` and take the FeedState namedtuple (feed.state), so the
+Both are ``@njit(cache=True, _nrt=False)`` and take the FeedState namedtuple (feed.state), so the
 engine calls them per packet from inside its own Numba loop, and Python calls them
 the same way (CLI, tests).
 
@@ -34,6 +34,7 @@ from ..book.mbp import (ACT_DELETE_THRU, BID, IMPLIED_BID, IMPLIED_OFFER, OFFER,
 from ..mem.atomics import memcpy
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
 from . import layout as L
+from .carve import carve
 from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_BAD_LEVEL, C_BLOCK_OVERRUN, C_BOOK_RESETS, C_BUFFERING,
                     C_BYTES, C_CHANNEL_RESETS, C_DEFAULT_DEPTH, C_DUPLICATES, C_ENTRIES, C_GAPS, C_GROUP_OVERRUN,
                     C_IN_EVENT, C_INSTRUMENT_TABLE_FULL, C_LAST_LOST_SEQ, C_LAST_SEQ, C_LOST_PACKETS,
@@ -44,7 +45,10 @@ from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_BAD_LEVEL, C_BLOCK_OVERRUN
                     C_SNAPSHOTS_APPLIED, C_SNAPSHOTS_IGNORED, C_SNAPSHOTS_TOO_OLD, C_STALE_MARKS, C_START_SYNCED,
                     C_TRUNCATED_PACKET, C_UNKNOWN_TEMPLATE, C_UNSUPPORTED_TEMPLATE_ENTRIES, I_DEPTH, I_DISPLAY,
                     I_IDEPTH, I_LAST_SEQ, I_MINPX, I_RECOVERIES, I_RPT, I_SECID, I_STATE, I_STATUS, I_UPDATES,
-                    S_EMPTY, S_RECOVERING, S_STALE, S_SYNCED, SRC_SNAPSHOT)
+                    S_EMPTY, S_RECOVERING, S_STALE, S_SYNCED, SRC_SNAPSHOT, FeedState, H_CTR, H_DEPTH, H_HSIZE,
+                    H_INDEX, H_INST, H_LEVELS, H_MAXPKT, H_NINST, H_PEND8, H_PENDM, H_RING, H_RING8, H_RINGM, H_TPL,
+                    H_WINDOW, N_CTR, N_INST_COLS)
+from ..book.mbp import NFIELD, NSIDE
 
 PACKET_HEADER = 12     # MsgSeqNum u32 + SendingTime u64
 SBE_HEADER = 8         # blockLength, templateId, schemaId, version (u16 each)
@@ -52,8 +56,26 @@ NULL_I32 = 2147483647
 END_OF_EVENT = 0x80    # MatchEventIndicator bit 7
 
 
+# ------------------------------------------------------------------ state views
+@njit(cache=True, inline="always", _nrt=False)
+def views(mem):
+    """FeedMem (two flat arrays) -> FeedState of region views; no copy, no allocation."""
+    m, b = mem
+    n, depth, w, r, mp = m[H_NINST], m[H_DEPTH], m[H_WINDOW], m[H_RING], m[H_MAXPKT]
+    return FeedState(
+        carve(m, m[H_CTR], N_CTR),
+        carve(m, m[H_TPL], (L.MAX_TEMPLATE, L.NSLOT)),
+        carve(m, m[H_INST], (n, N_INST_COLS)),
+        carve(m, m[H_INDEX], m[H_HSIZE]),
+        carve(m, m[H_LEVELS], (n, NSIDE, depth, NFIELD)),
+        carve(b, m[H_PEND8], (w, mp)),
+        carve(m, m[H_PENDM], (w, 2)),
+        carve(b, m[H_RING8], (r, mp)),
+        carve(m, m[H_RINGM], (r, 2)))
+
+
 # ------------------------------------------------------------------ instruments
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def instrument_slot(st, secid, create):
     """Slot of SecurityID ``secid``; with ``create`` a new slot (-1 if the table is full)."""
     mask = st.index.size - 1
@@ -86,7 +108,7 @@ def instrument_slot(st, secid, create):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def start_buffering(st):
     if st.ctr[C_BUFFERING] == 0:
         st.ctr[C_BUFFERING] = 1
@@ -95,7 +117,7 @@ def start_buffering(st):
         st.ctr[C_RING_FIRST_SEQ] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def mark_all_stale(st, lost_upto):
     """Unknown loss up to seq ``lost_upto``: synced books become unproven."""
     if lost_upto > st.ctr[C_LAST_LOST_SEQ]:
@@ -107,14 +129,14 @@ def mark_all_stale(st, lost_upto):
     start_buffering(st)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def break_chain(st, s):
     st.inst[s, I_STATE] = S_RECOVERING
     st.ctr[C_RPT_GAPS] += 1
     start_buffering(st)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def check_rpt(st, s, rpt):
     """RptSeq rule. Returns True when the entry must be applied."""
     state = st.inst[s, I_STATE]
@@ -133,7 +155,7 @@ def check_rpt(st, s, rpt):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def side_of(entry_type):
     if entry_type == 48:     # '0'
         return BID
@@ -149,7 +171,7 @@ def side_of(entry_type):
 
 
 # ------------------------------------------------------------------ groups
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def group_bounds(st, tid, g, buf, pos, mend):
     """Read group ``g``'s dimension at ``pos``. Returns (entry_len, count, first_entry)
     or entry_len -1 when the header or its entries overrun the message."""
@@ -167,7 +189,7 @@ def group_bounds(st, tid, g, buf, pos, mend):
 
 
 # ------------------------------------------------------------------ templates
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def on_book(st, tid, buf, body, block_len, mend, seq, only):
     t = st.tpl[tid]
     entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
@@ -205,7 +227,7 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def on_rpt_only(st, tid, buf, body, block_len, mend, only, breaks):
     """Trade summary and statistics: they advance RptSeq but not the MBP book.
     An unsupported book template (``breaks``) sends its instruments to recovery."""
@@ -230,7 +252,7 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, only, breaks):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def on_definition(st, tid, buf, body, block_len, mend):
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
@@ -265,7 +287,7 @@ def on_definition(st, tid, buf, body, block_len, mend):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def on_status(st, tid, buf, body):
     t = st.tpl[tid]
     secid = rd_i32(buf, body + t[L.R_SECID])
@@ -276,7 +298,7 @@ def on_status(st, tid, buf, body):
         st.inst[s, I_STATUS] = rd_u8(buf, body + t[L.R_STATUS])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def on_channel_reset(st):
     """ChannelReset4: every book on the channel is empty, RptSeq restarts at 1."""
     st.ctr[C_CHANNEL_RESETS] += 1
@@ -287,7 +309,7 @@ def on_channel_reset(st):
 
 
 # ------------------------------------------------------------------ one packet's messages
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def process_messages(st, buf, off, length, seq, only):
     """Walk the messages of an in-order incremental packet. ``only`` >= 0 restricts
     book changes to that instrument slot (replay after its snapshot)."""
@@ -353,7 +375,7 @@ def process_messages(st, buf, off, length, seq, only):
             mark_all_stale(st, seq)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def keep_for_replay(st, buf, off, length, seq):
     ring = st.ring
     if length > ring.shape[1]:
@@ -376,7 +398,7 @@ def keep_for_replay(st, buf, off, length, seq):
     st.ring_meta[i, 1] = length
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def process_in_order(st, buf, off, length, seq):
     process_messages(st, buf, off, length, seq, -1)
     st.ctr[C_NEXT_SEQ] = seq + 1
@@ -385,7 +407,24 @@ def process_in_order(st, buf, off, length, seq):
         keep_for_replay(st, buf, off, length, seq)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
+def replay_messages(st, buf, off, length, seq, only):
+    """Out-of-line copy of the message walk for the cold callers (window drain, replay),
+    so the inlined hot path exists once more, in feed_input (each inlined copy costs
+    seconds of compile time)."""
+    process_messages(st, buf, off, length, seq, only)
+
+
+@njit(cache=True, _nrt=False)
+def process_in_order_cold(st, buf, off, length, seq):
+    replay_messages(st, buf, off, length, seq, -1)
+    st.ctr[C_NEXT_SEQ] = seq + 1
+    st.ctr[C_LAST_SEQ] = seq
+    if st.ctr[C_BUFFERING] == 1:
+        keep_for_replay(st, buf, off, length, seq)
+
+
+@njit(cache=True, _nrt=False)
 def drain_window(st):
     """Process waiting packets that are now in order; drop those already seen."""
     progress = True
@@ -403,11 +442,11 @@ def drain_window(st):
                 st.pend_meta[w, 0] = -1
                 st.ctr[C_PEND_COUNT] -= 1
                 st.ctr[C_REORDERED] += 1
-                process_in_order(st, st.pend[w], 0, st.pend_meta[w, 1], seq)
+                process_in_order_cold(st, st.pend[w], 0, st.pend_meta[w, 1], seq)
                 progress = True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def declare_gap(st):
     """The packets before the lowest waiting one are not coming: count them lost."""
     lo = -1
@@ -424,7 +463,7 @@ def declare_gap(st):
     drain_window(st)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hold(st, buf, off, length, seq):
     """Keep a packet that is ahead of the next expected seq for A/B hole fill."""
     free = -1
@@ -447,15 +486,16 @@ def hold(st, buf, off, length, seq):
     st.ctr[C_PEND_COUNT] += 1
 
 
-@njit(cache=True)
-def feed_flush(st):
+@njit(cache=True, _nrt=False)
+def feed_flush(mem):
     """Give up waiting for the holes in the window (end of capture, or a timer)."""
+    st = views(mem)
     while st.ctr[C_PEND_COUNT] > 0:
         declare_gap(st)
 
 
 # ------------------------------------------------------------------ snapshots
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def apply_snapshot(st, tid, buf, body, block_len, mend):
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
@@ -512,7 +552,7 @@ def apply_snapshot(st, tid, buf, body, block_len, mend):
             seq = st.ring_meta[i, 0]
             if seq > lmsp:
                 st.ctr[C_REPLAYED_PACKETS] += 1
-                process_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
+                replay_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
         st.ctr[C_REPLAYING] = 0
     if st.inst[s, I_STATE] == S_SYNCED:
         st.ctr[C_RECOVERIES] += 1
@@ -521,7 +561,7 @@ def apply_snapshot(st, tid, buf, body, block_len, mend):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def maybe_stop_buffering(st):
     for s in range(st.ctr[C_N_INST]):
         if st.inst[s, I_STATE] != S_SYNCED:
@@ -530,7 +570,7 @@ def maybe_stop_buffering(st):
     st.ctr[C_RING_COUNT] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def process_snapshot_packet(st, buf, off, length):
     st.ctr[C_SNAPSHOT_PACKETS] += 1
     pos = off + PACKET_HEADER
@@ -568,9 +608,11 @@ def process_snapshot_packet(st, buf, off, length):
 
 
 # ------------------------------------------------------------------ entry point
-@njit(cache=True)
-def feed_input(st, buf, off, length, source):
-    """One UDP payload ``buf[off:off+length]`` from line A, B or the snapshot loop."""
+@njit(cache=True, _nrt=False)
+def feed_input(mem, buf, off, length, source):
+    """One UDP payload ``buf[off:off+length]`` from line A, B or the snapshot loop.
+    ``mem`` is the FeedMem of a ``feed.state.Feed`` (``Feed.mem``)."""
+    st = views(mem)
     st.ctr[C_PACKETS] += 1
     st.ctr[C_BYTES] += length
     if off < 0 or length < PACKET_HEADER or off + length > buf.size:

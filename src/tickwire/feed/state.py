@@ -1,7 +1,10 @@
-"""The MDP 3.0 handler's state: a namedtuple of a few numpy arrays.
+"""The MDP 3.0 handler's state: two flat numpy arrays (``FeedMem``: int64 + uint8),
+seen as named regions.
 
 Everything the handler keeps lives here so the engine can hold it inside its Numba
-loop and strategies can read books and per-instrument state without a copy:
+loop and strategies can read books and per-instrument state without a copy. Numba code
+gets the FeedMem and rebuilds the region views (``handler.views``); Python gets a
+``Feed`` with the same views as attributes:
 
     ctr[C_*]          counters (every drop under a named cause) and sequencing scalars
     tpl[tid, slot]    offsets from the schema (feed.layout)
@@ -19,7 +22,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..book.mbp import new_levels
+from ..book.mbp import EMPTY_PX, NFIELD, NSIDE, PX
 from . import layout
 
 FeedState = namedtuple("FeedState", "ctr tpl inst index levels pend pend_meta ring ring_meta")
@@ -64,35 +67,72 @@ N_CTR = len(COUNTERS)
 SRC_A, SRC_B, SRC_SNAPSHOT = 0, 1, 2
 
 
+# Header of the int64 block: where each region starts (in words) and its dimensions.
+(H_CTR, H_TPL, H_INST, H_NINST, H_INDEX, H_HSIZE, H_LEVELS, H_DEPTH, H_PENDM, H_WINDOW, H_RINGM, H_RING,
+ H_MAXPKT, H_PEND8, H_RING8) = range(15)
+N_HEADER = 16
+FeedMem = namedtuple("FeedMem", "i64 u8")
+
+
+class Feed:
+    """Python handle: ``mem`` (two flat arrays, what Numba code is given: passing a
+    tuple of many arrays by value costs ~100 ns per call, notes/numba-hot-path.md §6)
+    plus numpy views of every region for readers (no copies)."""
+
+    def __init__(self, mem: FeedMem):
+        self.mem = mem
+        m, b = mem
+        h = [int(x) for x in m[:N_HEADER]]
+        n, depth, w, r, mp = h[H_NINST], h[H_DEPTH], h[H_WINDOW], h[H_RING], h[H_MAXPKT]
+        self.ctr = m[h[H_CTR]:h[H_CTR] + N_CTR]
+        self.tpl = m[h[H_TPL]:h[H_TPL] + layout.MAX_TEMPLATE * layout.NSLOT].reshape(layout.MAX_TEMPLATE, layout.NSLOT)
+        self.inst = m[h[H_INST]:h[H_INST] + n * N_INST_COLS].reshape(n, N_INST_COLS)
+        self.index = m[h[H_INDEX]:h[H_INDEX] + h[H_HSIZE]]
+        self.levels = m[h[H_LEVELS]:h[H_LEVELS] + n * NSIDE * depth * NFIELD].reshape(n, NSIDE, depth, NFIELD)
+        self.pend_meta = m[h[H_PENDM]:h[H_PENDM] + 2 * w].reshape(w, 2)
+        self.ring_meta = m[h[H_RINGM]:h[H_RINGM] + 2 * r].reshape(r, 2)
+        self.pend = b[h[H_PEND8]:h[H_PEND8] + w * mp].reshape(w, mp)
+        self.ring = b[h[H_RING8]:h[H_RING8] + r * mp].reshape(r, mp)
+
+
 def new_feed_state(schema, max_instruments=256, depth=10, window=16, ring_packets=4096,
-                   max_packet=1500) -> FeedState:
+                   max_packet=1500) -> Feed:
     """Allocate a handler state for ``schema`` (a tickwire.sbe.Schema).
 
     depth: rows per book side (CME outright books are 10 deep; 54's MarketDepth may
     lower it per instrument). window: packets held for A/B hole fill before a gap is
     declared. ring_packets: incrementals kept for replay during recovery.
     """
-    if max_instruments < 1 or depth < 1 or window < 1 or ring_packets < 1:
-        raise ValueError("feed state sizes must be positive")
-    ctr = np.zeros(N_CTR, np.int64)
-    ctr[C_SCHEMA_ID] = schema.id
-    ctr[C_SCHEMA_VERSION] = schema.version
-    ctr[C_DEFAULT_DEPTH] = depth
-    ctr[C_LAST_LOST_SEQ] = -1
+    if max_instruments < 1 or depth < 1 or window < 1 or ring_packets < 1 or max_packet < 64:
+        raise ValueError("feed state sizes must be positive (max_packet >= 64)")
     hsize = 1
     while hsize < 2 * max_instruments:
         hsize <<= 1
-    return FeedState(
-        ctr=ctr,
-        tpl=layout.build(schema),
-        inst=np.zeros((max_instruments, N_INST_COLS), np.int64),
-        index=np.zeros(hsize, np.int64),
-        levels=new_levels(max_instruments, depth),
-        pend=np.zeros((window, max_packet), np.uint8),
-        pend_meta=np.full((window, 2), -1, np.int64),
-        ring=np.zeros((ring_packets, max_packet), np.uint8),
-        ring_meta=np.zeros((ring_packets, 2), np.int64),
-    )
+    sizes = [(H_CTR, N_CTR), (H_TPL, layout.MAX_TEMPLATE * layout.NSLOT), (H_INST, max_instruments * N_INST_COLS),
+             (H_INDEX, hsize), (H_LEVELS, max_instruments * NSIDE * depth * NFIELD), (H_PENDM, 2 * window),
+             (H_RINGM, 2 * ring_packets)]
+    head = np.zeros(N_HEADER, np.int64)
+    pos = N_HEADER
+    for slot, n in sizes:
+        pos = (pos + 7) & ~7            # 64-byte aligned regions
+        head[slot] = pos
+        pos += n
+    head[H_NINST], head[H_HSIZE], head[H_DEPTH] = max_instruments, hsize, depth
+    head[H_WINDOW], head[H_RING], head[H_MAXPKT] = window, ring_packets, max_packet
+    head[H_PEND8] = 0
+    head[H_RING8] = ((window * max_packet + 63) // 64) * 64
+    m = np.zeros(pos, np.int64)
+    m[:N_HEADER] = head
+    b = np.zeros(int(head[H_RING8]) + ring_packets * max_packet, np.uint8)
+    f = Feed(FeedMem(m, b))
+    f.ctr[C_SCHEMA_ID] = schema.id
+    f.ctr[C_SCHEMA_VERSION] = schema.version
+    f.ctr[C_DEFAULT_DEPTH] = depth
+    f.ctr[C_LAST_LOST_SEQ] = -1
+    f.tpl[:] = layout.build(schema)
+    f.levels[:, :, :, PX] = EMPTY_PX
+    f.pend_meta[:] = -1
+    return f
 
 
 def counters(st: FeedState) -> dict:
