@@ -2,7 +2,6 @@
 listening/established tickwire stack: each is dropped and counted, nothing crashes,
 memory stays bounded and the connection survives."""
 
-import numpy as np
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 

@@ -164,7 +164,7 @@ def test_abort_is_econnreset_at_the_kernel(veth):
         conn.abort()
         stack.flush()
         r = peer.result()
-        assert r["error"] == "ECONNRESET" and r["received"] == 5
+        assert r["error"] == "ECONNRESET" and r["received"] == 5, r
         stack.port.close()
     finally:
         peer.kill()

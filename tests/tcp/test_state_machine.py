@@ -4,7 +4,6 @@ through (recorded by the stack's trace hook), so every state is reached."""
 
 import os
 
-import numpy as np
 import pytest
 
 from pair import B_IP_INT, Pair
@@ -23,8 +22,6 @@ def traced(pair):
 def test_handshake_negotiates_options_and_transfers_both_ways():
     p = Pair()
     c, s = p.connect()
-    for conn in (c, s):
-        assert conn.g(21) or True
     from tickwire.stack.tcp import tcb as T
     assert c.g(T.SND_MSS) == 1448 and c.g(T.TS_OK) == 1 and c.g(T.SACK_OK) == 1
     assert c.g(T.SND_WSCALE) == s.g(T.RCV_WSCALE) > 0
@@ -146,8 +143,9 @@ def test_keepalive_detects_dead_peer():
     cfg = TcpConfig(keepalive_idle_us=100_000, keepalive_interval_us=50_000, keepalive_probes=3, **FAST)
     p = Pair(cfg_a=cfg)
     c, s = p.connect()
-    p.idle(0.3)                                 # peer alive: probes answered, still up
-    assert c.state_name == "ESTABLISHED" and c.counters["keepalives"] >= 1
+    # peer alive: more probes than the limit go out over time, all answered, still up
+    assert p.run(lambda: c.counters["keepalives"] >= 5, 5)
+    assert c.state_name == "ESTABLISHED"
     p.block_ba = True
     assert p.run(lambda: c.state_name == "CLOSED", 5)
     assert "keepalive" in c.reason

@@ -21,7 +21,7 @@ from . import tcb as T
 from .config import TcpConfig
 from .reassembly import Reassembly
 from .rto import RtoEstimator
-from .segment import (SG_ACK, SG_DATA_LEN, SG_DATA_OFF, SG_FLAGS, SG_MSS, SG_NSACK, SG_SACK_PERM,
+from .segment import (SG_ACK, SG_DATA_LEN, SG_DATA_OFF, SG_FLAGS, SG_MSS, SG_SACK_PERM,
                       SG_SEQ, SG_TS, SG_TSECR, SG_TSVAL, SG_WND, SG_WSCALE)
 from .states import (ACK, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, NAMES, PSH, RECV_DATA_STATES, RST, SYN, SYN_RECEIVED,
@@ -439,7 +439,7 @@ class Connection:
                 h[T.SND_NXT] = (seqno + n + (1 if fin else 0)) & MASK
                 if fin:
                     h[T.TX_FIN] = 2
-            elif h[T.TX_FIN] == 1 and (usable > 0 or force_one or h[T.SND_WND] == 0 or True):
+            elif h[T.TX_FIN] == 1:
                 # FIN is not limited by the peer's window (it occupies no buffer space)
                 seqno = self.g(T.SND_NXT)
                 self.stack.send_segment(self, ACK | FIN, seqno, nxt_off, 0, b"", now)

@@ -24,13 +24,13 @@ import numpy as np
 from numba import njit
 
 from ...mem.atomics import memcpy
-from ...mem.mempool import BUF_SIZE, pool_alloc, pool_free
+from ...mem.mempool import BUF_SIZE, pool_alloc
 from ...wire.bytes import wr16, wr32
 from ...wire.checksum import csum_add, csum_finish
 from .seq import seq_add, seq_le, seq_lt, seq_sub
 from .segment import (SG_ACK, SG_DATA_LEN, SG_DATA_OFF, SG_FLAGS, SG_SEQ, SG_TS, SG_TSECR,
                       SG_TSVAL, SG_WND)
-from .tcb import (ACK_PENDING, CWND, DUPACKS, FAST_ACKS, FAST_RX, FAST_TX, HDR_TCP_LEN,
+from .tcb import (ACK_PENDING, CWND, DUPACKS, FAST_RX, FAST_TX, HDR_TCP_LEN,
                   HDR_TCP_OFF, IP_ID, IP_SUM, OOO, RCV_ADV, RCV_NXT, RCV_WSCALE, RTO_US,
                   RTT_SAMPLE_US, RTX_DEADLINE, RX_NXT, RX_READ, SND_MSS, SND_NXT, SND_UNA,
                   SND_WL1, SND_WL2, SND_WND, SND_WSCALE, SSTHRESH, STATE, TMPL_LEN, TMPL_SUM,

@@ -18,6 +18,7 @@ from numba import njit
 from ...drivers.port import rx_burst, tx_burst
 from ...mem.atomics import cpu_pause, rdtscp
 from ...mem.mempool import BUF_SIZE, pool_free
+from ...wire.bytes import rd48
 from .fastpath import build_ack, fast_input, fast_send, tcp_recv
 from .poll import find_slot
 from .segment import C_OK, tcp_decode
@@ -45,7 +46,7 @@ def clock_us(clock):
 
 
 @njit(cache=True)
-def _rx_one_burst(port_state, pool, bufs, burst, hot, nslots, rxq, sg, slow, nslow, clock):
+def _rx_one_burst(port_state, pool, bufs, burst, hot, nslots, rxq, sg, slow, nslow, local_mac, clock):
     """Receive a burst; fast-path what we can, append the rest to ``slow``. Returns (n, nslow)."""
     n = rx_burst(port_state, pool, bufs, burst)
     now = clock_us(clock)
@@ -53,7 +54,7 @@ def _rx_one_burst(port_state, pool, bufs, burst, hot, nslots, rxq, sg, slow, nsl
         b = bufs[i]
         off = b * pool.meta[BUF_SIZE] + pool.data_off[b]
         taken = False
-        if tcp_decode(pool.data, off, pool.data_len[b], sg) == C_OK:
+        if rd48(pool.data, off) == local_mac and tcp_decode(pool.data, off, pool.data_len[b], sg) == C_OK:
             s = find_slot(hot, nslots, sg)
             if s >= 0 and fast_input(hot, s, rxq, pool.data, sg, now):
                 taken = True
@@ -69,7 +70,7 @@ def _rx_one_burst(port_state, pool, bufs, burst, hot, nslots, rxq, sg, slow, nsl
 
 @njit(cache=True)
 def pingpong(port_state, pool, bufs, hot, nslots, slot, txq, rxq, tmpl, sg, slow, opts, msg, size,
-             n, rtt_tsc, spin_limit, clock, scratch):
+             n, rtt_tsc, spin_limit, local_mac, clock, scratch):
     """Send ``size`` bytes, wait until ``size`` bytes come back, ``n`` times; rtt_tsc[i] = TSC
     ticks per round trip. Returns (completed, nslow, pending): stops early when the fast
     path cannot send (window/queue), when a round trip exceeds ``spin_limit`` polls, or
@@ -91,7 +92,7 @@ def pingpong(port_state, pool, bufs, hot, nslots, slot, txq, rxq, tmpl, sg, slow
         spins = 0
         while got < size:
             k, nslow = _rx_one_burst(port_state, pool, bufs, bufs.shape[0], hot, nslots, rxq, sg, slow,
-                                     nslow, clock)
+                                     nslow, local_mac, clock)
             got += tcp_recv(hot, slot, rxq, scratch, got, size - got)
             if got >= size:
                 break
@@ -105,7 +106,7 @@ def pingpong(port_state, pool, bufs, hot, nslots, slot, txq, rxq, tmpl, sg, slow
 
 
 @njit(cache=True)
-def echo_step(port_state, pool, bufs, hot, nslots, txq, rxq, tmpl, sg, slow, opts, scratch, iters, clock):
+def echo_step(port_state, pool, bufs, hot, nslots, txq, rxq, tmpl, sg, slow, opts, scratch, iters, local_mac, clock):
     """Up to ``iters`` polls of an echo server: every byte received on an established
     connection is sent straight back. Returns (echoed_bytes, nslow, need_python): stops
     early when slow-path work is waiting or queued output needs the slow path."""
@@ -116,7 +117,8 @@ def echo_step(port_state, pool, bufs, hot, nslots, txq, rxq, tmpl, sg, slow, opt
     rxcap = rxq.shape[1]
     txcap = txq.shape[1]
     for _ in range(iters):
-        k, nslow = _rx_one_burst(port_state, pool, bufs, bufs.shape[0], hot, nslots, rxq, sg, slow, nslow, clock)
+        k, nslow = _rx_one_burst(port_state, pool, bufs, bufs.shape[0], hot, nslots, rxq, sg, slow, nslow,
+                                 local_mac, clock)
         for s in range(nslots):
             st = hot[s, STATE]
             if st != ESTABLISHED and st != CLOSE_WAIT:

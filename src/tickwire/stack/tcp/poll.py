@@ -9,6 +9,7 @@ from numba import njit
 
 from ...drivers.port import rx_burst, tx_burst
 from ...mem.mempool import BUF_SIZE, pool_free
+from ...wire.bytes import rd48
 from .fastpath import build_ack, fast_input
 from .segment import C_OK, SG_DPORT, SG_DST, SG_SPORT, SG_SRC, tcp_decode
 from .states import CLOSED, ESTABLISHED
@@ -27,7 +28,7 @@ def find_slot(hot, nslots, sg):
 
 
 @njit(cache=True)
-def poll_step(port_state, pool, bufs, burst, hot, nslots, txq, rxq, tmpl, sg, slow, acks, opts, now_us):
+def poll_step(port_state, pool, bufs, burst, hot, nslots, txq, rxq, tmpl, sg, slow, acks, opts, local_mac, now_us):
     """Returns the number of frames left in ``slow[:]`` for the slow path (caller frees them)."""
     n = rx_burst(port_state, pool, bufs, burst)
     nslow = 0
@@ -35,7 +36,8 @@ def poll_step(port_state, pool, bufs, burst, hot, nslots, txq, rxq, tmpl, sg, sl
         b = bufs[i]
         off = b * pool.meta[BUF_SIZE] + pool.data_off[b]
         taken = False
-        if tcp_decode(pool.data, off, pool.data_len[b], sg) == C_OK:
+        # only unicast to our MAC takes the fast path; the slow path counts the rest
+        if rd48(pool.data, off) == local_mac and tcp_decode(pool.data, off, pool.data_len[b], sg) == C_OK:
             s = find_slot(hot, nslots, sg)
             if s >= 0 and fast_input(hot, s, rxq, pool.data, sg, now_us):
                 taken = True

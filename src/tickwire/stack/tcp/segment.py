@@ -16,7 +16,6 @@ from numba import njit
 
 from ...wire.bytes import rd16, rd32, rd48, rd8
 from ...wire.causes import OK
-from ...wire.checksum import csum_add, csum_finish, csum_pseudo_ipv4
 from ...wire.ethernet import ETHERTYPE_IPV4, eth_decode
 from ...wire.causes import BAD_CHECKSUM, TRUNCATED
 from ...wire.ipv4 import IP_FRAG, IP_MF, IP_OFFMASK, PROTO_TCP, ipv4_check

@@ -25,16 +25,15 @@ from ...wire.causes import OK
 from ...wire.checksum import csum_add, csum_pseudo_ipv4
 from ...wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, eth_write
 from ...wire.ipv4 import PROTO_TCP, ipv4_write
-from . import seq as sq
 from . import tcb as T
 from .config import TcpConfig
 from .conn import Connection, TcpError
-from .fastpath import build_segment, fast_send, ring_get, ring_put
+from .fastpath import build_segment, ring_get, ring_put
 from .isn import isn
 from .poll import find_slot, poll_step
 from .segment import (CAUSE_NAMES, C_OK, SG_ACK, SG_DATA_LEN, SG_DPORT, SG_DST, SG_FLAGS, SG_SEQ,
                       SG_SPORT, SG_SRC, SG_SRC_MAC, new_fields, tcp_decode)
-from .states import ACK, CLOSED, FIN, LISTEN, RST, SYN, TIME_WAIT
+from .states import ACK, CLOSED, FIN, RST, SYN
 
 BURST = 32
 OPT_CAP = 40
@@ -327,7 +326,7 @@ class TcpStack:
         now = self.now()
         a = self.pool.arrays
         nslow = poll_step(self.port.state, a, self.bufs, BURST, self.hot, self.nslots, self.txq, self.rxq,
-                          self.tmpl, self.sg, self.slow, self.acks, self.opts, now)
+                          self.tmpl, self.sg, self.slow, self.acks, self.opts, self.local_mac, now)
         self.process_slow(nslow, now)
         self.service(now)
         return nslow
@@ -373,7 +372,7 @@ class TcpStack:
             self._scratch = np.zeros(65536, np.uint8)
         echoed, nslow, _ = echo_step(self.port.state, self.pool.arrays, self.bufs, self.hot, self.nslots,
                                      self.txq, self.rxq, self.tmpl, self.sg, self.slow, self.opts,
-                                     self._scratch, iters, self.clock())
+                                     self._scratch, iters, self.local_mac, self.clock())
         self.process_slow(nslow)
         self.service()
         return echoed
@@ -393,7 +392,8 @@ class TcpStack:
                 raise TcpError(f"pingpong stalled after {done}/{n} round trips ({conn.state_name} {conn.reason})")
             k, nslow, pending = pingpong(self.port.state, self.pool.arrays, self.bufs, self.hot, self.nslots,
                                          conn.slot, self.txq, self.rxq, self.tmpl, self.sg, self.slow, self.opts,
-                                         m, len(m), n - done, rtt[done:], 200_000, clock, scratch)
+                                         m, len(m), n - done, rtt[done:], 200_000, self.local_mac, clock,
+                                         scratch)
             done += k
             self.process_slow(nslow)
             self.service()
@@ -420,7 +420,9 @@ class TcpStack:
                 return
             self.count("rx_" + CAUSE_NAMES[cause])
             return
-        if int(sg[SG_DST]) != self.local_ip:
+        dst_mac = (int(a.data[off]) << 40) | int.from_bytes(a.data[off + 1:off + 6].tobytes(), "big")
+        # RFC 1122 §4.2.3.10: TCP never accepts a segment sent as a link-layer broadcast
+        if int(sg[SG_DST]) != self.local_ip or dst_mac != self.local_mac:
             self.count("rx_not_for_us")
             return
         self.count("slow_path_segments")
