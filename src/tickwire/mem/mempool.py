@@ -14,6 +14,11 @@ Accounting invariant (house rule "memory is never lost"): at every moment
 ``in_flight`` the number of buffers whose state is IN_USE. ``check()`` verifies it
 together with the absence of duplicates on the free stack. A double free is
 refused and counted (``meta[DOUBLE_FREE]``), never allowed to corrupt the stack.
+
+Small helpers are ``register_jitable`` (compiled into each caller, where LLVM
+inlines them), not ``njit(inline="always")``: Numba-level inlining of a function
+that takes a namedtuple of arrays emits an atomic incref/decref per array per call,
+which measured 356 ns per alloc+free against 10 ns for register_jitable.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 # meta[] slots
 N_BUFS, BUF_SIZE, HEADROOM, FREE_TOP, ALLOC_FAIL, DOUBLE_FREE = range(6)
@@ -32,7 +38,7 @@ FREE, IN_USE = 0, 1
 PoolArrays = namedtuple("PoolArrays", "data meta free_stack data_off data_len state")
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def pool_alloc(pool):
     """One buffer index, or -1 when the pool is empty (counted in ALLOC_FAIL)."""
     top = pool.meta[FREE_TOP]
@@ -61,7 +67,7 @@ def pool_alloc_burst(pool, out, n):
     return got
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def pool_free(pool, idx):
     """Return one buffer. An index out of range or already free is refused and counted."""
     if idx < 0 or idx >= pool.meta[N_BUFS] or pool.state[idx] != IN_USE:
@@ -83,13 +89,13 @@ def pool_free_burst(pool, bufs, n):
     return freed
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def buf_start(pool, idx):
     """Byte offset of the frame of buffer ``idx`` inside ``pool.data``."""
     return idx * pool.meta[BUF_SIZE] + pool.data_off[idx]
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def buf_room(pool, idx):
     """Bytes available from the frame start to the end of buffer ``idx``."""
     return pool.meta[BUF_SIZE] - pool.data_off[idx]

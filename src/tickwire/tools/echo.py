@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from ..drivers.port import rx_burst, tx_burst
 from ..mem.atomics import load_u16, load_u32, store_u16, store_u32
@@ -16,7 +17,7 @@ from .slices import SLICE_POLLS, StopFlag, wait_for_link
 ECHOED, DROPPED, SHORT = range(3)
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def swap_macs(data, start):
     """Swap the two 6-byte MAC addresses at ``data[start:start+12]`` in place."""
     d0 = load_u32(data, start)

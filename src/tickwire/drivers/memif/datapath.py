@@ -23,6 +23,7 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, memcpy, store_release_u16,
                             store_u16, store_u32)
@@ -62,13 +63,13 @@ C_BAD_DESC, C_BAD_INDEX, C_RX_CHAINED, C_TX_CHAINED, C_IRQ = (
 MAX_CHAIN = 64  # slots one frame may span: bounds work per packet whatever the peer claims
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def _fail(state, code, counter):
     state.cfg[ERROR] = code
     state.ctr[counter] += 1
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def _checked_addr(state, region, offset, length):
     """Flat address of (region, offset) if [offset, offset+length) lies in the region, else -1."""
     if region >= state.cfg[N_REGIONS]:
@@ -78,7 +79,7 @@ def _checked_addr(state, region, offset, length):
     return state.regions[region, 0] + offset
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def _kick(state, efd):
     """Wake a peer sleeping on the ring's eventfd (it cleared MASK_INT)."""
     state.kick[0] = 1
@@ -169,7 +170,7 @@ def memif_rx(state, pool, bufs, n):
     return got
 
 
-@njit(cache=True, inline="always")
+@register_jitable
 def _client_repost(state, mem, q, ring, size, cur):
     """Give consumed S2C slots back to the server: full-size empty buffers at our own offsets."""
     head = np.int64(load_u16(mem, ring + RING_HEAD))  # only we write it
