@@ -78,3 +78,66 @@ def stream(wire, frames: list[bytes], stop, gap: float = 0.1) -> list[bytes]:
         i += 1
         time.sleep(gap)
     return sent
+
+
+def _checksums_ok(pkt) -> bool:
+    """True when scapy, recomputing every checksum, gets the bytes we received."""
+    from scapy.layers.inet import ICMP, IP, UDP
+    clone = pkt.copy()
+    for layer in (IP, UDP, ICMP):
+        if layer in clone:
+            del clone[layer].chksum
+    if IP in clone:
+        del clone[IP].len
+    return bytes(clone.__class__(bytes(clone)))[:len(bytes(pkt))] == bytes(pkt)
+
+
+def stack_exchange(wire, guest_mac: str, timeout: float) -> dict:
+    """ARP, ping and UDP echo against ``tickwire stack --ip GUEST_IP/24 --udp-echo 7``.
+    Returns {"arp": (want42, got), "icmp": scapy pkt or None, "udp": ...}; ARP requests
+    from the guest for HOST_IP are answered along the way."""
+    from scapy.layers.inet import ICMP, IP, UDP
+    from scapy.layers.l2 import ARP, Ether
+    arp_req = bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=HOST_MAC) / ARP(op=1, hwsrc=HOST_MAC, psrc=HOST_IP,
+                                                                     pdst=GUEST_IP))
+    want_arp = bytes(Ether(dst=HOST_MAC, src=guest_mac) / ARP(op=2, hwsrc=guest_mac, psrc=GUEST_IP,
+                                                              hwdst=HOST_MAC, pdst=HOST_IP))
+
+    def answer_arp(f: bytes) -> bool:
+        p = Ether(f)
+        if ARP in p and p[ARP].op == 1 and p[ARP].pdst == HOST_IP:
+            wire.send(bytes(Ether(dst=p.src, src=HOST_MAC) / ARP(op=2, hwsrc=HOST_MAC, psrc=HOST_IP,
+                                                                   hwdst=p.src, pdst=p[ARP].psrc)))
+            return True
+        return False
+
+    def wait_for(pred, secs):
+        deadline = time.monotonic() + secs
+        while time.monotonic() < deadline:
+            f = wire.recv(deadline - time.monotonic())
+            if f is None:
+                break
+            if answer_arp(f):
+                continue
+            if pred(f):
+                return f
+        return None
+
+    out = {}
+    t0 = time.monotonic()
+    got = None
+    while got is None and time.monotonic() - t0 < timeout:       # the guest is still starting
+        wire.send(arp_req)
+        got = wait_for(lambda f: f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02", 1.0)
+    out["arp"] = (want_arp, got)
+    payload = bytes(range(56))
+    ping = Ether(dst=guest_mac, src=HOST_MAC) / IP(src=HOST_IP, dst=GUEST_IP) / ICMP(type=8, id=0x1234, seq=7) / payload
+    wire.send(bytes(ping))
+    f = wait_for(lambda f: ICMP in Ether(f), 5.0)
+    out["icmp"] = Ether(f) if f else None
+    udp = Ether(dst=guest_mac, src=HOST_MAC) / IP(src=HOST_IP, dst=GUEST_IP) / UDP(sport=41000, dport=7) / b"tickwire-pci"
+    wire.send(bytes(udp))
+    f = wait_for(lambda f: UDP in Ether(f), 5.0)
+    out["udp"] = Ether(f) if f else None
+    out["payload"] = payload
+    return out

@@ -33,6 +33,23 @@ def _warm_in_this_process() -> None:
         capture_slice(st, pool.arrays, held, np.empty(256, np.int64), 1, 32, 1)
         blob, offs = np.zeros(64, np.uint8), np.array([0, 60], np.int64)
         send_slice(st, pool.arrays, blob, offs, 0, 0, np.zeros(2, np.int64), bufs, 32, 1)
+    _warm_stack(pool)
+
+
+def _warm_stack(pool) -> None:
+    """``tickwire stack``'s loop with each PCI state type (cli/stack.py's exact call)."""
+    import time
+
+    from tickwire.drivers.pci.warm import fake_states
+    from tickwire.stack import Stack
+    from tickwire.stack.loop import run_stack
+    from tickwire.mem.mempool import Mempool
+    stack_pool = Mempool(64, 2048, 128)
+    stack = Stack("02:74:77:00:00:01", "10.77.0.2/24")
+    stack.bind_udp(7, echo=True)
+    rx, tx = np.empty(32, np.int32), np.empty(64, np.int32)
+    for st in fake_states():
+        run_stack(st, stack_pool.arrays, stack.state, rx, tx, stack.info, 0, 1 << 32, time.monotonic_ns())
 
 
 def prewarm(cache: Path) -> None:

@@ -27,7 +27,8 @@ import pytest
 
 from conftest import require, require_root, require_tool
 
-from .frames import echo_exchange, make_frames, stream, swapped, wait_echo
+from .frames import _checksums_ok  # noqa: F401  (used by the stack test)
+from .frames import GUEST_IP, HOST_IP, HOST_MAC, echo_exchange, make_frames, stack_exchange, stream, wait_echo
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
@@ -92,7 +93,7 @@ def _echo_step(vm, results, name, wire, mac, frames):
     results[f"{name}_wait"] = wait_echo(wire, mac, START_TIMEOUT)
     results[name] = echo_exchange(wire, frames)
     vm.stop(name)
-    results[f"{name}_rc"] = vm.step_done(name, 60)
+    results[f"{name}_rc"] = vm.step_done(name, START_TIMEOUT)
 
 
 def _json_out(results, name) -> dict:
@@ -123,7 +124,8 @@ SYSFS_SCRIPT = f"""
 ( run_until kill_e KILL {TW} echo --port {SYSFS_E}
   run_until echo_e INT {TW} echo --port {SYSFS_E} --json ) &
 ( step cap_v {TW} capture --port {SYSFS_V} --count {CAPTURE_N} --out $RUN/cap_v.pcap --json
-  run_until echo_v INT {TW} echo --port {SYSFS_V} --json ) &
+  run_until echo_v INT {TW} echo --port {SYSFS_V} --json
+  run_until stack_v TERM {TW} stack --port {SYSFS_V} --ip 10.77.0.2/24 --udp-echo 7 --json ) &
 wait
 """
 
@@ -136,7 +138,7 @@ def _sysfs_e_chain(vm, results):
     wait_echo(wire, E_MAC, START_TIMEOUT)
     results["kill_e"] = echo_exchange(wire, frames[:3])
     vm.stop("kill_e")
-    results["kill_e_rc"] = vm.step_done("kill_e", 60)
+    results["kill_e_rc"] = vm.step_done("kill_e", START_TIMEOUT)
     _echo_step(vm, results, "echo_e", wire, E_MAC, frames)
 
 
@@ -150,6 +152,10 @@ def _sysfs_v_chain(vm, results):
     results["cap_v_sent"] = stream(wire, frames, done, gap=0.1)
     poller.join()
     _echo_step(vm, results, "echo_v", wire, V_MAC, frames)
+    vm.step("stack_v", START_TIMEOUT)
+    results["stack_v"] = stack_exchange(wire, V_MAC, START_TIMEOUT)
+    vm.stop("stack_v")
+    results["stack_v_rc"] = vm.step_done("stack_v", START_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +194,29 @@ def test_virtio_legacy_sysfs_capture(sysfs_run):
     starts = [i for i in range(len(sent)) if sent[i] == got[0]]
     assert starts, "first captured frame was never sent"
     assert any(sent[s:s + CAPTURE_N] == got for s in starts), "capture is not a consecutive run of sent frames"
+
+
+def test_stack_answers_arp_ping_and_udp_over_virtio_legacy(sysfs_run):
+    """``tickwire stack`` on a pci: port: replies checked field by field with scapy."""
+    from scapy.layers.inet import ICMP, IP, UDP
+    r = sysfs_run
+    assert not r["errors"], "\n".join(r["errors"]) + "\n" + r.get("report", "")
+    x = r["stack_v"]
+    want, got = x["arp"]
+    assert got is not None, "no ARP reply"
+    assert got[:42] == want and not any(got[42:]), got.hex()
+    icmp = x["icmp"]
+    assert icmp is not None, "no ping reply"
+    assert (icmp[IP].src, icmp[IP].dst, icmp.dst) == (GUEST_IP, HOST_IP, HOST_MAC)
+    assert (icmp[ICMP].type, icmp[ICMP].id, icmp[ICMP].seq) == (0, 0x1234, 7)
+    assert bytes(icmp[ICMP].payload)[:56] == x["payload"]
+    assert _checksums_ok(icmp)
+    udp = x["udp"]
+    assert udp is not None, "no UDP echo"
+    assert (udp[IP].src, udp[IP].dst, udp[UDP].sport, udp[UDP].dport) == (GUEST_IP, HOST_IP, 7, 41000)
+    assert bytes(udp[UDP].payload)[:12] == b"tickwire-pci"
+    assert _checksums_ok(udp)
+    assert r["stack_v_rc"] == 0, r["err"].get("stack_v", "")
 
 
 # --------------------------------------------------------------------------- vfio boot

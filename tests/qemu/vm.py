@@ -67,7 +67,21 @@ def guest_env_lines(share: Path) -> str:
 
 
 def numba_cache_dir(share: Path | None = None) -> Path:
-    return (share or cache_dir()) / "numba"
+    """One Numba cache per version of tickwire's source: Numba only checks the source of
+    the function it loads, not of what it inlined (atomics, mempool, the drivers' bursts
+    inlined into tool loops), so a cache that outlives a source change could be stale."""
+    import hashlib
+    import tickwire
+    root = Path(tickwire.__file__).parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    base = (share or cache_dir())
+    d = base / f"numba-{h.hexdigest()[:16]}"
+    if not d.exists():
+        for old in base.glob("numba-*"):
+            shutil.rmtree(old, ignore_errors=True)
+    return d
 
 
 @dataclass

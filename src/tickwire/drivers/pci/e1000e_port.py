@@ -37,7 +37,8 @@ class E1000ePort(PciPort):
         if bar.size < 0x10000:
             raise OSError(f"pci: {self.dev.bdf} BAR0 is {bar.size:#x} bytes; not an 82574L register file")
         self._reset()
-        self.mac = self._read_mac()
+        self.mac_bytes = self._read_mac()
+        self.mac = ":".join(f"{x:02x}" for x in self.mac_bytes)    # the drivers' common form
         q = np.zeros(hw.Q_LEN, np.int64)
         rx_ring, tx_ring = 0, self.n_rx * hw.DESC
         q[hw.Q_N_RX], q[hw.Q_N_TX] = self.n_rx, self.n_tx
@@ -106,7 +107,7 @@ class E1000ePort(PciPort):
         return v
 
     def _program_filters(self) -> None:
-        mac = self.mac
+        mac = self.mac_bytes
         wr32(self.bar, hw.RAL0, struct.unpack("<I", mac[:4])[0])
         wr32(self.bar, hw.RAH0, struct.unpack("<H", mac[4:])[0] | hw.RAH_AV)
         for i in range(hw.MTA_WORDS):
@@ -117,8 +118,11 @@ class E1000ePort(PciPort):
         self.promisc = on
         wr32(self.bar, hw.RCTL, self._rctl())
 
-    def add_multicast(self, mac: bytes) -> None:
-        """Accept one multicast group: MTA hash of address bits 47:36 (RCTL.MO=00, §10.2.7.1)."""
+    def add_multicast(self, mac) -> None:
+        """Accept one multicast group: MTA hash of address bits 47:36 (RCTL.MO=00, §10.2.7.1).
+        ``mac``: "01:00:5e:..." or 6 bytes."""
+        if isinstance(mac, str):
+            mac = bytes.fromhex(mac.replace(":", ""))
         h = ((mac[4] >> 4) | (mac[5] << 4)) & 0xFFF
         reg = hw.MTA + 4 * (h >> 5)
         wr32(self.bar, reg, rd32(self.bar, reg) | (1 << (h & 31)))

@@ -94,7 +94,8 @@ class VirtioPort(PciPort):
             q[hw.Q_NOTIFY_PIO], q[hw.Q_NOTIFY_FD] = 1, t.io.fd
         self._fill_rx(n)
         t.set_status(DRIVER_OK)
-        self.mac = t.mac()
+        self.mac_bytes = t.mac()
+        self.mac = ":".join(f"{x:02x}" for x in self.mac_bytes)
         self._kick_rx()
         deadline = time.monotonic() + self.link_timeout
         while not self.link_up and time.monotonic() < deadline:
