@@ -44,7 +44,7 @@ def ip_for_us(cfg, groups, dst):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def icmp_echo_reply_in_place(st, buf, start, info):
     """Echo request -> reply (RFC 792): swap MACs and addresses, a fresh TTL, the IP
     checksum recomputed (20-60 bytes) and the ICMP one updated incrementally (RFC 1624)."""
@@ -60,7 +60,7 @@ def icmp_echo_reply_in_place(st, buf, start, info):
     return l3 + info[I_IPLEN] - start
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def stack_input(st, pool, b, info):
     cnt = st.cnt
     cfg = st.cfg

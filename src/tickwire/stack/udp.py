@@ -84,7 +84,7 @@ def udp_unbind(st, row: int) -> None:
     st.udp_ep[row] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def next_hop_mac(st, dst):
     """Destination MAC for an IPv4 destination, or -1 while ARP resolves it."""
     if ipv4_is_multicast(dst):
@@ -102,7 +102,7 @@ def next_hop_mac(st, dst):
     return mac
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def udp_prepare(st, pool, b, dst, sport, dport, payload_len):
     """Write Ethernet/IPv4/UDP headers in front of a payload at UDP_PAYLOAD_OFF; sets data_len.
     Returns SEND_OK, SEND_NO_ARP (retry after stack_poll resolved it) or SEND_TOO_LONG."""
@@ -132,7 +132,7 @@ def udp_prepare(st, pool, b, dst, sport, dport, payload_len):
     return SEND_OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def udp_reply_in_place(st, pool, b, info, payload_len):
     """Turn a received datagram (decoded into ``info``) into a reply to its sender
     carrying ``payload_len`` bytes at info[I_PAYLOAD] (the caller may have rewritten them).

@@ -19,7 +19,7 @@ ARP_REQUEST, ARP_REPLY = 1, 2
 ARP_OPER, ARP_SHA, ARP_SPA, ARP_THA, ARP_TPA = 6, 8, 14, 18, 24
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arp_check(buf, off, end):
     """OK for an Ethernet/IPv4 request or reply that fits in the frame."""
     if end - off < ARP_LEN:
@@ -58,7 +58,7 @@ def arp_tpa(buf, off):
     return rd32(buf, off + ARP_TPA)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arp_write(buf, off, oper, sha, spa, tha, tpa):
     """Write a complete Ethernet/IPv4 ARP packet; returns its end offset."""
     wr16(buf, off, 1)

@@ -30,7 +30,7 @@ def csum_fold(s):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def csum_add(buf, off, n, acc):
     """``acc`` plus the sum of ``buf[off:off+n]`` (words counted from ``off``)."""
     s = np.int64(0)
@@ -62,7 +62,7 @@ def csum_finish(s):
     return (~csum_fold(s)) & 0xFFFF
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def inet_checksum(buf, off, n):
     return csum_finish(csum_add(buf, off, n, np.int64(0)))
 

@@ -18,7 +18,7 @@ ICMP_TYPE, ICMP_CODE, ICMP_CSUM, ICMP_ID, ICMP_SEQ = 0, 1, 2, 4, 6
 PROTO_ICMP = 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def icmp_check(buf, off, l4_len):
     if l4_len < ICMP_HLEN:
         return TRUNCATED
@@ -47,7 +47,7 @@ def icmp_echo_seq(buf, off):
     return rd16(buf, off + ICMP_SEQ)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def icmp_echo_to_reply(buf, off):
     """Turn an echo request into a reply in place: type 8 -> 0, checksum updated
     incrementally (RFC 1624) since the type/code word is the only change."""
@@ -57,7 +57,7 @@ def icmp_echo_to_reply(buf, off):
     wr16(buf, off + ICMP_CSUM, csum_update16(rd16(buf, off + ICMP_CSUM), old, new))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def icmp_write_echo(buf, off, typ, ident, seq, data_len):
     """Write the header for ``data_len`` bytes already at ``off + 8``; returns the end."""
     wr8(buf, off + ICMP_TYPE, typ)

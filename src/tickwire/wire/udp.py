@@ -20,7 +20,7 @@ UDP_SPORT, UDP_DPORT, UDP_LEN, UDP_CSUM = 0, 2, 4, 6
 PROTO_UDP = 17
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def udp_check(buf, off, l4_len, src, dst):
     """Validate a datagram in ``buf[off:off+l4_len]`` (the IP payload).
 
@@ -49,7 +49,7 @@ def udp_dport(buf, off):
     return rd16(buf, off + UDP_DPORT)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def udp_fill_checksum(buf, off, src, dst):
     """Compute the checksum over the datagram whose length field is already set."""
     ulen = rd16(buf, off + UDP_LEN)
@@ -58,7 +58,7 @@ def udp_fill_checksum(buf, off, src, dst):
     wr16(buf, off + UDP_CSUM, 0xFFFF if c == 0 else c)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def udp_write(buf, off, src, dst, sport, dport, payload_len, with_checksum):
     """Write the header for a payload already at ``off + 8``; returns the payload offset."""
     wr16(buf, off + UDP_SPORT, sport)
