@@ -11,7 +11,7 @@ import time
 def register(sub):
     p = sub.add_parser("tcp-echo", help="TCP echo server on tickwire's user-space TCP (fast path in Numba)")
     p.add_argument("--port", required=True, metavar="SPEC", help="port spec, e.g. packet:dev=veth0")
-    p.add_argument("--ip", required=True, help="our IPv4 address (give the kernel a different one or none)")
+    p.add_argument("--ip", required=True, help="our IPv4 address[/prefix] (default /24); give the kernel a different one or none")
     p.add_argument("--mac", help="our MAC (default: the port's)")
     p.add_argument("--listen", type=int, required=True, metavar="PORT", help="TCP port to listen on")
     p.add_argument("--count", type=int, default=0, help="exit after N connections have closed (0 = never)")
@@ -25,6 +25,7 @@ def register(sub):
 def run(args) -> int:
     from ..drivers.port import open_port
     from ..mem.mempool import Mempool
+    from ..stack import Stack
     from ..stack.tcp import TcpConfig, TcpStack
     from ..stack.tcp import tcb as T
 
@@ -33,6 +34,8 @@ def run(args) -> int:
     port = open_port(args.port, Mempool(n_bufs=8192))      # no wait for the link: a server waits for peers
     try:
         stack = TcpStack(port, args.ip, local_mac=args.mac, cfg=TcpConfig(delayed_ack=args.delayed_ack))
+        # the IPv4 stack answers ARP and ping and keeps the ARP cache (stack/iface.py)
+        stack.net = Stack(stack.local_mac, args.ip if "/" in args.ip else args.ip + "/24")
         lst = stack.listen(args.listen, backlog=args.backlog)
         stack.echo_step(1)                     # compile (or load) the loop before announcing
         print(f"tcp-echo: listening on {args.ip}:{args.listen} via {args.port}", file=sys.stderr, flush=True)

@@ -15,7 +15,7 @@ import time
 def register(sub):
     p = sub.add_parser("tcp-send", help="TCP client on tickwire's user-space TCP: send/receive, or time round trips")
     p.add_argument("--port", required=True, metavar="SPEC", help="port spec, e.g. packet:dev=veth0")
-    p.add_argument("--ip", required=True, help="our IPv4 address")
+    p.add_argument("--ip", required=True, help="our IPv4 address[/prefix] (default /24)")
     p.add_argument("--mac", help="our MAC (default: the port's)")
     p.add_argument("--connect", required=True, metavar="HOST:PORT")
     src = p.add_mutually_exclusive_group()
@@ -51,6 +51,7 @@ def wait_link(port, timeout: float) -> None:
 def run(args) -> int:
     from ..drivers.port import open_port
     from ..mem.mempool import Mempool
+    from ..stack import Stack
     from ..stack.tcp import TcpConfig, TcpStack
     from ..stack.tcp import tcb as T
 
@@ -62,6 +63,8 @@ def run(args) -> int:
     result: dict = {}
     try:
         stack = TcpStack(port, args.ip, local_mac=args.mac, cfg=TcpConfig(delayed_ack=args.delayed_ack))
+        # the IPv4 stack answers ARP and ping and keeps the ARP cache (stack/iface.py)
+        stack.net = Stack(stack.local_mac, args.ip if "/" in args.ip else args.ip + "/24")
         t0 = time.monotonic()
         conn = stack.connect(host, int(rport), timeout=min(args.timeout, 10))
         result["connect_ms"] = round((time.monotonic() - t0) * 1000, 3)

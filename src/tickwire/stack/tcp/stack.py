@@ -5,11 +5,12 @@ demultiplexing of the slow path by 4-tuple, listeners with a bounded backlog,
 and the poll loop: ``poll()`` runs one compiled ``poll_step`` (fast path inside),
 then the slow path for frames it handed back, timers, and queued output.
 
-ARP: a TCP endpoint must answer ARP for its own address and resolve its peer.
-Until the general stack (stack/arp.py, stack_input) grows a hook for TCP, this
-module answers requests for ``local_ip`` and resolves peers itself with
-wire/arp.py; other non-TCP frames are passed to ``other_input`` if given, else
-counted and dropped.
+ARP and the rest of IPv4: give ``net=Stack(mac, "A.B.C.D/len")`` (stack/iface.py)
+and every frame that is not TCP for us goes through ``stack_input`` (ARP cache and
+responder, ICMP echo, IGMP, UDP), its replies are transmitted, and peers are
+resolved from its ARP cache. Without ``net`` this module answers ARP for
+``local_ip`` and resolves peers itself with wire/arp.py; other frames are counted
+and dropped.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from .conn import Connection, TcpError
 from .fastpath import build_segment, ring_get, ring_put
 from .isn import isn
 from .poll import find_slot, poll_step
-from .segment import (CAUSE_NAMES, C_OK, SG_ACK, SG_DATA_LEN, SG_DPORT, SG_DST, SG_FLAGS, SG_SEQ,
+from .segment import (CAUSE_NAMES, C_NOT_TCP, C_OK, SG_ACK, SG_DATA_LEN, SG_DPORT, SG_DST, SG_FLAGS, SG_SEQ,
                       SG_SPORT, SG_SRC, SG_SRC_MAC, new_fields, tcp_decode)
+from ..state import ACT_TX
 from .states import ACK, CLOSED, FIN, RST, SYN
 
 BURST = 32
@@ -73,7 +75,7 @@ class Listener:
 
 class TcpStack:
     def __init__(self, port, local_ip: str, local_mac: int | None = None, cfg: TcpConfig | None = None,
-                 max_conns: int = 16, other_input=None, trace=None):
+                 max_conns: int = 16, net=None, trace=None):
         self.port = port
         self.pool = port.pool
         self.cfg = cfg or TcpConfig()
@@ -95,7 +97,7 @@ class TcpStack:
         self.conns: list[Connection | None] = [None] * max_conns
         self.listeners: dict[int, Listener] = {}
         self.arp: dict[int, int] = {}
-        self.other_input = other_input
+        self.net = net
         self._trace = trace
         self.sg = new_fields()
         self.bufs = np.zeros(BURST, np.int32)
@@ -255,13 +257,20 @@ class TcpStack:
     def on_time_wait(self, conn) -> None:
         pass
 
-    def resolve(self, ip: int, timeout: float = 2.0) -> int:
+    def _arp_known(self, ip: int) -> bool:
+        if self.net is not None:
+            from ..arp import arp_lookup
+            self.net.set_now()
+            mac = int(arp_lookup(self.net.state, ip))
+            if mac >= 0:
+                self.arp[ip] = mac
+        return ip in self.arp
+
+    def resolve(self, ip: int, timeout: float = 3.0) -> int:
         """ARP (RFC 826): ask for ``ip``'s MAC, polling until the reply arrives."""
-        if ip in self.arp:
-            return self.arp[ip]
         deadline = time.monotonic() + timeout
         next_req = 0.0
-        while ip not in self.arp:
+        while not self._arp_known(ip):
             t = time.monotonic()
             if t >= deadline:
                 raise TcpError(f"ARP: no answer for {ip >> 24}.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}")
@@ -332,15 +341,19 @@ class TcpStack:
         return nslow
 
     def process_slow(self, nslow: int, now: int | None = None) -> None:
-        """Run the slow path on ``self.slow[:nslow]`` and free those buffers."""
+        """Run the slow path on ``self.slow[:nslow]``; frees each buffer unless it became a reply."""
         now = self.now() if now is None else now
         a = self.pool.arrays
+        if self.net is not None and nslow:
+            self.net.set_now()
         for i in range(nslow):
             b = int(self.slow[i])
+            kept = False
             try:
-                self._slow_input(b, now)
+                kept = self._slow_input(b, now)
             finally:
-                pool_free(a, b)
+                if not kept:
+                    pool_free(a, b)
 
     def service(self, now: int | None = None) -> None:
         """Timers, queued output and pending ACKs of every connection, then transmit."""
@@ -405,55 +418,62 @@ class TcpStack:
                 self.interrupted_rounds = getattr(self, "interrupted_rounds", 0) + 1
         return rtt * (int(clock[2]) * 1000) >> 32
 
-    def _slow_input(self, b: int, now: int) -> None:
+    def _slow_input(self, b: int, now: int) -> bool:
+        """One frame the fast path did not take. Returns True when the buffer was reused
+        (an ARP/ICMP reply queued for transmission), False when the caller frees it."""
         a = self.pool.arrays
         off = b * int(a.meta[BUF_SIZE]) + int(a.data_off[b])
         ln = int(a.data_len[b])
         sg = self.sg
         cause = tcp_decode(a.data, off, ln, sg)
         if cause != C_OK:
-            if cause == 1 and ln >= 14 and rd16(a.data, off + 12) == ETHERTYPE_ARP:
+            if cause == C_NOT_TCP and self.net is not None:
+                act = self.net.input(self.pool, b)          # ARP, ICMP echo, IGMP, UDP: the IPv4 stack
+                if act == ACT_TX:
+                    self._queue_tx(b)
+                    return True
+                self.count("rx_other")
+                return False
+            if cause == C_NOT_TCP and ln >= 14 and rd16(a.data, off + 12) == ETHERTYPE_ARP:
                 self._arp_input(a.data, off, off + ln)
-                return
-            if cause == 1 and self.other_input is not None:
-                self.other_input(b)
-                return
+                return False
             self.count("rx_" + CAUSE_NAMES[cause])
-            return
+            return False
         dst_mac = (int(a.data[off]) << 40) | int.from_bytes(a.data[off + 1:off + 6].tobytes(), "big")
         # RFC 1122 §4.2.3.10: TCP never accepts a segment sent as a link-layer broadcast
         if int(sg[SG_DST]) != self.local_ip or dst_mac != self.local_mac:
             self.count("rx_not_for_us")
-            return
+            return False
         self.count("slow_path_segments")
         s = find_slot(self.hot, self.nslots, sg)
         if s >= 0 and self.conns[s] is not None:
             self.conns[s].on_segment(sg, a.data, now)
-            return
+            return False
         flags = int(sg[SG_FLAGS])
         lst = self.listeners.get(int(sg[SG_DPORT]))
         if lst is not None:
             if flags & RST:
-                return
+                return False
             if flags & ACK:
                 self.send_rst_for(sg)                     # §3.10.7.2: <SEQ=SEG.ACK><CTL=RST>
-                return
+                return False
             if flags & SYN:
                 if len(lst.pending) + len(lst.ready) >= lst.backlog:
                     self.count("syn_backlog_full")
-                    return
+                    return False
                 slot = self._free_slot()
                 if slot < 0:
                     self.count("syn_no_slot")
-                    return
+                    return False
                 conn = Connection(self, slot, self.cfg, lst.port, int(sg[SG_SRC]), int(sg[SG_SPORT]),
                                   int(sg[SG_SRC_MAC]), listener=lst)
                 self.conns[slot] = conn
                 lst.pending.append(conn)
                 conn.open_passive(sg, now)
-            return
+            return False
         self.count("rx_no_connection")
         self.send_rst_for(sg)
+        return False
 
     def _arp_input(self, data, off, end) -> None:
         p = off + 14
