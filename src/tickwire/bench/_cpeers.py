@@ -8,6 +8,13 @@ sockets unless stated):
   echo   BIND_IP PORT COUNT IDLE_MS          -- echo server: reply to each datagram's sender
   blast  DST PORT SECONDS SIZE               -- sendmmsg() flood, 64 per call; prints "sent N secs"
   sink   BIND_IP PORT IDLE_MS                -- recvmmsg() counter; prints "recv N secs"
+  xskecho XSK_FD UMEM_FD UMEM_LEN UDP_PORT COUNT IDLE_MS NRX NTX NFILL NCOMP OFFS(16)
+                                             -- the C AF_XDP echo reference: runs on an AF_XDP
+                                                socket tickwire's xdp: port set up (rings,
+                                                UMEM, program) and handed over by fd; the same
+                                                in-place MAC/IP/port swap as the njit echo, frames
+                                                recycled RX -> TX -> COMPLETION -> FILL as in
+                                                libxdp's xdpsock sample.
 """
 
 from __future__ import annotations
@@ -141,12 +148,79 @@ static int sink(char **av) {
     return 0;
 }
 
+/* ---- AF_XDP echo over rings set up by tickwire (include/uapi/linux/if_xdp.h) ---- */
+#include <sys/mman.h>
+struct ring { uint32_t *prod, *cons, *flags; void *desc; uint32_t mask; };
+struct xdesc { uint64_t addr; uint32_t len, options; };
+#define LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static void map_ring(struct ring *r, int fd, uint64_t pgoff, uint32_t n, uint32_t entry, long *o) {
+    size_t len = o[3] + (size_t)n * entry;
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, pgoff);
+    if (m == MAP_FAILED) { perror("mmap ring"); exit(2); }
+    r->prod = (uint32_t *)(m + o[0]); r->cons = (uint32_t *)(m + o[1]);
+    r->flags = (uint32_t *)(m + o[2]); r->desc = m + o[3]; r->mask = n - 1;
+}
+
+static int xskecho(char **av) {
+    int fd = atoi(av[0]), ufd = atoi(av[1]);
+    size_t ulen = atol(av[2]); int port = atoi(av[3]); long count = atol(av[4]);
+    int64_t idle = atol(av[5]) * 1000000LL;
+    uint32_t n[4]; long o[16];
+    for (int i = 0; i < 4; i++) n[i] = atoi(av[6 + i]);
+    for (int i = 0; i < 16; i++) o[i] = atol(av[10 + i]);
+    unsigned char *umem = mmap(NULL, ulen, PROT_READ | PROT_WRITE, MAP_SHARED, ufd, 0);
+    if (umem == MAP_FAILED) { perror("mmap umem"); return 2; }
+    struct ring rx, tx, fq, cq;
+    map_ring(&rx, fd, 0, n[0], 16, o);
+    map_ring(&tx, fd, 0x80000000ULL, n[1], 16, o + 4);
+    map_ring(&fq, fd, 0x100000000ULL, n[2], 8, o + 8);
+    map_ring(&cq, fd, 0x180000000ULL, n[3], 8, o + 12);
+    unsigned char ph = port >> 8, pl = port & 0xff;
+    long done = 0; int64_t last = now_ns();
+    printf("ready\n"); fflush(stdout);
+    while (done < count) {
+        /* completions back to FILL */
+        uint32_t cc = *cq.cons, cp = LOAD_ACQ(cq.prod), fp = *fq.prod;
+        for (uint32_t i = cc; i != cp; i++, fp++)
+            ((uint64_t *)fq.desc)[fp & fq.mask] = ((uint64_t *)cq.desc)[i & cq.mask];
+        if (cc != cp) { STORE_REL(fq.prod, fp); STORE_REL(cq.cons, cp); }
+        uint32_t rc = *rx.cons, rp = LOAD_ACQ(rx.prod);
+        if (rc == rp) { if (now_ns() - last > idle) break; continue; }
+        uint32_t tp = *tx.prod;
+        for (uint32_t i = rc; i != rp; i++) {
+            struct xdesc *d = &((struct xdesc *)rx.desc)[i & rx.mask];
+            unsigned char *f = umem + d->addr, t;
+            if (d->len >= 42 && f[12] == 8 && f[13] == 0 && f[14] == 0x45 && f[23] == 17 && f[36] == ph && f[37] == pl) {
+                for (int j = 0; j < 6; j++) { t = f[j]; f[j] = f[6 + j]; f[6 + j] = t; }
+                for (int j = 0; j < 4; j++) { t = f[26 + j]; f[26 + j] = f[30 + j]; f[30 + j] = t; }
+                for (int j = 0; j < 2; j++) { t = f[34 + j]; f[34 + j] = f[36 + j]; f[36 + j] = t; }
+                ((struct xdesc *)tx.desc)[tp++ & tx.mask] = *d;
+                done++;
+            } else {   /* not ours: straight back to FILL */
+                uint32_t p = *fq.prod;
+                ((uint64_t *)fq.desc)[p & fq.mask] = d->addr;
+                STORE_REL(fq.prod, p + 1);
+            }
+        }
+        STORE_REL(rx.cons, rp);
+        STORE_REL(tx.prod, tp);
+        if (LOAD_ACQ(tx.flags) & 1)
+            while (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno == EAGAIN) {}
+        last = now_ns();
+    }
+    printf("echoed %ld\n", done);
+    return 0;
+}
+
 int main(int ac, char **av) {
     if (ac < 2) return 2;
     if (!strcmp(av[1], "rtt") && ac == 8) return rtt(av + 2);
     if (!strcmp(av[1], "echo") && ac == 6) return echo(av + 2);
     if (!strcmp(av[1], "blast") && ac == 6) return blast(av + 2);
     if (!strcmp(av[1], "sink") && ac == 5) return sink(av + 2);
+    if (!strcmp(av[1], "xskecho") && ac == 28) return xskecho(av + 2);
     fprintf(stderr, "usage: rtt|echo|blast|sink ...\n");
     return 2;
 }

@@ -5,6 +5,8 @@ Everything runs in one invocation on two network namespaces this benchmark creat
 traffic source, a C program built from ``_cpeers.C_SOURCE``. Contenders:
 
   xdp      tickwire ``xdp:`` port, njit loop (frames; echo swaps MAC/IP/UDP ports in place)
+  xdp-c    echo RTT only: the same AF_XDP socket, rings and program, set up by tickwire and
+           handed by fd to a C loop doing the same swap (the C AF_XDP reference of the issue)
   packet   tickwire ``packet:`` port (AF_PACKET TPACKET_V2), same njit loop, if the driver exists
   udp      tickwire ``udp:`` port (kernel socket, njit loop calling recvfrom/sendto)
   kernel-c      C, non-blocking busy-polling kernel UDP socket (recvmmsg for receive)
@@ -37,7 +39,7 @@ from ..mem.mempool import BUF_SIZE, pool_free_burst
 from ._cpeers import build
 from ._veth import VethPair, inside
 
-PORTS = {"xdp": 14310, "packet": 14313, "udp": 14312, "kernel-c": 14311, "kernel-python": 14314}
+PORTS = {"xdp": 14310, "xdp-c": 14310, "packet": 14313, "udp": 14312, "kernel-c": 14311, "kernel-python": 14314}
 
 
 @njit(cache=True)
@@ -234,7 +236,29 @@ class _Bench:
         out = os.path.join(self.tmp, f"rtt-{name}.bin")
         port = PORTS[name]
         client = self._client("rtt", v.A_IP, str(port), str(a.count), str(a.warmup), "64", out)
-        if name in ("xdp", "packet", "udp"):
+        if name == "xdp-c":
+            p = self._open("xdp")
+            try:
+                xs = p.xsk
+                offs = []
+                for lay in (xs.rx_l, xs.tx_l, xs.fill_l, xs.comp_l):
+                    offs += [lay.producer, lay.consumer, lay.flags, lay.desc]
+                region = p.pool.region
+                argv = ([self.exe, "xskecho", str(xs.fileno()), str(region.fd), str(p.nframes * p.chunk), str(port),
+                         str(total), "3000"] + [str(lay.size) for lay in (xs.rx_l, xs.tx_l, xs.fill_l, xs.comp_l)]
+                        + [str(x) for x in offs])
+                if self.pin:
+                    argv = ["taskset", "-c", "0"] + argv
+                sp = subprocess.Popen(argv, pass_fds=(xs.fileno(), region.fd), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+                assert sp.stdout.readline().startswith("ready"), sp.stderr.read()
+                cp = subprocess.Popen(client, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                o, e = cp.communicate(timeout=120)
+                sp.communicate(timeout=30)
+                info = {}
+            finally:
+                p.close()
+        elif name in ("xdp", "packet", "udp"):
             p = self._open(name)
             guard = None
             try:
@@ -329,7 +353,7 @@ class _Bench:
 
 
 def _available(only: str) -> list[str]:
-    names = ["xdp", "packet", "udp", "kernel-c", "kernel-python"]
+    names = ["xdp", "xdp-c", "packet", "udp", "kernel-c", "kernel-python"]
     try:
         import tickwire.drivers.packet  # noqa: F401
     except ImportError:
@@ -358,7 +382,8 @@ def run(args) -> int:
                     info[n] = inf
             if not args.skip_rx:
                 for n in names:
-                    rx[n].append(b.rx(n))
+                    if n != "xdp-c":
+                        rx[n].append(b.rx(n))
     finally:
         b.close()
 
@@ -377,6 +402,9 @@ def run(args) -> int:
     ref = res["rtt_us"].get("kernel-c", {}).get("median")
     if ref:
         res["rtt_ratio_vs_kernel_c"] = {n: res["rtt_us"][n]["median"] / ref for n in names}
+    cref = res["rtt_us"].get("xdp-c", {}).get("median")
+    if cref and "xdp" in res["rtt_us"]:
+        res["xdp_vs_c_af_xdp"] = res["rtt_us"]["xdp"]["median"] / cref
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -386,15 +414,16 @@ def run(args) -> int:
         i = info["xdp"]
         print(f"xdp port: mode={i['mode']} zerocopy={i['zerocopy']} umem={i['umem']} hugepages={i['hugepages']}")
     print(f"\nUDP echo RTT, 64-byte payload, {args.count} round trips (C busy-poll client)")
-    print(f"  {'contender':<15}{'median us':>10}{'p99 us':>10}{'x kernel-c':>12}")
+    print(f"  {'contender':<15}{'median us':>10}{'p99 us':>10}{'x kernel-c':>12}{'x xdp-c':>10}")
     for n in names:
         r = res["rtt_us"][n]
         ratio = f"{r['median'] / ref:.2f}" if ref else "-"
-        print(f"  {n:<15}{r['median']:>10.2f}{r['p99']:>10.2f}{ratio:>12}")
+        cr = f"{r['median'] / cref:.2f}" if cref else "-"
+        print(f"  {n:<15}{r['median']:>10.2f}{r['p99']:>10.2f}{ratio:>12}{cr:>10}")
     if res["rx"]:
         print(f"\nReceive, 64-byte payload flood for {args.seconds} s (C sendmmsg sender)")
         print(f"  {'contender':<15}{'Mpps':>8}{'offered':>9}{'lost':>10}")
-        for n in names:
+        for n in res["rx"]:
             r = res["rx"][n]
             print(f"  {n:<15}{r['mpps']:>8.3f}{r['offered_mpps']:>9.3f}{r['lost']:>10}")
     return 0

@@ -37,7 +37,10 @@ from ..counters import (COMMON, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_
 from ..libc_calls import EAGAIN, EBUSY, ENETDOWN, ENOBUFS, sys_errno, xsk_kick_rx, xsk_kick_tx
 from .xsk import STAT_NAMES, XDP_RING_NEED_WAKEUP
 
-XdpState = namedtuple("XdpState", "cfg counters rx tx fill comp umem ufree")
+XdpState = namedtuple("XdpState", "cfg counters rx tx fill comp umem ufree kown")
+# kown[frame] == 1 while the kernel owns the UMEM frame (posted on FILL or TX, not yet
+# back on RX or COMPLETION). A descriptor naming a frame the kernel does not own is
+# refused: it can never make one buffer live twice (in the caller's hands and in a ring).
 
 # cfg[] slots (int64)
 (C_FD, C_CHUNK, C_NFRAMES, C_SHARED, C_UFREE_TOP,
@@ -70,7 +73,7 @@ def xdp_fill_refill(st, pool):
     cfg, fill = st.cfg, st.fill
     prod = np.int64(load_u32(fill, cfg[C_FILL_PROD]))
     cons = np.int64(load_acquire_u32(fill, cfg[C_FILL_CONS]))
-    room = cfg[C_FILL_MASK] + 1 - ((prod - cons) & M32)
+    room = cfg[C_FILL_MASK] + 1 - min((prod - cons) & M32, cfg[C_FILL_MASK] + 1)
     if room <= 0 or cfg[C_SHARED] == 0:
         return 0
     chunk, base = cfg[C_CHUNK], cfg[C_FILL_DESC]
@@ -81,6 +84,7 @@ def xdp_fill_refill(st, pool):
             st.counters[FILL_NOBUF] += 1
             break
         store_u64(fill, base + 8 * ((prod + k) & cfg[C_FILL_MASK]), np.uint64(b * chunk))
+        st.kown[b] = 1
         k += 1
     if k > 0:
         store_release_u32(fill, cfg[C_FILL_PROD], np.uint32((prod + k) & M32))
@@ -93,16 +97,17 @@ def xdp_reap_completions(st, pool):
     cfg, comp, cnt = st.cfg, st.comp, st.counters
     cons = np.int64(load_u32(comp, cfg[C_COMP_CONS]))
     prod = np.int64(load_acquire_u32(comp, cfg[C_COMP_PROD]))
-    n = (prod - cons) & M32
+    n = min((prod - cons) & M32, cfg[C_COMP_MASK] + 1)
     if n == 0:
         return 0
     chunk, nframes, base = cfg[C_CHUNK], cfg[C_NFRAMES], cfg[C_COMP_DESC]
     for i in range(n):
         addr = np.int64(load_u64(comp, base + 8 * ((cons + i) & cfg[C_COMP_MASK])))
         frame = addr // chunk
-        if addr < 0 or frame >= nframes:
+        if addr < 0 or frame >= nframes or st.kown[frame] == 0:
             cnt[COMP_INVALID_DESC] += 1
             continue
+        st.kown[frame] = 0
         if cfg[C_SHARED] != 0:
             pool_free(pool, frame)
         else:
@@ -121,7 +126,8 @@ def xdp_rx_burst(st, pool, bufs, n):
     cfg, rx, fill, cnt = st.cfg, st.rx, st.fill, st.counters
     cons = np.int64(load_u32(rx, cfg[C_RX_CONS]))
     prod = np.int64(load_acquire_u32(rx, cfg[C_RX_PROD]))
-    avail = min((prod - cons) & M32, np.int64(n), np.int64(bufs.shape[0]))
+    # never trust a count beyond the ring size, even from the kernel
+    avail = min((prod - cons) & M32, cfg[C_RX_MASK] + 1, np.int64(n), np.int64(bufs.shape[0]))
     chunk, nframes, shared = cfg[C_CHUNK], cfg[C_NFRAMES], cfg[C_SHARED]
     got = 0
     used = 0
@@ -134,13 +140,24 @@ def xdp_rx_burst(st, pool, bufs, n):
         ln = np.int64(load_u32(rx, d + 8))
         frame = addr // chunk
         foff = addr - frame * chunk
-        if addr < 0 or frame >= nframes or ln <= 0 or foff + ln > chunk:
-            cnt[RX_INVALID_DESC] += 1
+        if addr < 0 or frame >= nframes or st.kown[frame] == 0:
+            cnt[RX_INVALID_DESC] += 1      # not a frame the kernel holds: touch nothing
             used += 1
-            if shared != 0 and addr >= 0 and frame < nframes:
+            continue
+        if ln <= 0 or foff + ln > chunk:
+            cnt[RX_INVALID_DESC] += 1      # the frame is ours again, its contents are not usable
+            used += 1
+            st.kown[frame] = 0
+            if shared != 0:
                 pool_free(pool, frame)
+            else:
+                store_u64(fill, cfg[C_FILL_DESC] + 8 * ((fprod + frefill) & cfg[C_FILL_MASK]),
+                          np.uint64(frame * chunk))
+                st.kown[frame] = 1
+                frefill += 1
             continue
         if shared != 0:
+            st.kown[frame] = 0
             pool.data_off[frame] = foff
             pool.data_len[frame] = ln
             bufs[got] = frame
@@ -150,7 +167,7 @@ def xdp_rx_burst(st, pool, bufs, n):
                 cnt[RX_NOBUF] += 1
                 break                      # leave the descriptor in the ring for the next burst
             used += 1
-            # the UMEM frame goes straight back to the kernel either way
+            # the UMEM frame goes straight back to the kernel either way (kown stays 1)
             store_u64(fill, cfg[C_FILL_DESC] + 8 * ((fprod + frefill) & cfg[C_FILL_MASK]),
                       np.uint64(frame * chunk))
             frefill += 1
@@ -220,7 +237,7 @@ def xdp_tx_burst(st, pool, bufs, n):
     xdp_reap_completions(st, pool)
     prod = np.int64(load_u32(tx, cfg[C_TX_PROD]))
     cons = np.int64(load_acquire_u32(tx, cfg[C_TX_CONS]))
-    room = cfg[C_TX_MASK] + 1 - ((prod - cons) & M32)
+    room = cfg[C_TX_MASK] + 1 - min((prod - cons) & M32, cfg[C_TX_MASK] + 1)
     chunk, shared = cfg[C_CHUNK], cfg[C_SHARED]
     nbufs, bsize = pool.meta[N_BUFS], pool.meta[BUF_SIZE]
     taken = 0
@@ -229,8 +246,8 @@ def xdp_tx_burst(st, pool, bufs, n):
     limit = min(np.int64(n), np.int64(bufs.shape[0]))
     while taken < limit:
         b = np.int64(bufs[taken])
-        if b < 0 or b >= nbufs or pool.state[b] != IN_USE:
-            cnt[TX_BAD_BUF] += 1           # not a buffer the caller owns: skip it, never free it
+        if b < 0 or b >= nbufs or pool.state[b] != IN_USE or (shared != 0 and st.kown[b] != 0):
+            cnt[TX_BAD_BUF] += 1           # not a buffer the caller owns (free, or still the kernel's): skip it
             taken += 1
             continue
         off, ln = pool.data_off[b], pool.data_len[b]
@@ -254,6 +271,7 @@ def xdp_tx_burst(st, pool, bufs, n):
             addr = st.ufree[top] * chunk
             memcpy(st.umem, addr, pool.data, b * bsize + off, ln)
             pool_free(pool, b)
+        st.kown[addr // chunk] = 1
         d = cfg[C_TX_DESC] + 16 * ((prod + posted) & cfg[C_TX_MASK])
         store_u64(tx, d, np.uint64(addr))
         store_u32(tx, d + 8, np.uint32(ln))

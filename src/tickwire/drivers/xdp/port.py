@@ -189,7 +189,8 @@ class XdpPort(Port):
         _ring_cfg(cfg, 10, xsk.tx_l)
         _ring_cfg(cfg, 15, xsk.fill_l)
         _ring_cfg(cfg, 20, xsk.comp_l)
-        self.state = XdpState(cfg, self.counters.array, xsk.rx, xsk.tx, xsk.fill, xsk.comp, umem, ufree)
+        kown = np.zeros(nframes, np.uint8)
+        self.state = XdpState(cfg, self.counters.array, xsk.rx, xsk.tx, xsk.fill, xsk.comp, umem, ufree, kown)
 
         # Pre-fill the FILL ring before bind (the kernel may start receiving at once).
         if self.shared_umem:
@@ -199,6 +200,7 @@ class XdpPort(Port):
             addrs = np.arange(fill_n, dtype=np.uint64) * np.uint64(chunk)
             xsk.fill[lay.desc:lay.desc + 8 * fill_n] = addrs.view(np.uint8)
             xsk.fill[lay.producer:lay.producer + 4] = np.array([fill_n], np.uint32).view(np.uint8)
+            kown[:fill_n] = 1
 
         bind_flags = XDP_USE_NEED_WAKEUP | {"auto": 0, "on": XDP_ZEROCOPY, "off": XDP_COPY}[zc]
         try:
@@ -265,18 +267,14 @@ class XdpPort(Port):
         return self.counters.as_dict()
 
     def _return_kernel_frames(self) -> None:
-        """Shared UMEM: frames still sitting in the four rings belong to nobody once the
-        socket is gone; free them so the pool's invariant (free + in flight == size) holds."""
+        """Shared UMEM: frames the kernel still holds (FILL, RX, TX, in between) belong to
+        nobody once the socket is gone; free them so the pool's invariant
+        (free + in flight == size) holds. ``kown`` says exactly which ones."""
         xdp_reap_completions(self.state, self.pool.arrays)
-        xsk = self.xsk
-        for ring, lay, entry in ((xsk.fill, xsk.fill_l, 8), (xsk.rx, xsk.rx_l, 16), (xsk.tx, xsk.tx_l, 16)):
-            prod = int(ring[lay.producer:lay.producer + 4].view(np.uint32)[0])
-            cons = int(ring[lay.consumer:lay.consumer + 4].view(np.uint32)[0])
-            for i in range((prod - cons) & 0xFFFFFFFF):
-                at = lay.desc + ((cons + i) & (lay.size - 1)) * entry
-                frame = int(ring[at:at + 8].view(np.uint64)[0]) // self.chunk
-                if 0 <= frame < self.nframes:
-                    self.pool.free_burst([frame])
+        kown = self.state.kown
+        held = np.flatnonzero(kown).astype(np.int32)
+        kown[:] = 0
+        self.pool.free_burst(held)
 
     def close(self) -> None:
         if getattr(self, "_closed", True):
