@@ -16,10 +16,10 @@ import sys
 import time
 
 import numpy as np
-from numba import njit
 
 from ..drivers.port import open_port, rx_burst, tx_burst
 from ..mem.atomics import cpu_pause, load_acquire_u64, rdtscp, store_release_u64
+from ..mem.hotpath import hot
 from ..mem.mempool import Mempool, pool_alloc_burst, pool_free_burst
 from ..tools.echo import echo_slice
 from ..tools.slices import wait_for_link
@@ -31,7 +31,7 @@ FRAME = bytes.fromhex(  # testpmd's txonly frame (notes/memif.md §8): 64 bytes,
     "00 09 00 09 00 1e 00 00") + bytes(22)
 
 
-@njit(cache=True)
+@hot
 def tx_loop(state, pool, bufs, burst, cycles):
     sent = 0
     end = rdtscp() + cycles
@@ -45,7 +45,7 @@ def tx_loop(state, pool, bufs, burst, cycles):
     return sent
 
 
-@njit(cache=True)
+@hot
 def rx_loop(state, pool, bufs, burst, cycles, idle_cycles, out):
     """Count frames until ``cycles`` pass or the stream has been idle for ``idle_cycles``
     after it started; out = [count, first tsc, last tsc]."""
@@ -67,7 +67,7 @@ def rx_loop(state, pool, bufs, burst, cycles, idle_cycles, out):
     out[0], out[1], out[2] = count, first, last
 
 
-@njit(cache=True)
+@hot
 def ping_loop(state, pool, bufs, rtts, warmup, timeout_cycles):
     """Send one frame, spin until it comes back; rtts[i] = cycles. Returns samples taken."""
     total = rtts.shape[0] + warmup
@@ -94,7 +94,7 @@ def ping_loop(state, pool, bufs, rtts, warmup, timeout_cycles):
     return k
 
 
-@njit(cache=True)
+@hot
 def pingpong(buf, leader, rtts, warmup):
     """Two cache lines, each written by one side: the plain shared-memory round trip."""
     total = rtts.shape[0] + warmup

@@ -28,6 +28,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 from numba.extending import register_jitable
+from .hotpath import hot
 
 # meta[] slots
 N_BUFS, BUF_SIZE, HEADROOM, FREE_TOP, ALLOC_FAIL, DOUBLE_FREE = range(6)
@@ -54,7 +55,7 @@ def pool_alloc(pool):
     return idx
 
 
-@njit(cache=True)
+@hot
 def pool_alloc_burst(pool, out, n):
     """Fill ``out[:n]`` with buffer indices; returns how many were allocated (may be < n)."""
     got = 0
@@ -80,7 +81,7 @@ def pool_free(pool, idx):
     return True
 
 
-@njit(cache=True)
+@hot
 def pool_free_burst(pool, bufs, n):
     freed = 0
     for i in range(n):

@@ -16,9 +16,9 @@ opaque u64s: buffer indices, or (offset << 32 | length) packet descriptors.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .atomics import load_acquire_u64, load_u64, store_release_u64, store_u64
+from .hotpath import hot
 
 PROD, CONS, CAP, SLOTS = 0, 64, 128, 192
 
@@ -36,7 +36,7 @@ def ring_init(buf: np.ndarray, base: int, capacity: int) -> None:
     buf[base + CAP:base + CAP + 8] = np.frombuffer(np.uint64(capacity).tobytes(), np.uint8)
 
 
-@njit(cache=True)
+@hot
 def ring_enqueue_burst(buf, base, items, n):
     """Append up to ``n`` items; returns how many fit."""
     cap = load_u64(buf, base + CAP)
@@ -51,7 +51,7 @@ def ring_enqueue_burst(buf, base, items, n):
     return np.intp(k)
 
 
-@njit(cache=True)
+@hot
 def ring_dequeue_burst(buf, base, out, n):
     """Remove up to ``n`` items into ``out``; returns how many were taken."""
     cap = load_u64(buf, base + CAP)
@@ -65,6 +65,6 @@ def ring_dequeue_burst(buf, base, out, n):
     return np.intp(k)
 
 
-@njit(cache=True)
+@hot
 def ring_count(buf, base):
     return np.intp(load_acquire_u64(buf, base + PROD) - load_acquire_u64(buf, base + CONS))

@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba import njit
 
 from ..drivers.port import rx_burst
+from ..mem.hotpath import hot
 from ..mem.atomics import rdtscp
 from ..tsc import TscClock
 from ..wire.pcapfile import PcapWriter
 from .slices import SLICE_POLLS, StopFlag, wait_for_link
 
 
-@njit(cache=True)
+@hot
 def capture_slice(state, pool, held, stamps, limit, burst, polls):
     """Receive into ``held`` (we keep the buffers) until ``limit`` frames or ``polls`` polls.
     Each frame is stamped with the TSC of the poll that returned it."""

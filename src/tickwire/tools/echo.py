@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba import njit
 from numba.extending import register_jitable
 
 from ..drivers.port import rx_burst, tx_burst
 from ..mem.atomics import load_u16, load_u32, store_u16, store_u32
+from ..mem.hotpath import hot
 from ..mem.mempool import buf_start, pool_free
 from .slices import SLICE_POLLS, StopFlag, wait_for_link
 
@@ -28,7 +28,7 @@ def swap_macs(data, start):
     store_u16(data, start + 10, d1)
 
 
-@njit(cache=True)
+@hot
 def echo_slice(state, pool, bufs, burst, polls, stats):
     """Up to ``polls`` rx polls; every frame goes back out with MACs swapped.
     Frames shorter than an Ethernet header are dropped (SHORT); frames the TX ring

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..drivers.port import tx_burst
 from ..mem.atomics import cpu_pause, memcpy, rdtscp
+from ..mem.hotpath import hot
 from ..mem.mempool import buf_start, pool_alloc, pool_free
 from ..tsc import TscClock, read_tsc
 from ..wire.pcapfile import read_frames
@@ -16,7 +16,7 @@ from .slices import StopFlag, wait_for_link
 NEXT, DUE = range(2)
 
 
-@njit(cache=True)
+@hot
 def send_slice(state, pool, blob, offs, total, gap, cursor, bufs, burst, max_frames):
     """Send up to ``max_frames`` more frames; frame k is ``blob[offs[k % m]:offs[k % m + 1]]``.
     With ``gap`` > 0 cycles, frame k leaves no earlier than DUE + gap per frame (pacing)."""

@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 from numba.extending import register_jitable
 
 from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, memcpy, store_release_u16,
                             store_u16, store_u32)
+from ...mem.hotpath import hot
 from ...mem.mempool import buf_room, buf_start, pool_alloc, pool_free
 from ..libc_calls import sys_write
 from ..counters import (COMMON, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS,
@@ -87,7 +87,7 @@ def _kick(state, efd):
     state.ctr[C_IRQ] += 1
 
 
-@njit(cache=True)
+@hot
 def memif_rx(state, pool, bufs, n):
     cfg = state.cfg
     if cfg[LINK] == 0 or cfg[ERROR] != 0:
@@ -188,7 +188,7 @@ def _client_repost(state, mem, q, ring, size, cur):
     store_release_u16(mem, ring + RING_HEAD, np.uint16(target))
 
 
-@njit(cache=True)
+@hot
 def memif_tx(state, pool, bufs, n):
     cfg = state.cfg
     if cfg[LINK] == 0 or cfg[ERROR] != 0:
