@@ -288,8 +288,9 @@ def run(args) -> int:
                         v.ns_a, sys.executable, pyc, v.SRV_IP, 9400, args.n, args.size, args.warmup), 300))
                     runs.setdefault("kernel_c_send_cost", []).append(_last_json(v.run(
                         v.ns_a, exe, "sendcost", v.SRV_IP, 9401, 200_000, args.size), 300))
-                server.kill()
-                sink.kill()
+                for proc in (server, sink):
+                    proc.kill()
+                    proc.wait()
             finally:
                 v.close()
         if not args.skip_memif:
