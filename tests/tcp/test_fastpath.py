@@ -92,3 +92,25 @@ def _shared():
         _PAIR = Pair()
         _PAIR.conns = _PAIR.connect()
     return _PAIR
+
+
+def test_hot_kernels_have_no_float64():
+    """notes/numba-hot-path.md §5: a uint64/int64 mix silently becomes float64."""
+    import io
+
+    from tickwire.stack.tcp.fastpath import build_segment
+    from tickwire.stack.tcp.poll import poll_step
+    p = Pair()
+    c, s = p.connect()
+    d = os.urandom(50_000)
+    assert p.transfer(c, s, d) == d
+    msg = np.zeros(64, np.uint8)
+    fast_send(p.a.hot, c.slot, p.a.txq, p.a.cfg.rcv_buf, p.a.tmpl, p.pool.arrays, msg, 0, 64, p.a.opts, p.a.now())
+    checked = 0
+    for f in (poll_step, build_segment, fast_send):
+        for sig in f.signatures:
+            buf = io.StringIO()
+            f.inspect_types(file=buf, signature=sig)
+            assert "float64" not in buf.getvalue(), f.__name__
+            checked += 1
+    assert checked >= 3
