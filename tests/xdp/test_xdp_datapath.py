@@ -108,3 +108,24 @@ def test_tx_posts_pool_buffers_in_place_and_refuses_oversized_ones():
     comp[PROD:PROD + 4] = np.array([(0xFFFFFFFE + 2) & 0xFFFFFFFF], np.uint32).view(np.uint8)
     assert xdp_tx_burst(state, pool.arrays, allb, 0) == 0
     assert pool.check() == 0
+
+
+def test_no_float_in_the_hot_path():
+    """numba-hot-path.md §5: a uint64/int64 mix silently becomes float64. After the
+    tests above compiled them, no datapath function may contain a float64 value."""
+    from tickwire.drivers.xdp import datapath
+    state, pool, _ = _make()
+    bufs = np.zeros(4, np.int32)
+    datapath.xdp_rx_burst(state, pool.arrays, bufs, 0)
+    datapath.xdp_tx_burst(state, pool.arrays, bufs, 0)
+    datapath.xdp_fill_refill(state, pool.arrays)
+    datapath.xdp_reap_completions(state, pool.arrays)
+    datapath.xdp_tx_kick(state, pool.arrays)
+    import io
+    for fn in (datapath.xdp_rx_burst, datapath.xdp_tx_burst, datapath.xdp_fill_refill,
+               datapath.xdp_reap_completions, datapath.xdp_tx_kick):
+        assert fn.signatures, fn
+        for sig in fn.signatures:
+            out = io.StringIO()
+            fn.inspect_types(file=out, signature=sig)
+            assert "float64" not in out.getvalue(), f"{fn.__name__} has a float64 value"
