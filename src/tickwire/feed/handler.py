@@ -47,8 +47,16 @@ from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_BAD_LEVEL, C_BLOCK_OVERRUN
                     I_IDEPTH, I_LAST_SEQ, I_MINPX, I_RECOVERIES, I_RPT, I_SECID, I_STATE, I_STATUS, I_UPDATES,
                     S_EMPTY, S_RECOVERING, S_STALE, S_SYNCED, SRC_SNAPSHOT, FeedState, H_CTR, H_DEPTH, H_HSIZE,
                     H_INDEX, H_INST, H_LEVELS, H_MAXPKT, H_NINST, H_PEND8, H_PENDM, H_RING, H_RING8, H_RINGM, H_TPL,
-                    H_WINDOW, N_CTR, N_INST_COLS)
+                    H_WINDOW, N_CTR, N_INST_COLS, H_MAXO, H_OFREE, H_OHSIZE, H_OINDEX, H_OMETA, H_ORDERS,
+                    I_MBO_CHUNK, I_MBO_STATE, C_MBO_BAD_CHUNK, C_MBO_DUPLICATE_ORDER, C_MBO_SNAPSHOTS_APPLIED,
+                    C_MBO_TABLE_FULL, C_MBO_UNKNOWN_ORDER)
 from ..book.mbp import NFIELD, NSIDE
+from ..book.mbo import (MBO_DUPLICATE, MBO_FULL, MBO_OK, MBO_UNKNOWN, N_META, N_OCOLS, mbo_add,
+                        mbo_clear_instrument, mbo_delete, mbo_update)
+from collections import namedtuple
+
+# The MBO regions, carved separately so the MBP hot path's state tuple stays small.
+MboState = namedtuple("MboState", "orders oindex free meta")
 
 PACKET_HEADER = 12     # MsgSeqNum u32 + SendingTime u64
 SBE_HEADER = 8         # blockLength, templateId, schemaId, version (u16 each)
@@ -72,6 +80,14 @@ def views(mem):
         carve(m, m[H_PENDM], (w, 2)),
         carve(b, m[H_RING8], (r, mp)),
         carve(m, m[H_RINGM], (r, 2)))
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def mbo_views(mem):
+    m = mem[0]
+    mo = m[H_MAXO]
+    return MboState(carve(m, m[H_ORDERS], (mo, N_OCOLS)), carve(m, m[H_OINDEX], m[H_OHSIZE]),
+                    carve(m, m[H_OFREE], mo), carve(m, m[H_OMETA], N_META))
 
 
 # ------------------------------------------------------------------ instruments
@@ -126,6 +142,8 @@ def mark_all_stale(st, lost_upto):
         if st.inst[s, I_STATE] == S_SYNCED:
             st.inst[s, I_STATE] = S_STALE
             st.ctr[C_STALE_MARKS] += 1
+        if st.inst[s, I_MBO_STATE] == S_SYNCED:    # no RptSeq in 47: only a snapshot can tell
+            st.inst[s, I_MBO_STATE] = S_RECOVERING
     start_buffering(st)
 
 
@@ -253,6 +271,58 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, only, breaks):
 
 
 @njit(cache=True, _nrt=False)
+def on_mbo(st, mb, tid, buf, body, block_len, mend, only):
+    """47 MDIncrementalRefreshOrderBook: New / Change / Delete by OrderID."""
+    t = st.tpl[tid]
+    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    if entry_len < 0:
+        return False
+    if count > 0 and entry_len < t[L.T_ENEED]:
+        st.ctr[C_SHORT_ENTRY] += 1
+        return False
+    if st.ctr[C_REPLAYING] == 1:        # replay for an MBP snapshot: MBO already has these
+        return True
+    for _ in range(count):
+        s = instrument_slot(st, rd_i32(buf, e + t[L.E_SECID]), True)
+        if s >= 0 and (only < 0 or s == only):
+            st.ctr[C_ENTRIES] += 1
+            if st.inst[s, I_MBO_STATE] == S_EMPTY:
+                st.inst[s, I_MBO_STATE] = S_SYNCED if st.ctr[C_START_SYNCED] == 1 else S_RECOVERING
+                if st.inst[s, I_MBO_STATE] == S_RECOVERING:
+                    start_buffering(st)
+            if st.inst[s, I_MBO_STATE] == S_SYNCED:
+                side = side_of(rd_u8(buf, e + t[L.E_TYPE]))
+                oid = rd_i64(buf, e + t[L.E_ORDERID])
+                action = rd_u8(buf, e + t[L.E_ACTION])
+                r = MBO_OK
+                if side != BID and side != OFFER:
+                    st.ctr[C_BAD_ENTRY_TYPE] += 1
+                elif action == 0:
+                    r = mbo_add(mb.orders, mb.oindex, mb.free, mb.meta, oid, rd_i64(buf, e + t[L.E_PRIO]),
+                                rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]), s, side)
+                elif action == 1:
+                    r = mbo_update(mb.orders, mb.oindex, oid, rd_i64(buf, e + t[L.E_PRIO]),
+                                   rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]), side)
+                elif action == 2:
+                    r = mbo_delete(mb.orders, mb.oindex, mb.free, mb.meta, oid)
+                else:
+                    st.ctr[C_BAD_ACTION] += 1
+                if r != MBO_OK:
+                    # The order book no longer matches the venue's: recover it from 53.
+                    if r == MBO_DUPLICATE:
+                        st.ctr[C_MBO_DUPLICATE_ORDER] += 1
+                    elif r == MBO_UNKNOWN:
+                        st.ctr[C_MBO_UNKNOWN_ORDER] += 1
+                    else:
+                        st.ctr[C_MBO_TABLE_FULL] += 1
+                    st.inst[s, I_MBO_STATE] = S_RECOVERING
+                    start_buffering(st)
+                st.inst[s, I_LAST_SEQ] = st.ctr[C_LAST_SEQ] + 1
+        e += entry_len
+    return True
+
+
+@njit(cache=True, _nrt=False)
 def on_definition(st, tid, buf, body, block_len, mend):
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
@@ -310,7 +380,7 @@ def on_channel_reset(st):
 
 # ------------------------------------------------------------------ one packet's messages
 @njit(cache=True, inline="always", _nrt=False)
-def process_messages(st, buf, off, length, seq, only):
+def process_messages(st, mb, buf, off, length, seq, only):
     """Walk the messages of an in-order incremental packet. ``only`` >= 0 restricts
     book changes to that instrument slot (replay after its snapshot)."""
     pos = off + PACKET_HEADER
@@ -360,7 +430,9 @@ def process_messages(st, buf, off, length, seq, only):
             ok = on_book(st, tid, buf, body, block_len, mend, seq, only)
         elif kind == L.K_TRADE or kind == L.K_RPT_ONLY:
             ok = on_rpt_only(st, tid, buf, body, block_len, mend, only, False)
-        elif kind == L.K_RPT_BREAK or kind == L.K_MBO:
+        elif kind == L.K_MBO:
+            ok = on_mbo(st, mb, tid, buf, body, block_len, mend, only)
+        elif kind == L.K_RPT_BREAK:
             ok = on_rpt_only(st, tid, buf, body, block_len, mend, only, True)
         elif replay:
             continue
@@ -399,8 +471,8 @@ def keep_for_replay(st, buf, off, length, seq):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def process_in_order(st, buf, off, length, seq):
-    process_messages(st, buf, off, length, seq, -1)
+def process_in_order(st, mb, buf, off, length, seq):
+    process_messages(st, mb, buf, off, length, seq, -1)
     st.ctr[C_NEXT_SEQ] = seq + 1
     st.ctr[C_LAST_SEQ] = seq
     if st.ctr[C_BUFFERING] == 1:
@@ -408,16 +480,16 @@ def process_in_order(st, buf, off, length, seq):
 
 
 @njit(cache=True, _nrt=False)
-def replay_messages(st, buf, off, length, seq, only):
+def replay_messages(st, mb, buf, off, length, seq, only):
     """Out-of-line copy of the message walk for the cold callers (window drain, replay),
     so the inlined hot path exists once more, in feed_input (each inlined copy costs
     seconds of compile time)."""
-    process_messages(st, buf, off, length, seq, only)
+    process_messages(st, mb, buf, off, length, seq, only)
 
 
 @njit(cache=True, _nrt=False)
-def process_in_order_cold(st, buf, off, length, seq):
-    replay_messages(st, buf, off, length, seq, -1)
+def process_in_order_cold(st, mb, buf, off, length, seq):
+    replay_messages(st, mb, buf, off, length, seq, -1)
     st.ctr[C_NEXT_SEQ] = seq + 1
     st.ctr[C_LAST_SEQ] = seq
     if st.ctr[C_BUFFERING] == 1:
@@ -425,7 +497,7 @@ def process_in_order_cold(st, buf, off, length, seq):
 
 
 @njit(cache=True, _nrt=False)
-def drain_window(st):
+def drain_window(st, mb):
     """Process waiting packets that are now in order; drop those already seen."""
     progress = True
     while progress and st.ctr[C_PEND_COUNT] > 0:
@@ -442,12 +514,12 @@ def drain_window(st):
                 st.pend_meta[w, 0] = -1
                 st.ctr[C_PEND_COUNT] -= 1
                 st.ctr[C_REORDERED] += 1
-                process_in_order_cold(st, st.pend[w], 0, st.pend_meta[w, 1], seq)
+                process_in_order_cold(st, mb, st.pend[w], 0, st.pend_meta[w, 1], seq)
                 progress = True
 
 
 @njit(cache=True, _nrt=False)
-def declare_gap(st):
+def declare_gap(st, mb):
     """The packets before the lowest waiting one are not coming: count them lost."""
     lo = -1
     for w in range(st.pend_meta.shape[0]):
@@ -460,11 +532,11 @@ def declare_gap(st):
     st.ctr[C_LOST_PACKETS] += lo - st.ctr[C_NEXT_SEQ]
     mark_all_stale(st, lo - 1)
     st.ctr[C_NEXT_SEQ] = lo
-    drain_window(st)
+    drain_window(st, mb)
 
 
 @njit(cache=True, _nrt=False)
-def hold(st, buf, off, length, seq):
+def hold(st, mb, buf, off, length, seq):
     """Keep a packet that is ahead of the next expected seq for A/B hole fill."""
     free = -1
     for w in range(st.pend_meta.shape[0]):
@@ -477,8 +549,8 @@ def hold(st, buf, off, length, seq):
         st.ctr[C_PACKET_TOO_BIG] += 1     # cannot hold it: it is lost to us
         return
     if free < 0:
-        declare_gap(st)
-        hold(st, buf, off, length, seq)
+        declare_gap(st, mb)
+        hold(st, mb, buf, off, length, seq)
         return
     memcpy(st.pend[free], 0, buf, off, length)
     st.pend_meta[free, 0] = seq
@@ -490,13 +562,14 @@ def hold(st, buf, off, length, seq):
 def feed_flush(mem):
     """Give up waiting for the holes in the window (end of capture, or a timer)."""
     st = views(mem)
+    mb = mbo_views(mem)
     while st.ctr[C_PEND_COUNT] > 0:
-        declare_gap(st)
+        declare_gap(st, mb)
 
 
 # ------------------------------------------------------------------ snapshots
 @njit(cache=True, _nrt=False)
-def apply_snapshot(st, tid, buf, body, block_len, mend):
+def apply_snapshot(st, mb, tid, buf, body, block_len, mend):
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
     if s < 0:
@@ -552,7 +625,7 @@ def apply_snapshot(st, tid, buf, body, block_len, mend):
             seq = st.ring_meta[i, 0]
             if seq > lmsp:
                 st.ctr[C_REPLAYED_PACKETS] += 1
-                replay_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
+                replay_messages(st, mb, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
         st.ctr[C_REPLAYING] = 0
     if st.inst[s, I_STATE] == S_SYNCED:
         st.ctr[C_RECOVERIES] += 1
@@ -562,16 +635,81 @@ def apply_snapshot(st, tid, buf, body, block_len, mend):
 
 
 @njit(cache=True, _nrt=False)
+def apply_snapshot_mbo(st, mb, tid, buf, body, block_len, mend):
+    """53 SnapshotFullRefreshOrderBook: chunks 1..NoChunks of one instrument's orders."""
+    t = st.tpl[tid]
+    s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
+    if s < 0:
+        return True
+    if st.inst[s, I_MBO_STATE] == S_SYNCED:
+        st.ctr[C_SNAPSHOTS_IGNORED] += 1
+        return True
+    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    if entry_len < 0:
+        return False
+    if count > 0 and entry_len < t[L.T_ENEED]:
+        st.ctr[C_SHORT_ENTRY] += 1
+        return False
+    lmsp = rd_u32(buf, body + t[L.R_LMSP])
+    nchunks = rd_u32(buf, body + t[L.R_NCHUNKS]) if t[L.R_NCHUNKS] >= 0 else 1
+    chunk = rd_u32(buf, body + t[L.R_CHUNK]) if t[L.R_CHUNK] >= 0 else 1
+    last = st.ctr[C_NEXT_SEQ] - 1
+    # No RptSeq to prove a late-joined order book: wait for incrementals first.
+    if st.ctr[C_NEXT_SEQ] == 0 or lmsp < st.ctr[C_LAST_LOST_SEQ] or (
+            lmsp < last and (st.ctr[C_BUFFERING] == 0 or st.ctr[C_RING_COUNT] == 0
+                             or st.ctr[C_RING_FIRST_SEQ] > lmsp + 1)):
+        st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
+        return True
+    if chunk == 1:
+        mbo_clear_instrument(mb.orders, mb.oindex, mb.free, mb.meta, s)
+        st.inst[s, I_MBO_STATE] = S_RECOVERING
+    elif chunk != st.inst[s, I_MBO_CHUNK] + 1 or chunk > nchunks:
+        st.ctr[C_MBO_BAD_CHUNK] += 1          # missed a chunk: wait for the next chunk 1
+        st.inst[s, I_MBO_CHUNK] = -1
+        return True
+    for _ in range(count):
+        side = side_of(rd_u8(buf, e + t[L.E_TYPE]))
+        if side == BID or side == OFFER:
+            r = mbo_add(mb.orders, mb.oindex, mb.free, mb.meta, rd_i64(buf, e + t[L.E_ORDERID]),
+                        rd_i64(buf, e + t[L.E_PRIO]), rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]),
+                        s, side)
+            if r == MBO_DUPLICATE:
+                st.ctr[C_MBO_DUPLICATE_ORDER] += 1
+            elif r == MBO_FULL:
+                st.ctr[C_MBO_TABLE_FULL] += 1
+        else:
+            st.ctr[C_BAD_ENTRY_TYPE] += 1
+        e += entry_len
+    st.inst[s, I_MBO_CHUNK] = chunk
+    if chunk < nchunks:
+        return True
+    st.inst[s, I_MBO_STATE] = S_SYNCED
+    st.ctr[C_MBO_SNAPSHOTS_APPLIED] += 1
+    if lmsp < last:
+        st.ctr[C_REPLAYING] = 2
+        n = st.ring.shape[0]
+        for k in range(st.ctr[C_RING_COUNT]):
+            i = (st.ctr[C_RING_HEAD] + k) % n
+            seq = st.ring_meta[i, 0]
+            if seq > lmsp:
+                st.ctr[C_REPLAYED_PACKETS] += 1
+                replay_messages(st, mb, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
+        st.ctr[C_REPLAYING] = 0
+    maybe_stop_buffering(st)
+    return True
+
+
+@njit(cache=True, _nrt=False)
 def maybe_stop_buffering(st):
     for s in range(st.ctr[C_N_INST]):
-        if st.inst[s, I_STATE] != S_SYNCED:
+        if st.inst[s, I_STATE] != S_SYNCED or st.inst[s, I_MBO_STATE] == S_RECOVERING:
             return
     st.ctr[C_BUFFERING] = 0
     st.ctr[C_RING_COUNT] = 0
 
 
 @njit(cache=True, _nrt=False)
-def process_snapshot_packet(st, buf, off, length):
+def process_snapshot_packet(st, mb, buf, off, length):
     st.ctr[C_SNAPSHOT_PACKETS] += 1
     pos = off + PACKET_HEADER
     end = off + length
@@ -600,7 +738,10 @@ def process_snapshot_packet(st, buf, off, length):
             continue
         kind = st.tpl[tid, L.T_KIND]
         if kind == L.K_SNAP:
-            if not apply_snapshot(st, tid, buf, body, block_len, mend):
+            if not apply_snapshot(st, mb, tid, buf, body, block_len, mend):
+                st.ctr[C_GROUP_OVERRUN] += 1
+        elif kind == L.K_SNAP_MBO:
+            if not apply_snapshot_mbo(st, mb, tid, buf, body, block_len, mend):
                 st.ctr[C_GROUP_OVERRUN] += 1
         elif kind == L.K_DEF:
             if not on_definition(st, tid, buf, body, block_len, mend):
@@ -613,13 +754,14 @@ def feed_input(mem, buf, off, length, source):
     """One UDP payload ``buf[off:off+length]`` from line A, B or the snapshot loop.
     ``mem`` is the FeedMem of a ``feed.state.Feed`` (``Feed.mem``)."""
     st = views(mem)
+    mb = mbo_views(mem)
     st.ctr[C_PACKETS] += 1
     st.ctr[C_BYTES] += length
     if off < 0 or length < PACKET_HEADER or off + length > buf.size:
         st.ctr[C_TRUNCATED_PACKET] += 1
         return
     if source == SRC_SNAPSHOT:
-        process_snapshot_packet(st, buf, off, length)
+        process_snapshot_packet(st, mb, buf, off, length)
         return
     seq = rd_u32(buf, off)
     nxt = st.ctr[C_NEXT_SEQ]
@@ -631,10 +773,10 @@ def feed_input(mem, buf, off, length, source):
         st.ctr[C_DUPLICATES] += 1
         return
     if seq > nxt:
-        hold(st, buf, off, length, seq)
+        hold(st, mb, buf, off, length, seq)
         if seq - st.ctr[C_NEXT_SEQ] >= st.pend_meta.shape[0]:
-            declare_gap(st)
+            declare_gap(st, mb)
         return
-    process_in_order(st, buf, off, length, seq)
+    process_in_order(st, mb, buf, off, length, seq)
     if st.ctr[C_PEND_COUNT] > 0:
-        drain_window(st)
+        drain_window(st, mb)

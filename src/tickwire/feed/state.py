@@ -22,6 +22,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..book.mbo import N_META, N_OCOLS, new_mbo
 from ..book.mbp import EMPTY_PX, NFIELD, NSIDE, PX
 from . import layout
 
@@ -36,10 +37,13 @@ S_RECOVERING = 3   # RptSeq chain broken or unknown start: waiting for a snapsho
 STATE_NAMES = ("empty", "synced", "stale", "recovering")
 
 INST_COLS = ("secid", "state", "rpt", "depth", "implied_depth", "status", "updates", "last_seq",
-             "min_px_inc", "display_factor", "recoveries")
+             "min_px_inc", "display_factor", "recoveries", "mbo_state", "mbo_chunk")
 (I_SECID, I_STATE, I_RPT, I_DEPTH, I_IDEPTH, I_STATUS, I_UPDATES, I_LAST_SEQ,
- I_MINPX, I_DISPLAY, I_RECOVERIES) = range(len(INST_COLS))
-N_INST_COLS = 12
+ I_MINPX, I_DISPLAY, I_RECOVERIES, I_MBO_STATE, I_MBO_CHUNK) = range(len(INST_COLS))
+N_INST_COLS = 16
+# I_MBO_STATE: S_EMPTY until the instrument's first MBO entry or snapshot (so MBP-only
+# channels never wait for MBO recovery); then S_SYNCED or S_RECOVERING (MBO entries
+# carry no RptSeq, so after any loss only a 53 snapshot makes the order book whole).
 
 COUNTERS = (
     # traffic
@@ -52,6 +56,7 @@ COUNTERS = (
     "truncated_packet", "message_overrun", "block_overrun", "group_overrun", "schema_id_mismatch",
     "unknown_template", "short_entry", "bad_level", "bad_action", "bad_entry_type", "instrument_table_full",
     "unsupported_template_entries", "old_rpt_entries", "newer_version", "packet_too_big",
+    "mbo_unknown_order", "mbo_duplicate_order", "mbo_table_full", "mbo_bad_chunk", "mbo_snapshots_applied",
     # book resets
     "book_resets", "channel_resets",
     # scalars (not counters)
@@ -69,8 +74,8 @@ SRC_A, SRC_B, SRC_SNAPSHOT = 0, 1, 2
 
 # Header of the int64 block: where each region starts (in words) and its dimensions.
 (H_CTR, H_TPL, H_INST, H_NINST, H_INDEX, H_HSIZE, H_LEVELS, H_DEPTH, H_PENDM, H_WINDOW, H_RINGM, H_RING,
- H_MAXPKT, H_PEND8, H_RING8) = range(15)
-N_HEADER = 16
+ H_MAXPKT, H_PEND8, H_RING8, H_ORDERS, H_MAXO, H_OINDEX, H_OHSIZE, H_OFREE, H_OMETA) = range(21)
+N_HEADER = 24
 FeedMem = namedtuple("FeedMem", "i64 u8")
 
 
@@ -93,24 +98,34 @@ class Feed:
         self.ring_meta = m[h[H_RINGM]:h[H_RINGM] + 2 * r].reshape(r, 2)
         self.pend = b[h[H_PEND8]:h[H_PEND8] + w * mp].reshape(w, mp)
         self.ring = b[h[H_RING8]:h[H_RING8] + r * mp].reshape(r, mp)
+        mo = h[H_MAXO]
+        self.orders = m[h[H_ORDERS]:h[H_ORDERS] + mo * N_OCOLS].reshape(mo, N_OCOLS)
+        self.oindex = m[h[H_OINDEX]:h[H_OINDEX] + h[H_OHSIZE]]
+        self.ofree = m[h[H_OFREE]:h[H_OFREE] + mo]
+        self.ometa = m[h[H_OMETA]:h[H_OMETA] + N_META]
 
 
 def new_feed_state(schema, max_instruments=256, depth=10, window=16, ring_packets=4096,
-                   max_packet=1500) -> Feed:
+                   max_packet=1500, max_orders=1024) -> Feed:
     """Allocate a handler state for ``schema`` (a tickwire.sbe.Schema).
 
     depth: rows per book side (CME outright books are 10 deep; 54's MarketDepth may
     lower it per instrument). window: packets held for A/B hole fill before a gap is
-    declared. ring_packets: incrementals kept for replay during recovery.
+    declared. ring_packets: incrementals kept for replay during recovery. max_orders:
+    resting orders across all MBO books.
     """
-    if max_instruments < 1 or depth < 1 or window < 1 or ring_packets < 1 or max_packet < 64:
+    if max_instruments < 1 or depth < 1 or window < 1 or ring_packets < 1 or max_packet < 64 or max_orders < 1:
         raise ValueError("feed state sizes must be positive (max_packet >= 64)")
     hsize = 1
     while hsize < 2 * max_instruments:
         hsize <<= 1
+    ohsize = 1
+    while ohsize < 2 * max_orders:
+        ohsize <<= 1
     sizes = [(H_CTR, N_CTR), (H_TPL, layout.MAX_TEMPLATE * layout.NSLOT), (H_INST, max_instruments * N_INST_COLS),
              (H_INDEX, hsize), (H_LEVELS, max_instruments * NSIDE * depth * NFIELD), (H_PENDM, 2 * window),
-             (H_RINGM, 2 * ring_packets)]
+             (H_RINGM, 2 * ring_packets), (H_ORDERS, max_orders * N_OCOLS), (H_OINDEX, ohsize),
+             (H_OFREE, max_orders), (H_OMETA, N_META)]
     head = np.zeros(N_HEADER, np.int64)
     pos = N_HEADER
     for slot, n in sizes:
@@ -119,6 +134,7 @@ def new_feed_state(schema, max_instruments=256, depth=10, window=16, ring_packet
         pos += n
     head[H_NINST], head[H_HSIZE], head[H_DEPTH] = max_instruments, hsize, depth
     head[H_WINDOW], head[H_RING], head[H_MAXPKT] = window, ring_packets, max_packet
+    head[H_MAXO], head[H_OHSIZE] = max_orders, ohsize
     head[H_PEND8] = 0
     head[H_RING8] = ((window * max_packet + 63) // 64) * 64
     m = np.zeros(pos, np.int64)
@@ -132,6 +148,10 @@ def new_feed_state(schema, max_instruments=256, depth=10, window=16, ring_packet
     f.tpl[:] = layout.build(schema)
     f.levels[:, :, :, PX] = EMPTY_PX
     f.pend_meta[:] = -1
+    orders, _, free, meta = new_mbo(max_orders)
+    f.orders[:] = orders
+    f.ofree[:] = free
+    f.ometa[:] = meta
     return f
 
 
