@@ -79,3 +79,20 @@ def test_tcp_send_rtt_against_kernel_echo_server(veth):
         assert echoed["echoed"] >= 2200 * 64
     finally:
         server.kill()
+
+
+def test_tcp_send_abort_is_econnreset_at_the_kernel(veth):
+    server = Peer(veth, "serve", 9203, 0, 1)
+    try:
+        server.wait_listening()
+        spec = f"packet:dev={veth.dev_a},filter={veth.A_IP}"
+        p = tickwire(veth, "tcp-send", "--port", spec, "--ip", veth.A_IP, "--connect", f"{veth.B_IP}:9203",
+                     "--message", "cancel all", "--abort", "--json")
+        out, err = p.communicate(timeout=90)
+        assert p.returncode == 0, err + out
+        kern = server.result()
+        assert kern["error"] == "ECONNRESET" and kern["received"] == 10, kern
+        res = last_json(out)
+        assert res["sent"] == 10 and res["state"] == "CLOSED"
+    finally:
+        server.kill()

@@ -123,4 +123,5 @@ def run(args) -> int:
         stack.close()
     finally:
         port.close()
-    return 0 if not result.get("error") and not result.get("reason") else 1
+    failed = result.get("error") or (result.get("reason") and not (args.abort and result["reason"] == "aborted by user"))
+    return 1 if failed else 0
