@@ -1,0 +1,332 @@
+"""What the engine does with each input, independent of the transport.
+
+    md_packet(E, buf, off, length, source, now, t_rx)   one MDP 3.0 UDP payload
+    oe_input(E, buf, off, n, now)                       order-entry bytes from the venue
+    oe_timers(E, now)                                   heartbeats, lapse, kill-switch cancels
+    oe_connected(E, now) / oe_disconnected(E)           transport up / down
+
+Each appends the order-entry bytes to send to ``E.txs`` (``E.meta[M_TXS_LEN]``); the
+transport loop sends them and resets the length. Nothing here allocates.
+
+Flow of one market-data packet (DESIGN.md data flow):
+    feed_input -> for each instrument whose book changed: top of book + risk market state
+    -> strategy.on_book_update -> intents -> pre-trade risk -> encode -> txs
+Stage timestamps (rdtscp) are kept for packets that produced at least one order.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from ..feed.handler import feed_input, instrument_slot, views
+from ..feed.state import I_STATE, I_STATUS, I_UPDATES, S_SYNCED, SRC_SNAPSHOT
+from ..book.mbp import BID, EMPTY_PX, OFFER, PX, QTY
+from ..mem.atomics import memcpy, rdtscp
+from ..order import reasons as R
+from ..order import wire_layout as W
+from ..order.layout import (EXEC_CANCEL_REJECT, EXEC_CANCELED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, EXEC_TRADE,
+                            G_KILL, O_EXCH_ID, O_INSTR, O_SIDE, O_TIF)
+from ..order.oe_codec import (enc_cancel, enc_new_order, enc_replace, frame_check, rd_field_i32, rd_field_u32,
+                              rd_field_u64, template_of)
+from ..order.orders import (REC_OK, collect_cancels, find, forget_all, reconcile, submit_cancel, submit_new,
+                            submit_replace)
+from ..order.risk import market_update, session_changed, status_update
+from ..order.session import (A_BUSINESS, A_DOWN, A_RESET, A_UP, client_connect, client_disconnected,
+                             client_garbage, client_on_frame, client_poll, next_out_seq)
+from .dispatch import strat_book, strat_exec
+from .layout import (IM_SECID, IM_SLOT, IM_STATUS_DEFAULT, IM_UPDATES, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF,
+                     IN_SIDE, IN_TIF, K_CANCEL, K_NEW, K_REPLACE, M_BAD_INTENTS, M_BOOK_EVENTS, M_CLOSE_TRANSPORT,
+                     M_EXEC_EVENTS, M_INTENTS, M_KILL_CANCELS, M_LAST_T2T, M_MD_PACKETS, M_NOW, M_OE_FRAMES,
+                     M_OE_GARBAGE, M_RESETS, M_RISK_REJECTS, M_RXS_LEN, M_RXS_OVERFLOW, M_SENT_CANCEL, M_SENT_NEW,
+                     M_SENT_REPLACE, M_SESSION_DOWNS, M_STAMP_N, M_TXS_LEN, M_TXS_OVERFLOW, ST_FEED, ST_RISK,
+                     ST_RX, ST_STRATEGY, ST_TX, TOP_ASK, TOP_ASK_QTY, TOP_BID, TOP_BID_QTY, TOP_UPDATES, TOP_VALID)
+
+IDS_NOW = 1
+
+
+@njit(cache=True, inline="always")
+def _txs_room(E):
+    return E.meta[M_TXS_LEN] + W.MAX_FRAME <= E.txs.shape[0]
+
+
+@njit(cache=True)
+def act_on_intents(E, n, now):
+    """Risk-check and encode the strategy's intents. Returns how many went out."""
+    sent = 0
+    risk = E.risk
+    tab = E.orders
+    it = E.intents
+    secid_of = E.imap
+    E.meta[M_INTENTS] += n
+    for k in range(n):
+        if not _txs_room(E):
+            E.meta[M_TXS_OVERFLOW] += 1
+            break
+        kind = it[k, IN_KIND]
+        off = E.meta[M_TXS_LEN]
+        if kind == K_NEW:
+            i = it[k, IN_INSTR]
+            r = submit_new(risk, tab, now, i, it[k, IN_SIDE], it[k, IN_PRICE], it[k, IN_QTY], it[k, IN_TIF],
+                           it[k, IN_REF])
+            if r != R.OK:
+                E.meta[M_RISK_REJECTS] += 1
+                continue
+            # checked by risk: 0 <= i < n_instr, 0 < qty <= max_qty, side in (1, 2)
+            tif = 3 if it[k, IN_TIF] == 3 else 0
+            E.meta[M_TXS_LEN] = off + enc_new_order(E.txs, off, next_out_seq(E.sess), now, it[k, IN_REF],
+                                                    it[k, IN_PRICE], it[k, IN_QTY], secid_of[i, IM_SECID],
+                                                    it[k, IN_SIDE], tif)
+            E.meta[M_SENT_NEW] += 1
+            sent += 1
+        elif kind == K_CANCEL:
+            cid = it[k, IN_REF]
+            r = submit_cancel(risk, tab, now, cid)
+            if r != R.OK:
+                E.meta[M_RISK_REJECTS] += 1
+                continue
+            s = find(tab, cid)
+            o = tab.orders
+            E.meta[M_TXS_LEN] = off + enc_cancel(E.txs, off, next_out_seq(E.sess), now, cid, o[s, O_EXCH_ID],
+                                                 secid_of[o[s, O_INSTR], IM_SECID], o[s, O_SIDE])
+            E.meta[M_SENT_CANCEL] += 1
+            sent += 1
+        elif kind == K_REPLACE:
+            cid = it[k, IN_REF]
+            r = submit_replace(risk, tab, now, cid, it[k, IN_PRICE], it[k, IN_QTY])
+            if r != R.OK:
+                E.meta[M_RISK_REJECTS] += 1
+                continue
+            s = find(tab, cid)
+            o = tab.orders
+            E.meta[M_TXS_LEN] = off + enc_replace(E.txs, off, next_out_seq(E.sess), now, cid, o[s, O_EXCH_ID],
+                                                  it[k, IN_PRICE], it[k, IN_QTY], secid_of[o[s, O_INSTR], IM_SECID],
+                                                  o[s, O_SIDE], o[s, O_TIF])
+            E.meta[M_SENT_REPLACE] += 1
+            sent += 1
+        else:
+            E.meta[M_BAD_INTENTS] += 1
+    return sent
+
+
+@njit(cache=True, inline="always")
+def _clamp_intents(E, n):
+    if n < 0:
+        return 0
+    if n > E.intents.shape[0]:
+        return E.intents.shape[0]
+    return n
+
+
+@njit(cache=True, _nrt=False)
+def refresh_instrument(E, i, now):
+    """Copy the book's top into the strategy view and risk. Returns True when it changed.
+    Compiled without NRT, like the feed handler: ``views`` returns region views that
+    share the flat array's meminfo without a reference of their own, so a refcounting
+    caller would release them once too often."""
+    feed = views(E.feed)
+    s = E.imap[i, IM_SLOT]
+    if s < 0:
+        s = instrument_slot(feed, E.imap[i, IM_SECID], False)
+        if s < 0:
+            return False
+        E.imap[i, IM_SLOT] = s
+    upd = feed.inst[s, I_UPDATES]
+    valid = 1 if feed.inst[s, I_STATE] == S_SYNCED else 0
+    top = E.sv.top
+    if upd == E.imap[i, IM_UPDATES] and valid == top[i, TOP_VALID]:
+        return False
+    E.imap[i, IM_UPDATES] = upd
+    lv = feed.levels
+    bid = lv[s, BID, 0, PX]
+    ask = lv[s, OFFER, 0, PX]
+    top[i, TOP_BID] = 0 if bid == EMPTY_PX else bid
+    top[i, TOP_BID_QTY] = lv[s, BID, 0, QTY]
+    top[i, TOP_ASK] = 0 if ask == EMPTY_PX else ask
+    top[i, TOP_ASK_QTY] = lv[s, OFFER, 0, QTY]
+    top[i, TOP_VALID] = valid
+    top[i, TOP_UPDATES] = upd
+    market_update(E.risk, i, top[i, TOP_BID], top[i, TOP_ASK], 0, valid, now)
+    st = feed.inst[s, I_STATUS]
+    if st <= 0:
+        st = E.imap[i, IM_STATUS_DEFAULT]   # no SecurityStatus seen yet: the configured default
+    status_update(E.risk, i, st, 0, 0)
+    return True
+
+
+@njit(cache=True)
+def md_packet(E, buf, off, length, source, now, t_rx):
+    """One market-data payload. Returns the number of order-entry messages produced."""
+    E.meta[M_NOW] = now
+    E.meta[M_MD_PACKETS] += 1
+    E.sv.ids[IDS_NOW] = now
+    feed_input(E.feed, buf, off, length, source)
+    t_feed = rdtscp()
+    sent = 0
+    t_strat = t_feed
+    for i in range(E.imap.shape[0]):
+        if not refresh_instrument(E, i, now):
+            continue
+        E.meta[M_BOOK_EVENTS] += 1
+        n = _clamp_intents(E, strat_book(E.sv, i, E.intents))
+        t_strat = rdtscp()
+        if n > 0:
+            sent += act_on_intents(E, n, now)
+    if sent > 0:
+        t_risk = rdtscp()
+        k = E.meta[M_STAMP_N] % E.stamps.shape[0]
+        E.stamps[k, ST_RX] = t_rx
+        E.stamps[k, ST_FEED] = t_feed
+        E.stamps[k, ST_STRATEGY] = t_strat
+        E.stamps[k, ST_RISK] = t_risk
+        E.stamps[k, ST_TX] = 0          # the transport loop writes it after tx_burst
+        E.meta[M_STAMP_N] += 1
+    return sent
+
+
+@njit(cache=True)
+def stamp_tx(E, n_before):
+    """Called by the transport after the order frame is in the TX ring."""
+    if E.meta[M_STAMP_N] > n_before:
+        t = rdtscp()
+        k = (E.meta[M_STAMP_N] - 1) % E.stamps.shape[0]
+        E.stamps[k, ST_TX] = t
+        E.meta[M_LAST_T2T] = t - E.stamps[k, ST_RX]
+
+
+
+
+@njit(cache=True, inline="always")
+def _exec_type(tid):
+    if tid == W.ER_NEW:
+        return EXEC_NEW
+    if tid == W.ER_TRADE:
+        return EXEC_TRADE
+    if tid == W.ER_CANCEL:
+        return EXEC_CANCELED
+    if tid == W.ER_MODIFY:
+        return EXEC_REPLACED
+    if tid == W.ER_REJECT:
+        return EXEC_REJECTED
+    if tid == W.CANCEL_REJECT:
+        return EXEC_CANCEL_REJECT
+    return -1
+
+
+@njit(cache=True)
+def _on_session_action(E, act, now):
+    if act == A_UP:
+        session_changed(E.risk, True)
+    elif act == A_DOWN:
+        E.meta[M_SESSION_DOWNS] += 1
+        session_changed(E.risk, False)
+        E.meta[M_CLOSE_TRANSPORT] = 1
+    elif act == A_RESET:
+        E.meta[M_RESETS] += 1
+        forget_all(E.risk, E.orders)
+
+
+@njit(cache=True)
+def _business(E, buf, off, now):
+    """An in-sequence execution report: reconcile, then tell the strategy."""
+    tid = template_of(buf, off)
+    et = _exec_type(tid)
+    if et < 0:
+        return
+    E.meta[M_EXEC_EVENTS] += 1
+    cid = rd_field_u64(buf, off, W.F_CLORDID)
+    oid = rd_field_u64(buf, off, W.F_ER_OID)
+    last_px = 0
+    last_qty = 0
+    if et == EXEC_TRADE:
+        last_px = rd_field_u64(buf, off, W.F_ER_LAST_PX)
+        last_qty = rd_field_u32(buf, off, W.F_ER_LAST_QTY)
+    s = find(E.orders, cid)
+    i = E.orders.orders[s, O_INSTR] if s >= 0 else -1
+    side = E.orders.orders[s, O_SIDE] if s >= 0 else 0
+    if reconcile(E.risk, E.orders, et, cid, oid, last_qty, last_px) != REC_OK or i < 0:
+        return
+    n = _clamp_intents(E, strat_exec(E.sv, i, cid, et, side, last_px, last_qty, E.intents))
+    if n > 0:
+        act_on_intents(E, n, now)
+
+
+@njit(cache=True)
+def oe_input(E, buf, off, n, now):
+    """Order-entry bytes from the transport: append to the stream buffer, then handle every
+    complete frame. Garbage (frame_check < 0) ends the session: a byte stream cannot be
+    resynchronised, so we Terminate and ask the transport to reconnect."""
+    E.meta[M_NOW] = now
+    E.sv.ids[IDS_NOW] = now
+    rl = E.meta[M_RXS_LEN]
+    if n > E.rxs.shape[0] - rl:
+        E.meta[M_RXS_OVERFLOW] += 1
+        n = E.rxs.shape[0] - rl
+    if n > 0:
+        memcpy(E.rxs, rl, buf, off, n)
+        rl += n
+    pos = 0
+    while pos < rl:
+        k = frame_check(E.rxs, pos, rl - pos)
+        if k == 0:
+            break
+        if k < 0:
+            E.meta[M_OE_GARBAGE] += 1
+            if _txs_room(E):
+                t = E.meta[M_TXS_LEN]
+                E.meta[M_TXS_LEN] = t + client_garbage(E.sess, now, E.txs, t, k)
+            _on_session_action(E, A_DOWN, now)
+            rl = 0
+            pos = 0
+            break
+        E.meta[M_OE_FRAMES] += 1
+        t = E.meta[M_TXS_LEN]
+        act = A_DOWN
+        w = 0
+        if _txs_room(E):
+            act, w = client_on_frame(E.sess, E.rxs, pos, k, now, E.txs, t)
+            E.meta[M_TXS_LEN] = t + w
+        else:
+            E.meta[M_TXS_OVERFLOW] += 1
+        if act == A_BUSINESS:
+            _business(E, E.rxs, pos, now)
+        elif act != 0:
+            _on_session_action(E, act, now)
+        pos += k
+    # keep the partial frame at the front
+    if pos > 0 and pos < rl:
+        for j in range(rl - pos):
+            E.rxs[j] = E.rxs[pos + j]
+    E.meta[M_RXS_LEN] = rl - pos
+
+
+@njit(cache=True)
+def oe_connected(E, now):
+    E.meta[M_RXS_LEN] = 0
+    E.meta[M_CLOSE_TRANSPORT] = 0
+    t = E.meta[M_TXS_LEN]
+    E.meta[M_TXS_LEN] = t + client_connect(E.sess, now, E.txs, t)
+
+
+@njit(cache=True)
+def oe_disconnected(E):
+    client_disconnected(E.sess)
+    session_changed(E.risk, False)
+    E.meta[M_SESSION_DOWNS] += 1
+
+
+@njit(cache=True)
+def oe_timers(E, now):
+    """Heartbeat / lapse, and while the kill switch is engaged, cancel what is working."""
+    E.meta[M_NOW] = now
+    if _txs_room(E):
+        t = E.meta[M_TXS_LEN]
+        act, w = client_poll(E.sess, now, E.txs, t)
+        E.meta[M_TXS_LEN] = t + w
+        if act != 0:
+            _on_session_action(E, act, now)
+    if E.risk.glob[G_KILL] != 0:
+        n = collect_cancels(E.orders, E.intents[:, IN_REF])
+        for k in range(n):
+            E.intents[k, IN_KIND] = K_CANCEL
+        if n > 0:
+            E.meta[M_KILL_CANCELS] += act_on_intents(E, n, now)

@@ -1,0 +1,52 @@
+"""The engine's state: one namedtuple of the lower layers' states plus a few arrays of its
+own, so the Numba loop takes one argument for all of it (numba-hot-path.md §6).
+
+    feed      feed.state.FeedMem (books: feed.handler.views(feed).levels)
+    risk      order.layout.RiskState
+    orders    order.layout.OrderTable
+    sess      order.session state array (FIXP client)
+    sv        StrategyView handed to the strategy callbacks
+    imap      imap[i, *]: engine instrument i <-> SecurityID and feed slot
+    intents   int64[MAX_INTENTS, N_*]: what the strategy asks for (see strategy.py)
+    meta      int64[M_*]: counters and clocks
+    stamps    int64[n, ST_*]: per-event stage timestamps (TSC ticks), a ring
+    rxs       uint8 stream buffer: order-entry bytes received, not yet framed
+    txs       uint8 buffer: order-entry bytes to send at the end of this event
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+EngineState = namedtuple("EngineState", "feed risk orders sess sv imap intents meta stamps rxs txs")
+StrategyView = namedtuple("StrategyView", "params state top inst orders ids")
+
+# imap columns
+IM_SECID, IM_SLOT, IM_UPDATES, IM_STATUS_DEFAULT = range(4)
+IM_N = 4
+
+# top[i, *]: what the strategy sees of each book (prices are int64 mantissas, 0 = none)
+TOP_BID, TOP_BID_QTY, TOP_ASK, TOP_ASK_QTY, TOP_LAST, TOP_VALID, TOP_UPDATES = range(7)
+TOP_N = 8
+
+# intents
+IN_KIND, IN_INSTR, IN_SIDE, IN_PRICE, IN_QTY, IN_TIF, IN_REF = range(7)
+IN_N = 8
+K_NEW, K_CANCEL, K_REPLACE = 1, 2, 3
+MAX_INTENTS = 16
+
+# meta
+(M_NOW, M_BOOK_EVENTS, M_TRADE_EVENTS, M_EXEC_EVENTS, M_INTENTS, M_BAD_INTENTS, M_SENT_NEW, M_SENT_CANCEL,
+ M_SENT_REPLACE, M_RISK_REJECTS, M_TXS_LEN, M_RXS_LEN, M_OE_GARBAGE, M_CLOSE_TRANSPORT, M_STAMP_N,
+ M_MD_PACKETS, M_OE_FRAMES, M_TXS_OVERFLOW, M_RXS_OVERFLOW, M_KILL_CANCELS, M_SESSION_DOWNS, M_RESETS,
+ M_LAST_T2T, M_TX_DROPPED, M_SLOW_FRAMES) = range(25)
+M_N = 32
+META_NAMES = ("now", "book_events", "trade_events", "exec_events", "intents", "bad_intents", "sent_new",
+              "sent_cancel", "sent_replace", "risk_rejects", "txs_len", "rxs_len", "oe_garbage", "close_transport",
+              "stamps", "md_packets", "oe_frames", "txs_overflow", "rxs_overflow", "kill_cancels", "session_downs",
+              "resets", "last_t2t_ticks", "tx_dropped", "slow_frames")
+
+# stamps: one row per market-data packet that led to at least one order
+ST_RX, ST_FEED, ST_STRATEGY, ST_RISK, ST_TX = range(5)
+ST_N = 5
+STAGE_NAMES = ("rx", "feed", "strategy", "risk", "tx")

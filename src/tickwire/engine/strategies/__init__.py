@@ -1,0 +1,1 @@
+"""Example strategies shipped with tickwire (see engine/strategy.py for the API)."""

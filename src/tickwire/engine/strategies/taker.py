@@ -1,0 +1,67 @@
+"""A taker: crosses the spread with an IOC when the top of book is lopsided.
+
+params: P_INSTR, P_QTY, P_IMBALANCE_PCT (e.g. 65: buy when the bid size is >= 65% of
+bid+ask size, sell in the mirror case), P_COOLDOWN_NS (minimum time between orders,
+so the strategy stays below the risk order rate), P_MAX_POS.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from numba import njit
+
+from ...order.layout import I_POSITION, SIDE_BUY, SIDE_SELL, TIF_IOC
+from ..layout import TOP_ASK, TOP_ASK_QTY, TOP_BID, TOP_BID_QTY, TOP_VALID
+from ..dispatch import register_strategy, view_type
+from ..strategy import emit_new, new_clordid
+
+P_INSTR, P_QTY, P_IMBALANCE_PCT, P_COOLDOWN_NS, P_MAX_POS = range(5)
+S_LAST_ORDER_NS = 0
+IDS_NOW = 1          # v.ids[1] is the engine's clock (ns), written before each callback
+
+View = view_type(__name__)
+globals()[View.__name__] = View      # picklable by reference (Numba cache)
+
+
+def params(instr=0, qty=1, imbalance_pct=65, cooldown_ns=1_000_000, max_pos=10) -> np.ndarray:
+    return np.array([instr, qty, imbalance_pct, cooldown_ns, max_pos], np.int64)
+
+
+@njit(cache=True)
+def on_book_update(v, i, out):
+    if i != v.params[P_INSTR] or v.top[i, TOP_VALID] == 0:
+        return 0
+    now = v.ids[IDS_NOW]
+    if now - v.state[S_LAST_ORDER_NS] < v.params[P_COOLDOWN_NS]:
+        return 0
+    bq = v.top[i, TOP_BID_QTY]
+    aq = v.top[i, TOP_ASK_QTY]
+    bid = v.top[i, TOP_BID]
+    ask = v.top[i, TOP_ASK]
+    if bid <= 0 or ask <= 0 or bq + aq <= 0:
+        return 0
+    pct = v.params[P_IMBALANCE_PCT]
+    pos = v.inst[i, I_POSITION]
+    maxp = v.params[P_MAX_POS]
+    if bq * 100 >= pct * (bq + aq) and pos < maxp:
+        v.state[S_LAST_ORDER_NS] = now
+        return emit_new(out, 0, i, SIDE_BUY, ask, v.params[P_QTY], TIF_IOC, new_clordid(v))
+    if aq * 100 >= pct * (bq + aq) and pos > -maxp:
+        v.state[S_LAST_ORDER_NS] = now
+        return emit_new(out, 0, i, SIDE_SELL, bid, v.params[P_QTY], TIF_IOC, new_clordid(v))
+    return 0
+
+
+@njit(cache=True)
+def on_trade(v, i, price, qty, aggressor, out):
+    return 0
+
+
+@njit(cache=True)
+def on_execution(v, i, clordid, exec_type, side, last_px, last_qty, out):
+    return 0
+
+
+register_strategy(sys.modules[__name__])
