@@ -97,3 +97,30 @@ def test_bad_files_and_specs(tmp_path):
     (tmp_path / "trunc.pcap").write_bytes(data[:-10])
     with pytest.raises(PcapError):
         open_port(f"pcap:in={tmp_path / 'trunc.pcap'}")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=200), st.integers(0, 400))
+def test_corrupt_files_are_refused_or_read_never_crash(junk, cut):
+    import tempfile
+    from scapy.all import wrpcap as _w
+    with tempfile.TemporaryDirectory() as d:
+        good = f"{d}/g.pcap"
+        _w(good, [Ether() / IP() / UDP() / b"x" * 40, Ether() / IP() / UDP()])
+        data = open(good, "rb").read()
+        bad = f"{d}/b.pcap"
+        open(bad, "wb").write(data[:cut] + junk)
+        pool = Mempool(8, 2048, 128)
+        try:
+            port = open_port(f"pcap:in={bad}", pool)
+        except (PcapError, SpecError):
+            return
+        bufs = np.empty(8, np.int32)
+        n = port.rx_burst(bufs)
+        assert n <= port.records
+        pool.free_burst(bufs[:n])
+        port.close()
+        assert pool.in_flight == 0

@@ -204,3 +204,36 @@ def test_igmp_query_answered_v3_and_v2_compat(env):
     fr = [Ether(f) for f in pool.frames(out)]
     pool.free_burst(out)
     assert fr[0][IP].dst == "224.0.0.2" and IGMP(raw(fr[0][IP].payload)).type == 0x17
+
+
+def test_arp_entry_expires_and_is_requested_again(env):
+    s, pool = env
+    s.state.cfg[10] = 0                                   # no GARP in this test
+    feed(s, pool, Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER) / ARP(op=1, hwsrc=PEER, psrc=PEER_IP, pdst=MY_IP))
+    b = s.udp_frame(pool, PEER_IP, 1, 2, b"resolved")     # cache hit: no exception
+    assert Ether(pool.read(b)).dst == PEER
+    pool.free_burst([b])
+    s.set_now(int(s.state.cfg[5]) + 61 * NS)              # past the 60 s reachable time
+    with pytest.raises(LookupError):
+        s.udp_frame(pool, PEER_IP, 1, 2, b"stale")
+    out = s.poll(pool)
+    reqs = [Ether(f) for f in pool.frames(out)]
+    pool.free_burst(out)
+    assert len(reqs) == 1 and reqs[0][ARP].op == 1 and reqs[0][ARP].pdst == PEER_IP
+    feed(s, pool, Ether(dst=ME, src=PEER) / ARP(op=2, hwsrc=PEER, psrc=PEER_IP, hwdst=ME, pdst=MY_IP))
+    pool.free_burst([s.udp_frame(pool, PEER_IP, 1, 2, b"again")])
+
+
+def test_offlink_destination_goes_via_gateway():
+    pool = Mempool(32, 2048, 128)
+    s = Stack(ME, MY_IP + "/24", gateway="10.9.0.254")
+    s.add_static_arp("10.9.0.254", "02:00:00:00:00:fe")
+    b = s.udp_frame(pool, "192.0.2.7", 1000, 2000, b"far away")
+    f = Ether(pool.read(b))
+    pool.free_burst([b])
+    assert f.dst == "02:00:00:00:00:fe" and f[IP].dst == "192.0.2.7" and f[IP].ttl == 64
+    b = s.udp_frame(pool, "239.1.1.1", 1000, 2000, b"group")
+    f = Ether(pool.read(b))
+    pool.free_burst([b])
+    assert f.dst == "01:00:5e:01:01:01" and f[IP].ttl == 1
+    assert pool.check() == 0
