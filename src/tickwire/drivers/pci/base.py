@@ -172,6 +172,12 @@ class PciPort(Port):
                 self.pool.free_burst(held)
             # Give the pool ordinary memory again (contents copied) so it outlives the port.
             self.pool.arrays = self.pool.arrays._replace(data=np.array(self.pool.arrays.data))
+        # Drop our views of the BARs and DMA memory first: an mmap with a live numpy view
+        # cannot be unmapped, and a BAR mapping keeps the VFIO device (so its group) busy.
+        self.state = None
+        for attr in ("bar", "t"):
+            if hasattr(self, attr):
+                setattr(self, attr, None)
         if self.dma is not None:
             self.dma.close()
         if self.access is not None:

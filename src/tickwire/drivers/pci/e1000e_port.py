@@ -48,10 +48,23 @@ class E1000ePort(PciPort):
         self.state = hw.E1000eState(bar, self.dma.buf, self.dma.pages, q,
                                     np.full(self.n_rx, -1, np.int32), np.full(self.n_tx, -1, np.int32),
                                     self.counters.array)
+        self._rx_on = False
         self._setup_rx(rx_ring)
         self._setup_tx(tx_ring)
         self._clear_stats()
         self._wait_link()
+        self._enable_rx_when_link_up()
+
+    def _enable_rx_when_link_up(self) -> None:
+        """RCTL.EN only once the link is up, then RDT written again. Why: QEMU's e1000e
+        stops reading its netdev while "RX enabled but link down" and resumes only on a
+        later RDT/RCTL write; with frames arriving during the ~2 s autonegotiation it
+        would never receive (seen with a continuous sender). Harmless on hardware."""
+        if self._rx_on or not self.link_up:
+            return
+        wr32(self.bar, hw.RCTL, self._rctl())
+        wr32(self.bar, hw.RDT, rd32(self.bar, hw.RDT))
+        self._rx_on = True
 
     def _reset(self) -> None:
         bar = self.bar
@@ -95,7 +108,7 @@ class E1000ePort(PciPort):
         wr32(bar, hw.RDLEN, self.n_rx * hw.DESC)
         wr32(bar, hw.RDH, 0)
         wr32(bar, hw.RDT, self.n_rx - 1)                 # one slot stays empty: RDH == RDT means "none"
-        self._program_filters()
+        self._program_filters()      # RCTL stays 0 until the link is up
 
     def _rctl(self) -> int:
         # BSIZE=00 (2048 bytes), LPE=0, SECRC: strip the FCS so lengths are frame lengths.
@@ -112,11 +125,13 @@ class E1000ePort(PciPort):
         wr32(self.bar, hw.RAH0, struct.unpack("<H", mac[4:])[0] | hw.RAH_AV)
         for i in range(hw.MTA_WORDS):
             wr32(self.bar, hw.MTA + 4 * i, 0)
-        wr32(self.bar, hw.RCTL, self._rctl())
+        if self._rx_on:
+            wr32(self.bar, hw.RCTL, self._rctl())
 
     def set_promisc(self, on: bool) -> None:
         self.promisc = on
-        wr32(self.bar, hw.RCTL, self._rctl())
+        if self._rx_on:
+            wr32(self.bar, hw.RCTL, self._rctl())
 
     def add_multicast(self, mac) -> None:
         """Accept one multicast group: MTA hash of address bits 47:36 (RCTL.MO=00, §10.2.7.1).
@@ -158,6 +173,7 @@ class E1000ePort(PciPort):
         """Fold the clear-on-read statistics registers into the counters; TX watchdog."""
         if self._closed:
             return
+        self._enable_rx_when_link_up()
         c = self.counters
         for name, reg in hw.HW_STATS:
             v = rd32(self.bar, reg)
