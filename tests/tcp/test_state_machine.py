@@ -126,17 +126,29 @@ def test_peer_that_stops_acking_times_out_with_reason():
 
 def test_zero_window_probe_then_resume():
     small = TcpConfig(rcv_buf=8192, **FAST)
-    p = Pair(cfg_b=small)
+    p = Pair(cfg_a=TcpConfig(max_retries=2, **FAST), cfg_b=small)
     c, s = p.connect()
     data = os.urandom(30_000)
     sent = 0
     while sent < len(data):
         sent += c.send(data[sent:])
         p.step()
-    assert p.run(lambda: c.counters["zero_window_probes"] >= 2, 5)   # receiver never reads
+    # the receiver does not read for many RTOs: the sender probes and never gives up on it
+    assert p.run(lambda: c.counters["zero_window_probes"] >= 6, 10)
+    assert c.state_name == "ESTABLISHED" and c.counters["rto_expired"] <= 2
     got = bytearray()
     assert p.run(lambda: got.extend(s.recv(4096)) or len(got) == len(data), 20)
     assert bytes(got) == data
+
+
+def test_zero_window_peer_that_goes_silent_times_out():
+    p = Pair(cfg_a=TcpConfig(max_retries=2, **FAST), cfg_b=TcpConfig(rcv_buf=8192, **FAST))
+    c, s = p.connect()
+    c.send(os.urandom(30_000))
+    assert p.run(lambda: c.counters["zero_window_probes"] >= 1, 5)
+    p.block_ba = True
+    assert p.run(lambda: c.state_name == "CLOSED", 10)
+    assert "zero-window probes unanswered" in c.reason
 
 
 def test_keepalive_detects_dead_peer():

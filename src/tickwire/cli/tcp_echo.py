@@ -35,7 +35,7 @@ def run(args) -> int:
     try:
         stack = TcpStack(port, args.ip, local_mac=args.mac, cfg=TcpConfig(delayed_ack=args.delayed_ack))
         # the IPv4 stack answers ARP and ping and keeps the ARP cache (stack/iface.py)
-        stack.net = Stack(stack.local_mac, args.ip if "/" in args.ip else args.ip + "/24")
+        stack.attach_net(Stack(stack.local_mac, args.ip if "/" in args.ip else args.ip + "/24"))
         lst = stack.listen(args.listen, backlog=args.backlog)
         stack.echo_step(1)                     # compile (or load) the loop before announcing
         print(f"tcp-echo: listening on {args.ip}:{args.listen} via {args.port}", file=sys.stderr, flush=True)

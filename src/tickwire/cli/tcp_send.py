@@ -64,7 +64,7 @@ def run(args) -> int:
     try:
         stack = TcpStack(port, args.ip, local_mac=args.mac, cfg=TcpConfig(delayed_ack=args.delayed_ack))
         # the IPv4 stack answers ARP and ping and keeps the ARP cache (stack/iface.py)
-        stack.net = Stack(stack.local_mac, args.ip if "/" in args.ip else args.ip + "/24")
+        stack.attach_net(Stack(stack.local_mac, args.ip if "/" in args.ip else args.ip + "/24"))
         t0 = time.monotonic()
         conn = stack.connect(host, int(rport), timeout=min(args.timeout, 10))
         result["connect_ms"] = round((time.monotonic() - t0) * 1000, 3)

@@ -251,6 +251,9 @@ class Connection:
         """RFC 6298 §5.4-5.7 and RFC 5681 §3.1: retransmit the earliest unacknowledged
         segment, back off, collapse the congestion window, go back to SND.UNA."""
         h, st = self.h, self.state
+        if h[T.SND_WND] == 0 and st not in (SYN_SENT, SYN_RECEIVED):
+            self._enter_persist(now)                 # a closed window is not a loss: probe instead
+            return
         self.counters["rto_expired"] += 1
         self.retries += 1
         limit = {SYN_SENT: self.cfg.syn_retries, SYN_RECEIVED: self.cfg.synack_retries}.get(st, self.cfg.max_retries)
@@ -283,22 +286,47 @@ class Connection:
         h[T.RTX_DEADLINE] = now + self.rto.rto
         h[T.RTO_US] = self.rto.rto
 
+    def _enter_persist(self, now: int) -> None:
+        """The peer's window is zero: stop the retransmission timer (a closed window is not a
+        loss), go back to SND.UNA, and let the persist timer probe (RFC 9293 §3.8.6.1)."""
+        h = self.h
+        h[T.RTX_DEADLINE] = 0
+        h[T.SND_NXT] = h[T.SND_UNA]
+        h[T.TX_NXT] = h[T.TX_UNA]
+        if h[T.TX_FIN] == 2:
+            h[T.TX_FIN] = 1
+        if not self.persist_deadline:
+            self.persist_backoff = 0
+            self.persist_deadline = now + self.rto.rto
+            self.persist_sent_at = 0
+
+    persist_sent_at = 0
+
     def _on_persist(self, now: int) -> None:
-        """Zero-window probe (RFC 9293 §3.8.6.1): send one byte beyond the closed window so the
-        peer's answer carries its current window; back off like the RTO but never give up."""
+        """Zero-window probe (RFC 9293 §3.8.6.1): send the next byte beyond the closed window
+        (again and again, backing off like the RTO) so the peer's answer carries its window.
+        A peer that answers is never given up on; one that stops answering is aborted after
+        ``max_retries`` probes, like a peer that stops acknowledging data."""
         h = self.h
         self.persist_deadline = 0
-        if h[T.SND_WND] > 0 or self.g(T.TX_END) == self.g(T.TX_NXT):
+        if h[T.SND_WND] > 0 or (self.g(T.TX_END) == self.g(T.TX_UNA) and h[T.TX_FIN] != 1):
             return
+        if self.persist_sent_at and self.g(T.LAST_RX_US) < self.persist_sent_at:
+            self.retries += 1
+            if self.retries > self.cfg.max_retries:
+                self.abort(f"connection timed out: {self.retries - 1} zero-window probes unanswered")
+                return
+        else:
+            self.retries = 0
         self.counters["zero_window_probes"] += 1
-        off = self.g(T.TX_NXT)
-        if self._flight() == 0:
-            self.stack.send_segment(self, ACK, self._snd_data_seq(off), off, 1, b"", now)
+        off = self.g(T.TX_UNA)
+        if off < self.g(T.TX_END):
+            self.stack.send_segment(self, ACK, self.g(T.SND_UNA), off, 1, b"", now)
             h[T.SND_NXT] = self._snd_data_seq(off + 1)
             h[T.TX_NXT] = off + 1
             if sq.lt(self.g(T.SND_MAX), self.g(T.SND_NXT)):
                 h[T.SND_MAX] = h[T.SND_NXT]
-            self._arm_rtx(now)
+        self.persist_sent_at = now
         self.persist_backoff = min(self.persist_backoff + 1, 6)
         self.persist_deadline = now + min(self.rto.rto << self.persist_backoff, 60_000_000)
 
@@ -423,9 +451,8 @@ class Connection:
             if unsent > 0:
                 n = min(unsent, mss, usable)
                 if n <= 0:
-                    if h[T.SND_WND] == 0 and self._flight() == 0 and not self.persist_deadline:
-                        self.persist_backoff = 0
-                        self.persist_deadline = now + self.rto.rto
+                    if h[T.SND_WND] == 0 and self._flight() == 0:
+                        self._enter_persist(now)
                     break
                 if self.cfg.nagle and n < mss and self._flight() > 0:
                     break        # RFC 896: hold a small segment while data is unacknowledged
@@ -617,15 +644,25 @@ class Connection:
         if sq.lt(una, seg_ack):
             self._ack_advance(sg, seg_ack, now)
         elif seg_ack == una and plen == 0 and not flags & (SYN | FIN) and self._flight() > 0 \
-                and wnd_field == self.g(T.SND_WND):
+                and wnd_field == self.g(T.SND_WND) and wnd_field > 0 and not self.persist_deadline:
             self._dupack(now)                  # RFC 5681 §2 "duplicate acknowledgment"
         # Window update (§3.10.7.4): only from a segment not older than the one last used.
         if sq.lt(self.g(T.SND_WL1), seg_seq) or (self.g(T.SND_WL1) == seg_seq and sq.le(self.g(T.SND_WL2), seg_ack)):
             was_zero = h[T.SND_WND] == 0
             h[T.SND_WND] = wnd_field
             h[T.SND_WL1], h[T.SND_WL2] = seg_seq, seg_ack
-            if was_zero and wnd_field > 0:
+            if was_zero and wnd_field > 0 and self.persist_deadline:
+                # window open again: leave persist, resend from SND.UNA (a probe byte the
+                # peer refused is simply sent again; one it took is acknowledged already)
                 self.persist_deadline = 0
+                self.persist_sent_at = 0
+                self.retries = 0
+                if self._flight() > 0:
+                    h[T.SND_NXT] = h[T.SND_UNA]
+                    h[T.TX_NXT] = h[T.TX_UNA]
+                    if h[T.TX_FIN] == 2:
+                        h[T.TX_FIN] = 1
+                    h[T.RTX_DEADLINE] = 0
         return True
 
     def _ack_advance(self, sg, seg_ack: int, now: int) -> None:
@@ -645,6 +682,9 @@ class Connection:
             h[T.TX_NXT] = min(max(self.g(T.TX_NXT), self.g(T.TX_UNA)), self.g(T.TX_END))
         if self.g(T.TX_NXT) < self.g(T.TX_UNA):
             h[T.TX_NXT] = h[T.TX_UNA]
+        if h[T.TX_FIN] == 1 and self.g(T.TX_UNA) == self.g(T.TX_END) and \
+                sq.gt(seg_ack, self._snd_data_seq(self.g(T.TX_END))):
+            h[T.TX_FIN] = 2                  # a FIN sent before a go-back-N rewind was acknowledged
         self.retries = 0
         # RTT: timestamps when negotiated (RFC 7323 §4.1), else Karn's timed segment.
         if h[T.TS_OK] and sg[SG_TS] and sg[SG_TSECR]:

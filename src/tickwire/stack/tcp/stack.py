@@ -257,6 +257,20 @@ class TcpStack:
     def on_time_wait(self, conn) -> None:
         pass
 
+    def attach_net(self, net) -> None:
+        """Use the IPv4 stack ``net`` for everything that is not TCP (see the module doc), and
+        compile its input path now rather than on the first ARP request."""
+        self.net = net
+        idx = self._alloc()
+        if idx >= 0:
+            a = self.pool.arrays
+            boff = idx * a.meta[BUF_SIZE] + a.data_off[idx]
+            eth_write(a.data, boff, self.local_mac, self.local_mac, 0x88B5)   # local experimental type
+            a.data_len[idx] = 60
+            net.set_now()
+            net.input(self.pool, idx)          # an unknown EtherType: counted and left to us
+            pool_free(a, idx)
+
     def _arp_known(self, ip: int) -> bool:
         if self.net is not None:
             from ..arp import arp_lookup
