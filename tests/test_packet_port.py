@@ -219,3 +219,34 @@ def test_bad_spec_and_missing_device(pair):
         open_port(f"packet:dev={pair.dev_a},colour=red")
     with in_netns(pair.ns_a), pytest.raises(SpecError, match="filter"):
         open_port(f"packet:dev={pair.dev_a},filter=10.1.2")
+
+
+def test_vlan_tag_stripped_by_the_kernel_is_put_back(pair):
+    """A tagged frame crossing veth has its 802.1Q tag moved into skb metadata before
+    AF_PACKET sees it (TP_STATUS_VLAN_VALID); the port re-inserts it, and the stack
+    configured for that VLAN answers with the tag kept. (This kernel has no 8021q
+    module, so the peer sends the tagged frame from a raw socket in namespace B.)"""
+    from tickwire.drivers.port import open_port
+    from tickwire.mem.mempool import Mempool
+    from tickwire.stack import ACT_TX, Stack
+    from scapy.all import ICMP, Dot1Q
+    pool = Mempool(64, 2048, 128)
+    with in_netns(pair.ns_a):
+        port = open_port(f"packet:dev={pair.dev_a}", pool)
+    try:
+        f = raw(Ether(dst=pair.mac_a, src="02:00:00:00:00:0b") / Dot1Q(vlan=5, prio=3)
+                / IP(src="10.88.0.1", dst="10.88.0.2") / ICMP(type=8, id=7, seq=1) / b"tagged")
+        code = ("import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n"
+                f"s.bind(('{pair.dev_b}',0))\ns.send(bytes.fromhex('{f.hex()}'))\n")
+        pair.run(pair.ns_b, [sys.executable, "-c", code], check=True)
+        frames, _ = _drain(port, pool, 1)
+        got = [x for x in frames if decode(x)["proto"] == 1]
+        assert got and got[0] == f, (got[0].hex() if got else frames)
+        st = Stack(pair.mac_a, "10.88.0.2/24", vlan=5)
+        (b,) = pool.alloc_frames([got[0]])
+        assert st.input(pool, int(b)) == ACT_TX
+        r = Ether(pool.read(int(b)))
+        pool.free_burst([b])
+        assert r[Dot1Q].vlan == 5 and r[ICMP].type == 0 and r[IP].dst == "10.88.0.1"
+    finally:
+        port.close()

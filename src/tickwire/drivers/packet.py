@@ -52,9 +52,15 @@ PACKET_QDISC_BYPASS, PACKET_IGNORE_OUTGOING = 20, 23
 PACKET_MR_MULTICAST, PACKET_MR_PROMISC = 0, 1
 TPACKET_V2, TPACKET_V3 = 1, 2
 TP_STATUS_KERNEL, TP_STATUS_USER, TP_STATUS_COPY, TP_STATUS_LOSING, TP_STATUS_CSUMNOTREADY = 0, 1, 2, 4, 8
+TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
-TPACKET2_HDRLEN = 32       # struct tpacket2_hdr
+# struct tpacket2_hdr: status u32@0, len@4, snaplen@8, mac u16@12, net u16@14, sec u32@16, nsec@20,
+#   vlan_tci u16@24, vlan_tpid u16@26
+# struct tpacket3_hdr: next_offset u32@0, sec@4, nsec@8, snaplen@12, len@16, status@20, mac u16@24,
+#   net u16@26, hv1 {rxhash u32@28, vlan_tci u32@32, vlan_tpid u16@36}
+# block descriptor (V3): version@0, offset_to_priv@4, hdr_v1 {block_status@8, num_pkts@12, offset_to_first_pkt@16}
+TPACKET2_HDRLEN = 32
 TPACKET3_HDRLEN = 48
 
 EXTRA = ("rx_bad_desc",        # the kernel descriptor points outside its frame/block (never expected)
@@ -127,19 +133,34 @@ def _complete_l4_checksum(buf, start, length):
 
 
 @njit(cache=True, inline="always")
-def _deliver(pool, counters, rx_ts, ring, src, snaplen, status, sec, nsec, csum_fix):
+def _deliver(pool, counters, rx_ts, ring, src, snaplen, status, sec, nsec, csum_fix, tci, tpid):
     """Copy one frame from the ring into a new pool buffer; -1 when the pool is empty,
-    -2 when the frame was dropped (counted)."""
+    -2 when the frame was dropped (counted). A VLAN tag the NIC/driver stripped into the
+    descriptor (TP_STATUS_VLAN_VALID) is put back after the MAC addresses, as libpcap
+    does, so the layers above see the frame as it was on the wire."""
     b = pool_alloc(pool)
     if b < 0:
         counters[RX_NOBUF] += 1
         return -1
-    if snaplen > pool.meta[BUF_SIZE] - pool.data_off[b]:
+    tagged = (status & TP_STATUS_VLAN_VALID) != 0 and snaplen >= 12
+    total = snaplen + (4 if tagged else 0)
+    if total > pool.meta[BUF_SIZE] - pool.data_off[b]:
         counters[RX_TOO_LONG] += 1
         pool_free(pool, b)
         return -2
     start = buf_start(pool, b)
-    memcpy(pool.data, start, ring, src, snaplen)
+    if tagged:
+        memcpy(pool.data, start, ring, src, 12)
+        if (status & TP_STATUS_VLAN_TPID_VALID) == 0 or tpid == 0:
+            tpid = 0x8100
+        pool.data[start + 12] = tpid >> 8
+        pool.data[start + 13] = tpid & 0xFF
+        pool.data[start + 14] = (tci >> 8) & 0xFF
+        pool.data[start + 15] = tci & 0xFF
+        memcpy(pool.data, start + 16, ring, src + 12, snaplen - 12)
+    else:
+        memcpy(pool.data, start, ring, src, snaplen)
+    snaplen = total
     pool.data_len[b] = snaplen
     if csum_fix and (status & TP_STATUS_CSUMNOTREADY) != 0:
         if _complete_l4_checksum(pool.data, start, snaplen):
@@ -172,7 +193,8 @@ def packet_v2_rx_burst(state, pool, bufs, n):
             counters[RX_TRUNCATED] += 1
         else:
             b = _deliver(pool, counters, state.rx_ts, ring, off + mac, snaplen, status,
-                         np.int64(load_u32(ring, off + 16)), np.int64(load_u32(ring, off + 20)), meta[M_CSUM_FIX])
+                         np.int64(load_u32(ring, off + 16)), np.int64(load_u32(ring, off + 20)), meta[M_CSUM_FIX],
+                         np.int64(load_u16(ring, off + 24)), np.int64(load_u16(ring, off + 26)))
             if b == -1:
                 break       # pool empty: leave the frame in the ring for the next call
         store_release_u32(ring, off, np.uint32(TP_STATUS_KERNEL))
@@ -228,7 +250,8 @@ def packet_v3_rx_burst(state, pool, bufs, n):
             counters[RX_TRUNCATED] += 1
             continue
         b = _deliver(pool, counters, state.rx_ts, ring, p + mac, snaplen, status,
-                     np.int64(load_u32(ring, p + 4)), np.int64(load_u32(ring, p + 8)), meta[M_CSUM_FIX])
+                     np.int64(load_u32(ring, p + 4)), np.int64(load_u32(ring, p + 8)), meta[M_CSUM_FIX],
+                     np.int64(load_u32(ring, p + 32)) & 0xFFFF, np.int64(load_u16(ring, p + 36)))
         if b == -1:
             meta[M_REMAIN] += 1     # retry this frame next time
             meta[M_POS] = p
