@@ -167,6 +167,8 @@ def test_replies_and_multicast_reach_kernel_sockets_with_valid_checksums(veth, m
 def test_multicast_group_and_unmatched_traffic_still_reaches_the_kernel(veth):
     port = _open(veth, f"ports={PORT},groups=239.1.1.1")
     try:
+        port.add_multicast("01:00:5e:01:01:01")     # the NIC's MAC filter (a real NIC needs it)
+        assert "01:00:5e:01:01:01" in veth.a("ip", "maddr", "show", "dev", veth.dev_a)
         veth.a("ip", "addr", "add", f"{veth.A_IP}/24", "dev", veth.dev_a)
         with inside(veth.ns_a):                          # a kernel socket on tickwire's side, other port
             k = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -182,6 +184,7 @@ def test_multicast_group_and_unmatched_traffic_still_reaches_the_kernel(veth):
         k.close()
     finally:
         port.close()
+    assert "01:00:5e:01:01:01" not in veth.a("ip", "maddr", "show", "dev", veth.dev_a)
 
 
 _HOLDER = r"""

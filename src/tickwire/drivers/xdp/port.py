@@ -12,6 +12,7 @@ naming the cause and the fix, and every resource taken so far is released
 from __future__ import annotations
 
 import errno
+import fcntl
 import mmap
 import os
 import socket
@@ -24,16 +25,13 @@ from ...mem.shm import SharedRegion
 from ..counters import Counters
 from ..port import Port, register_burst
 from ..spec import SpecArgs, SpecError
-from . import bpf
-from .attach import _CAPS_FIX, Attachment, XdpSetupError
+from .attach import _CAPS_FIX, Attachment, XdpSetupError  # noqa: F401 (re-exported)
 from .datapath import (C_CHUNK, C_FD, C_NFRAMES, C_SHARED, C_UFREE_TOP, CFG_LEN, EXTRA, XdpState,
                        xdp_fill_refill, xdp_reap_completions, xdp_tx_kick, xdp_rx_burst, xdp_tx_burst)
 from .program import build_filter
-from .xsk import STAT_NAMES, XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSocket
+from .xsk import XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSocket
 
 register_burst(XdpState, xdp_rx_burst, xdp_tx_burst)
-
-
 
 _SIOCETHTOOL, _ETHTOOL_GCHANNELS, _SIOCGIFFLAGS = 0x8946, 0x3c, 0x8913
 _SIOCGIFHWADDR, _SIOCADDMULTI, _SIOCDELMULTI = 0x8927, 0x8931, 0x8932
@@ -45,7 +43,6 @@ def _queues(ctl: socket.socket, dev: str) -> int | None:
     socket in the caller's network namespace (/sys may show another namespace's view).
     None when the driver does not report channels."""
     import array
-    import fcntl
     buf = array.array("I", [_ETHTOOL_GCHANNELS] + [0] * 8)
     ifr = struct.pack("16sP", dev.encode()[:15], buf.buffer_info()[0])
     try:
@@ -92,9 +89,13 @@ class XdpPort(Port):
         self.queue = args.int("queue", 0, lo=0, hi=4095)
         mode = args.choice("mode", ("auto", "native", "generic"), "auto")
         zc = args.choice("zerocopy", ("auto", "on", "off"), "auto")
-        ports = [int(p) for p in args.str("ports", "").split("/") if p] if "ports" in args._args else []
-        groups = [g for g in args.str("groups", "").split("/") if g] if "groups" in args._args else []
-        ip = args.str("ip") if "ip" in args._args else None
+        try:
+            ports = [int(p) for p in args.str("ports", "").split("/") if p]
+        except ValueError:
+            raise SpecError(f"xdp: ports={args.str('ports', '')!r}; expected UDP ports separated by '/', "
+                            f"e.g. ports=14310/14311") from None
+        groups = [g for g in args.str("groups", "").split("/") if g]
+        ip = args.str("ip", "") or None
         rx_n = _pow2("rx", args.int("rx", 2048))
         tx_n = _pow2("tx", args.int("tx", 2048))
         fill_n = _pow2("fill", args.int("fill", 2048))
@@ -128,7 +129,6 @@ class XdpPort(Port):
             raise XdpSetupError(errno.ENODEV, f"xdp: interface {dev!r} not found; check the name with "
                                 f"`ip link` (inside the right network namespace: `ip netns exec NS ...`)") from None
         self._ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # ioctls in this namespace
-        import fcntl
         hw = fcntl.ioctl(self._ctl.fileno(), _SIOCGIFHWADDR, struct.pack("16s16x", dev.encode()[:15]))
         self.mac = ":".join(f"{x:02x}" for x in hw[18:24])     # ifr_hwaddr.sa_data
         nq = _queues(self._ctl, dev)
@@ -231,7 +231,6 @@ class XdpPort(Port):
     @property
     def link_up(self) -> bool:
         """IFF_UP and IFF_RUNNING (carrier) on the device, via SIOCGIFFLAGS."""
-        import fcntl
         if getattr(self, "_ctl", None) is None:
             return False
         try:
@@ -244,7 +243,6 @@ class XdpPort(Port):
     def add_multicast(self, mac: str) -> None:
         """Let the NIC's MAC filter accept a multicast group's address (SIOCADDMULTI).
         The XDP filter must also redirect the group: list it in ``groups=``."""
-        import fcntl
         raw = bytes(int(x, 16) for x in mac.split(":"))
         fcntl.ioctl(self._ctl.fileno(), _SIOCADDMULTI,
                     struct.pack("16sH6s8x", self.dev.encode()[:15], socket.AF_UNSPEC, raw))
@@ -296,7 +294,6 @@ class XdpPort(Port):
             self.xsk.close()
             self.xsk = None
         if getattr(self, "_ctl", None) is not None:
-            import fcntl
             for raw in getattr(self, "_multi", []):
                 try:
                     fcntl.ioctl(self._ctl.fileno(), _SIOCDELMULTI,
