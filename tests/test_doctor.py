@@ -64,3 +64,10 @@ def test_veth_port_checks_and_probe_leave_nothing_attached():
         rc, checks = _doctor("--port", "xdp:dev=twnosuch9", ns=v.ns_a)
         assert rc == 1 and checks["nic twnosuch9"]["status"] == "fail"
         assert "not found" in checks["nic twnosuch9"]["detail"]
+
+
+def test_pci_port_that_does_not_exist_is_a_failure():
+    rc, checks = _doctor("--port", "pci:0000:ff:1f.7")
+    assert rc == 1
+    c = checks["pci 0000:ff:1f.7"]
+    assert c["status"] == "fail" and "no PCI network device" in c["detail"] and "lspci" in c["fix"]

@@ -289,6 +289,33 @@ def _probe_zerocopy(dev, ifindex, drv):
             pass
 
 
+def check_pci_nics(bdf: str | None = None):
+    """PCI network devices and whether tickwire's user-space drivers (pci:) could take them
+    (``tickwire.drivers.pci.list_nics``: driver match, kernel use, IOMMU group)."""
+    try:
+        from ..drivers.pci import list_nics
+        nics = list_nics()
+    except Exception as e:          # sysfs absent or unreadable: say so, never crash the doctor
+        return [(INFO, "pci nics", f"cannot list PCI devices: {e}", "")]
+    if bdf is not None:
+        match = [n for n in nics if n["bdf"] == bdf]
+        if not match:
+            return [(FAIL, f"pci {bdf}", "no PCI network device at this address",
+                     "list them with: tickwire doctor (pci nics) or lspci -D | grep -i ether")]
+        n = match[0]
+        if not n["usable"]:
+            return [(FAIL, f"pci {bdf}", f"{n['vendor']}:{n['device']} (kernel driver {n['kernel_driver']}): "
+                     f"{n['reason']}", "take the NIC away from the kernel (ip link set DEV down; unbind) or use "
+                     "force=yes; reserve it for tickwire with vfio-pci")]
+        return [(OK, f"pci {bdf}", f"{n['vendor']}:{n['device']} usable with tickwire's {n['driver']} driver "
+                 f"({n['reason']})", "")]
+    if not nics:
+        return [(INFO, "pci nics", "no PCI network devices", "")]
+    return [(INFO, "pci nics", "; ".join(f"{n['bdf']} {n['vendor']}:{n['device']} "
+                                         f"{'usable' if n['usable'] else 'not usable'} ({n['reason']})"
+                                         for n in nics), "")]
+
+
 def _dev_of(spec: str) -> str | None:
     from ..drivers.spec import parse_spec
     scheme, args = parse_spec(spec)
@@ -300,10 +327,16 @@ def _dev_of(spec: str) -> str | None:
 def collect(port: str | None = None, probe: bool = False) -> list[dict]:
     checks = [check_privileges(), check_kernel(), check_hugepages(), check_isolation(), check_governor(),
               check_memlock(), check_iommu()]
+    bdf = None
     if port:
+        from ..drivers.spec import parse_spec
+        scheme, sargs = parse_spec(port)
+        if scheme == "pci":
+            bdf = sargs.get("")
         dev = _dev_of(port)
         if dev:
             checks += check_nic(dev, probe)
+    checks += check_pci_nics(bdf)
     return [dict(zip(("status", "check", "detail", "fix"), c)) for c in checks]
 
 
