@@ -283,3 +283,29 @@ def test_one_socket_per_queue_share_one_program(veth2q):
         for p in ports:
             p.close()
     assert not v.xdp_attached()
+
+
+@pytest.mark.peer
+def test_umem_on_hugepages_or_a_clear_error(veth):
+    """With free 2 MiB pages the pool (= UMEM) lives on them and traffic flows; without,
+    hugepages=on is refused with the sysctl that fixes it (this test never changes the
+    host's hugepage reservation, which other jobs share)."""
+    from tickwire.mem.shm import free_hugepages
+    if free_hugepages() >= 16:
+        pool = xdp.make_pool(4096, hugepages="on")
+        with inside(veth.ns_a):
+            port = open_port(f"xdp:dev={veth.dev_a},ports={PORT}", pool)
+        try:
+            assert port.info["hugepages"] and port.info["umem"] == "pool"
+            sender = start_sender(veth, veth.A_IP, PORT, 1000, rate=20_000)
+            seen, got, bad = _receive_all(port, 1000, timeout=20)
+            sender.communicate(timeout=30)
+            assert np.count_nonzero(seen) == 1000
+        finally:
+            port.close()
+    else:
+        with pytest.raises(OSError, match=r"needs 4 free hugepages .*nr_hugepages.*hugepages=auto"):
+            xdp.make_pool(4096, hugepages="on")
+        with inside(veth.ns_a), pytest.raises(xdp.XdpSetupError, match=r"hugepages=on it needs \d+ free"):
+            open_port(f"xdp:dev={veth.dev_a},ports={PORT},hugepages=on")       # private UMEM (copy mode)
+        assert not veth.xdp_attached()

@@ -58,7 +58,15 @@ def make_pool(n_bufs: int = 8192, buf_size: int = 2048, headroom: int = 256,
     """A Mempool whose backing memory can be registered as the UMEM (page-aligned
     shared memory, 2 MiB pages when available). Opening ``xdp:`` with it makes the
     pool and the UMEM one and the same: buffer index == UMEM frame, no copies."""
-    region = SharedRegion.create(n_bufs * buf_size, name="tickwire-umem", hugepages=hugepages)
+    try:
+        region = SharedRegion.create(n_bufs * buf_size, name="tickwire-umem", hugepages=hugepages)
+    except OSError as e:
+        if hugepages != "on":
+            raise
+        need = -(-n_bufs * buf_size // (2 << 20))
+        raise OSError(e.errno, f"xdp: a UMEM of {n_bufs} x {buf_size} B on 2 MiB hugepages needs {need} free "
+                      f"hugepages ({e.strerror}); reserve them with: echo {need + 64} > /proc/sys/vm/nr_hugepages, "
+                      f"or use hugepages=auto") from None
     pool = Mempool(n_bufs=n_bufs, buf_size=buf_size, headroom=headroom, data=region.buf)
     pool.region = region            # keep the mapping alive as long as the pool
     return pool
@@ -157,7 +165,9 @@ class XdpPort(Port):
             try:
                 self._umem_region = SharedRegion.create(nframes * chunk, name="tickwire-umem", hugepages=huge)
             except OSError as e:
-                raise XdpSetupError(e.errno, f"xdp: cannot allocate the UMEM: {e}") from None
+                hint = (f"; with hugepages=on it needs {-(-nframes * chunk // (2 << 20))} free 2 MiB hugepages "
+                        f"(echo N > /proc/sys/vm/nr_hugepages) or use hugepages=auto") if huge == "on" else ""
+                raise XdpSetupError(e.errno, f"xdp: cannot allocate the UMEM: {e.strerror or e}{hint}") from None
             umem = self._umem_region.buf[:nframes * chunk]
             ufree = np.arange(fill_n, nframes, dtype=np.int64)
         self.chunk, self.nframes = chunk, nframes
