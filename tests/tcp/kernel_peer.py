@@ -34,8 +34,11 @@ def session(sock: socket.socket, nbytes: int, seed: int) -> dict:
         except OSError as e:
             out["send_error"] = type(e).__name__
 
-    t = threading.Thread(target=sender)
-    t.start()
+    # with nothing to send there is no sender thread: a send() racing the reader would
+    # consume the socket's pending error (ECONNRESET is reported once)
+    t = threading.Thread(target=sender) if data else None
+    if t:
+        t.start()
     try:
         while True:
             chunk = sock.recv(1 << 16)
@@ -48,7 +51,10 @@ def session(sock: socket.socket, nbytes: int, seed: int) -> dict:
         out["error"] = "ECONNRESET"
     except OSError as e:
         out["error"] = type(e).__name__
-    t.join(timeout=30)
+    if t:
+        t.join(timeout=30)
+    if out.get("send_error") == "ConnectionResetError" and not out["error"]:
+        out["error"] = "ECONNRESET"          # the sender thread saw it first
     out["sha256"] = h.hexdigest()
     sock.close()
     return out

@@ -5,7 +5,7 @@ memory stays bounded and the connection survives."""
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from pair import A_IP, B_IP, Pair
+from .pair import A_IP, B_IP, Pair
 from tickwire.stack.tcp.loopback_pair import CAP
 from tickwire.stack.tcp import tcb as T
 

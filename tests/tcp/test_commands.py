@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from test_kernel_peer import Peer, veth  # noqa: F401 (fixture)
+from .test_kernel_peer import Peer, veth  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.peer
 

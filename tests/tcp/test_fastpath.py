@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from pair import Pair
+from .pair import Pair
 from tickwire.stack.tcp import tcb as T
 from tickwire.stack.tcp.fastpath import fast_send
 from tickwire.stack.tcp.loopback_pair import CAP

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require
-from netns import Veth, inside
+from .netns import Veth, inside
 from tickwire.drivers.port import open_port
 from tickwire.mem.mempool import Mempool
 from tickwire.stack.tcp import tcb as T

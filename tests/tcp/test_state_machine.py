@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pair import B_IP_INT, Pair
+from .pair import B_IP_INT, Pair
 from tickwire.stack.tcp.config import TcpConfig
 from tickwire.stack.tcp.conn import TcpError
 
@@ -80,7 +80,7 @@ def test_simultaneous_close_passes_closing():
 def test_simultaneous_open_passes_syn_received_from_syn_sent():
     p = Pair()
     seen = traced(p)
-    from pair import A_IP_INT
+    from .pair import A_IP_INT
     c = p.a.open(B_IP_INT, 7100, p.pb.mac, local_port=7200)
     s = p.b.open(A_IP_INT, 7200, p.pa.mac, local_port=7100)   # both SYNs in flight at once
     assert p.run(lambda: c.state_name == s.state_name == "ESTABLISHED", 3)
