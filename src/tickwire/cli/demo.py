@@ -1,0 +1,120 @@
+"""`tickwire demo`: the simulator and the engine as two processes joined by memif, a live
+view, a latency report and plot, then the same strategy over kernel sockets for comparison.
+Runs on a fresh machine: no NIC, no hugepages, no configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def register(sub):
+    p = sub.add_parser("demo", help="simulator + engine over memif, live view, tick-to-trade vs kernel sockets")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per path (default 10)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--strategy", default="taker", help="market_maker, taker, or package.module")
+    p.add_argument("--rate", type=float, default=3000.0, help="simulator order-flow actions per second")
+    p.add_argument("--png", default="tick_to_trade.png", help="where to write the plot")
+    p.add_argument("--no-kernel", action="store_true", help="skip the kernel-socket comparison")
+    p.add_argument("--cpu", type=int, default=None, help="pin the engine to this CPU (sim gets the other)")
+    p.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    p.set_defaults(handler=run)
+
+
+def _spawn_sim(port, seed, duration, rate, oe_port, udp_ports, cpu):
+    cmd = [sys.executable, "-m", "tickwire.cli", "sim", "--port", port, "--seed", str(seed), "--duration",
+           str(duration), "--rate", str(rate), "--oe-port", str(oe_port), "--udp-ports",
+           ",".join(map(str, udp_ports)), "--json"]
+    pre = None
+    if cpu is not None:
+        pre = lambda: os.sched_setaffinity(0, {cpu})  # noqa: E731
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pre)
+    line = p.stderr.readline()
+    if "ready" not in line:
+        out, err = p.communicate(timeout=30)
+        raise OSError(f"simulator did not start: {line}{err}")
+    return p
+
+
+def _finish(p):
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    lines = [x for x in out.splitlines() if x.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"error": err[-500:]}
+
+
+def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
+    """One path: simulator subprocess + engine here. Returns (summary, samples, E)."""
+    from ..engine.build import EngineConfig, build_engine
+    from ..engine.latency import samples, summary
+    from ..engine.runner import TransportConfig, run_engine
+    from ..engine.view import engine_snapshot
+    from ..order.config import InstrumentLimits, RiskConfig
+    from ..sim.server import DEFAULT_INSTRUMENTS
+
+    inst = [InstrumentLimits(max_qty=10, max_notional=mid * 20, collar=40 * tick, position_limit=20, tick=tick)
+            for _, mid, tick in DEFAULT_INSTRUMENTS]
+    risk = RiskConfig(instruments=inst, order_rate=2000, order_burst=200, message_rate=5000, message_burst=500)
+    sp = dict(instr=0, tick=DEFAULT_INSTRUMENTS[0][2]) if args.strategy == "market_maker" else \
+        dict(instr=0, imbalance_pct=60, cooldown_ns=200_000, max_pos=10) if args.strategy == "taker" else {}
+    E, _ = build_engine(EngineConfig(secids=[s for s, _, _ in DEFAULT_INSTRUMENTS], strategy=args.strategy,
+                                     strategy_params=sp, risk=risk))
+    sim_cpu = None
+    if args.cpu is not None and len(os.sched_getaffinity(0)) > 1:
+        sim_cpu = next(c for c in sorted(os.sched_getaffinity(0)) if c != args.cpu)
+    sim_port = port_spec.replace("role=client", "role=server")
+    sim = _spawn_sim(sim_port, args.seed, args.duration + 20, args.rate, oe_port, udp_ports, sim_cpu)
+    try:
+        tc = TransportConfig(port=port_spec, oe_port=oe_port, udp_ports=udp_ports, cpu=args.cpu)
+        on_tick = (lambda E: live(name, engine_snapshot(E))) if live else None
+        stats = run_engine(E, tc, args.duration, on_tick)
+    finally:
+        sim.terminate()
+        sim_stats = _finish(sim)
+    s = samples(E)
+    snap = engine_snapshot(E)
+    res = {"path": name, "tick_to_trade": summary(s["tick_to_trade"]),
+           "stages_p50_ns": {k: int(v[len(v) // 2]) if len(v) else None
+                             for k, v in ((k, sorted(v)) for k, v in s.items() if k != "tick_to_trade")},
+           **snap, "engine_transport": {k: v for k, v in stats.items() if not isinstance(v, dict)},
+           "sim": sim_stats}
+    return res, s["tick_to_trade"], E
+
+
+def run(args) -> int:
+    from ..engine.latency import plot
+    from ..engine.view import LiveView
+
+    tmp = tempfile.mkdtemp(prefix="tw-demo-")
+    sock = os.path.join(tmp, "md.sock")
+    rnd = int.from_bytes(os.urandom(2), "little")
+    results, dists = {}, {}
+    view = LiveView(enabled=not args.json)
+    with view:
+        r, d, _ = run_path("memif", args, f"memif:socket={sock},role=client", 20000 + rnd % 20000,
+                           (40000 + rnd % 9000, 49000 + rnd % 9000, 58000 + rnd % 7000), view.update)
+        results["memif"], dists["memif"] = r, d
+        if not args.no_kernel:
+            r, d, _ = run_path("kernel", args, "socket", 20000 + (rnd + 1) % 20000,
+                               (40001 + rnd % 9000, 49001 + rnd % 9000, 58001 + rnd % 7000), view.update)
+            results["kernel"], dists["kernel"] = r, d
+    plot(dists, args.png)
+    out = {"duration_s": args.duration, "seed": args.seed, "strategy": args.strategy, "png": args.png,
+           "tick_to_trade_ns": {k: v["tick_to_trade"] for k, v in results.items()}}
+    m, k = out["tick_to_trade_ns"].get("memif", {}), out["tick_to_trade_ns"].get("kernel", {})
+    if m.get("p50_ns") and k.get("p50_ns"):
+        out["kernel_over_memif_p50"] = round(k["p50_ns"] / m["p50_ns"], 2)
+    out["paths"] = results
+    if args.json:
+        print(json.dumps(out))
+    else:
+        from ..engine.view import print_report
+        print_report(out)
+    return 0

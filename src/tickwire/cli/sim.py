@@ -1,0 +1,48 @@
+"""`tickwire sim --port SPEC`: the exchange simulator (matching engine, seeded order flow,
+MDP 3.0 feeds A/B + snapshot loop, iLink 3-style FIXP order-entry gateway)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _impair(text: str) -> tuple:
+    """'LOSS,DUP,REORDER' in parts per million."""
+    parts = [int(x) for x in text.split(",")]
+    if len(parts) != 3 or any(p < 0 or p > 1_000_000 for p in parts):
+        raise ValueError(f"--impair-x {text!r}: expected LOSS,DUP,REORDER in ppm (0..1000000)")
+    return tuple(parts)
+
+
+def register(sub):
+    p = sub.add_parser("sim", help="exchange simulator: matching engine, MDP 3.0 feeds, FIXP order entry")
+    p.add_argument("--port", default="socket", metavar="SPEC",
+                   help="frame port (memif:socket=PATH,role=server, packet:dev=...) or 'socket' for kernel sockets")
+    p.add_argument("--ip", default="10.77.0.1", help="our address on a frame port")
+    p.add_argument("--oe-port", type=int, default=9310, help="order-entry TCP port")
+    p.add_argument("--udp-ports", default="14310,14311,14312", help="feed A, feed B, snapshot UDP ports")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--rate", type=float, default=2000.0, help="synthetic order-flow actions per second")
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--impair-a", type=_impair, default=(0, 0, 0), metavar="L,D,R",
+                   help="feed A loss,duplicate,reorder probabilities in ppm")
+    p.add_argument("--impair-b", type=_impair, default=(0, 0, 0), metavar="L,D,R")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..sim.server import SimConfig, run_sim
+    ports = tuple(int(x) for x in args.udp_ports.split(","))
+    if len(ports) != 3:
+        raise ValueError("--udp-ports: three ports (feed A, feed B, snapshot)")
+    cfg = SimConfig(port=args.port, ip=args.ip, oe_port=args.oe_port, udp_ports=ports, seed=args.seed,
+                    rate=args.rate, duration=args.duration, impair=(args.impair_a, args.impair_b))
+    stats = run_sim(cfg, ready=lambda: print("sim: ready", file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        for k, v in stats.items():
+            print(f"{k:<24} {v}")
+    return 0

@@ -1,0 +1,178 @@
+"""Python side of the engine process: open the transport, connect the order session,
+run the compiled loop in bounded slices, service the control plane in between
+(TCP slow path and timers, memif link, reconnects), report.
+
+    run_engine(cfg, transport, duration, on_tick=None) -> (EngineState, stats dict)
+
+transport is a TransportConfig: ``port`` = a frame-port spec (memif:..., packet:...)
+for tickwire's stack + user-space TCP, or "socket" for kernel sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..wire.bytes import ip_to_int
+from .build import build_engine, feed_view
+from .core import oe_connected, oe_disconnected
+from .layout import M_CLOSE_TRANSPORT, M_TXS_LEN, META_NAMES
+
+
+@dataclass
+class TransportConfig:
+    port: str = "socket"
+    ip: str = "10.77.0.2"
+    mac: str = "02:77:00:00:00:02"
+    venue_ip: str = "10.77.0.1"
+    oe_port: int = 9310
+    groups: tuple = ("239.77.0.1", "239.77.0.2", "239.77.0.3")
+    udp_ports: tuple = (14310, 14311, 14312)
+    cpu: int | None = None          # pin the engine to this CPU (os.sched_setaffinity)
+    connect_timeout: float = 20.0
+
+
+def pin(cpu):
+    """CPU pinning: keep the loop on one core (its caches, its TSC)."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {int(cpu)})
+
+
+def run_engine(E, tc: TransportConfig, duration: float, on_tick=None, tick_every: float = 0.25):
+    pin(tc.cpu)
+    if tc.port == "socket":
+        return _run_socket(E, tc, duration, on_tick, tick_every)
+    return _run_frames(E, tc, duration, on_tick, tick_every)
+
+
+def _run_frames(E, tc, duration, on_tick, tick_every):
+    from ..cli.tcp_send import wait_link
+    from ..drivers.port import open_port
+    from ..mem.mempool import Mempool
+    from ..stack import Stack
+    from ..stack.tcp import TcpStack
+    from ..stack.tcp.conn import TcpError
+    from ..wire.decode import new_info
+    from .loop_memif import engine_memif_step
+
+    port = open_port(tc.port, Mempool(n_bufs=16384))
+    stats = {"reconnects": 0}
+    try:
+        wait_link(port, tc.connect_timeout)
+        tcp = TcpStack(port, tc.ip.split("/")[0], local_mac=tc.mac)
+        net = Stack(tc.mac, tc.ip if "/" in tc.ip else tc.ip + "/24")
+        tcp.attach_net(net)
+        udp_src = np.zeros(net.state.udp_ep.shape[0], np.int64)
+        for k, (g, p) in enumerate(zip(tc.groups, tc.udp_ports)):
+            net.join(g)
+            udp_src[net.bind_udp(p)] = k
+        info = new_info()
+        clock = tcp.clock()
+        scratch = np.zeros(1 << 16, np.uint8)
+        txb = np.zeros(64, np.int32)
+        local_mac = tcp.local_mac
+        conn = None
+        # compile (or load from cache) before connecting: the session's keepalive must not
+        # lapse while Numba compiles
+        engine_memif_step(port.state, port.pool.arrays, tcp.bufs, E, net.state, info, tcp.hot, tcp.nslots, -1,
+                          tcp.txq, tcp.rxq, tcp.tmpl, tcp.sg, tcp.slow, tcp.opts, scratch, clock, local_mac,
+                          udp_src, txb, 0)
+        t0 = time.monotonic()
+        next_tick = t0
+        next_try = t0
+        while time.monotonic() - t0 < duration:
+            now = time.monotonic()
+            if conn is None and now >= next_try:
+                try:
+                    conn = tcp.connect(tc.venue_ip, tc.oe_port, timeout=2.0)
+                    oe_connected(E, time.monotonic_ns())
+                except (TcpError, OSError):
+                    conn = None
+                    next_try = now + 0.5
+            slot = conn.slot if conn is not None else -1
+            _, nslow, _ = engine_memif_step(port.state, port.pool.arrays, tcp.bufs, E, net.state, info, tcp.hot,
+                                            tcp.nslots, slot, tcp.txq, tcp.rxq, tcp.tmpl, tcp.sg, tcp.slow,
+                                            tcp.opts, scratch, clock, local_mac, udp_src, txb, 20000)
+            tcp.process_slow(nslow)
+            tcp.service()
+            if conn is not None and (conn.state_name != "ESTABLISHED" or E.meta[M_CLOSE_TRANSPORT]):
+                oe_disconnected(E)
+                stats["reconnects"] += 1
+                try:
+                    conn.abort("order session ended")
+                except Exception:
+                    pass
+                conn = None
+                E.meta[M_CLOSE_TRANSPORT] = 0
+                E.meta[M_TXS_LEN] = 0
+                next_try = time.monotonic() + 0.2
+            if on_tick is not None and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + tick_every
+                on_tick(E)
+        stats.update(tcp.counters())
+        stats["pool"] = port.pool.counters()
+        return stats
+    finally:
+        try:
+            tcp.close()
+        except Exception:
+            pass
+        port.close()
+
+
+def _run_socket(E, tc, duration, on_tick, tick_every):
+    from ..drivers.port import open_port
+    from ..mem.mempool import Mempool
+    from ..stack.tcp.loops import tsc_clock
+    from .loop_socket import engine_socket_step
+
+    pool = Mempool(n_bufs=8192)
+    udps = [open_port(f"udp:bind=127.0.0.1:{p}", pool) for p in tc.udp_ports]
+    tcpp = None
+    stats = {"reconnects": 0}
+    bufs = np.zeros(32, np.int32)
+    clock = tsc_clock(time.monotonic_ns() // 1000)
+    try:
+        t0 = time.monotonic()
+        next_tick = t0
+        next_try = t0
+        while time.monotonic() - t0 < duration:
+            now = time.monotonic()
+            if tcpp is None and now >= next_try:
+                try:
+                    tcpp = open_port(f"tcp:connect=127.0.0.1:{tc.oe_port},nodelay=on", pool)
+                    # compile (or load from cache) before the session starts its keepalive clock
+                    engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs,
+                                       E, clock, 0)
+                    oe_connected(E, time.monotonic_ns())
+                except OSError:
+                    tcpp = None
+                    next_try = now + 0.2
+                    continue
+            if tcpp is None:
+                time.sleep(0.01)
+                continue
+            engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs, E, clock,
+                               20000)
+            tcpp.poll()
+            if not tcpp.link_up or E.meta[M_CLOSE_TRANSPORT]:
+                oe_disconnected(E)
+                stats["reconnects"] += 1
+                tcpp.close()
+                tcpp = None
+                E.meta[M_CLOSE_TRANSPORT] = 0
+                E.meta[M_TXS_LEN] = 0
+                next_try = time.monotonic() + 0.2
+            if on_tick is not None and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + tick_every
+                on_tick(E)
+        stats["pool"] = pool.counters()
+        return stats
+    finally:
+        if tcpp is not None:
+            tcpp.close()
+        for u in udps:
+            u.close()

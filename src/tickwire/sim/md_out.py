@@ -1,0 +1,99 @@
+"""Sending the simulator's market data as UDP frames on a frame port, feeds A and B, with
+optional injected loss, duplication and reordering per feed (seeded, reproducible).
+
+imp[feed, *]: loss, duplicate, reorder probabilities in parts per million. A reordered
+packet is held back and sent after the next packet of that feed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..drivers.port import tx_burst
+from ..mem.atomics import memcpy
+from ..mem.mempool import buf_start, pool_alloc, pool_free
+from ..stack.udp import SEND_OK, UDP_PAYLOAD_OFF, udp_prepare
+
+IMP_LOSS, IMP_DUP, IMP_REORDER = range(3)
+# counters c[feed, *]
+MC_SENT, MC_LOST, MC_DUPED, MC_REORDERED, MC_NOBUF, MC_TX_DROPPED = range(6)
+
+
+@njit(cache=True, inline="always")
+def _rand_ppm(rng):
+    x = np.uint64(rng[0])
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[0] = np.int64(x)
+    return np.int64(((x * np.uint64(2685821657736338717)) >> np.uint64(33)) % np.uint64(1_000_000))
+
+
+@njit(cache=True)
+def _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, k):
+    b = pool_alloc(pool)
+    if b < 0:
+        return k, False
+    memcpy(pool.data, buf_start(pool, b) + UDP_PAYLOAD_OFF, pkt, 0, n)
+    if udp_prepare(net, pool, b, dst, sport, dport, n) != SEND_OK:
+        pool_free(pool, b)
+        return k, False
+    txb[k] = b
+    return k + 1, True
+
+
+@njit(cache=True)
+def send_md(port_state, pool, net, mdq, mdq_len, count, dst, dport, sport, imp, rng, hold, hold_len, cnt, txb):
+    """Send ``mdq[:count]`` on each feed f (dst[f]:dport[f]) with impairments imp[f].
+    ``hold[f]`` keeps a packet delayed for reordering. Returns frames handed to the port."""
+    total = 0
+    for f in range(dst.shape[0]):
+        k = 0
+        for q in range(count):
+            n = mdq_len[q]
+            if k + 3 > txb.shape[0]:
+                sent = tx_burst(port_state, pool, txb, k)
+                for j in range(sent, k):
+                    pool_free(pool, txb[j])
+                    cnt[f, 5] += 1
+                total += sent
+                k = 0
+            if _rand_ppm(rng) < imp[f, IMP_LOSS]:
+                cnt[f, MC_LOST] += 1
+                continue
+            if hold_len[f] == 0 and _rand_ppm(rng) < imp[f, IMP_REORDER]:
+                hold[f, :n] = mdq[q, :n]
+                hold_len[f] = n
+                cnt[f, MC_REORDERED] += 1
+                continue
+            k, ok = _frame(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k)
+            if not ok:
+                cnt[f, MC_NOBUF] += 1
+                continue
+            cnt[f, MC_SENT] += 1
+            if _rand_ppm(rng) < imp[f, IMP_DUP]:
+                k, ok = _frame(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k)
+                if ok:
+                    cnt[f, MC_DUPED] += 1
+            if hold_len[f] > 0:
+                k, ok = _frame(port_state, pool, net, hold[f], hold_len[f], dst[f], sport, dport[f], txb, k)
+                hold_len[f] = 0
+        if k > 0:
+            sent = tx_burst(port_state, pool, txb, k)
+            for j in range(sent, k):
+                pool_free(pool, txb[j])
+                cnt[f, MC_TX_DROPPED] += 1
+            total += sent
+    return total
+
+
+@njit(cache=True)
+def send_one(port_state, pool, net, pkt, n, dst, sport, dport, txb):
+    k, ok = _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, 0)
+    if not ok:
+        return 0
+    sent = tx_burst(port_state, pool, txb, 1)
+    if sent != 1:
+        pool_free(pool, txb[0])
+    return sent

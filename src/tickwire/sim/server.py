@@ -1,0 +1,255 @@
+"""The simulator process: the venue (venue.py) behind a transport.
+
+Two transports, same venue code:
+  * a frame port (``memif:...``, ``packet:...``): market data as UDP multicast frames built
+    by tickwire's stack, order entry over tickwire's user-space TCP (listener);
+  * ``socket``: kernel UDP (unicast to 127.0.0.1) and a kernel TCP listener: the baseline
+    the same engine strategy is compared against.
+
+The control loop is Python (TCP slow path, timers, pacing); the venue's work (matching,
+publishing, session, execution reports) is compiled.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..wire.bytes import ip_to_int
+from .md_out import send_md, send_one
+from .venue import (V_NAMES, build_venue, take_md, take_out, venue_disconnected, venue_flow, venue_oe_input,
+                    venue_snapshot, venue_timers)
+
+TICK = 250_000_000
+DEFAULT_INSTRUMENTS = [(1001, 5000 * 1_000_000_000, TICK), (1002, 2500 * 1_000_000_000, TICK)]
+
+
+@dataclass
+class SimConfig:
+    port: str = "socket"                   # frame port spec, or "socket" for kernel sockets
+    ip: str = "10.77.0.1"
+    oe_port: int = 9310
+    groups: tuple = ("239.77.0.1", "239.77.0.2", "239.77.0.3")   # feed A, feed B, snapshot loop
+    udp_ports: tuple = (14310, 14311, 14312)
+    seed: int = 1
+    rate: float = 2000.0                   # synthetic flow actions per second
+    duration: float = 10.0
+    snapshot_every: float = 0.25           # seconds between snapshot rounds
+    instruments: list = field(default_factory=lambda: list(DEFAULT_INSTRUMENTS))
+    impair: tuple = ((0, 0, 0), (0, 0, 0))  # per feed: loss, dup, reorder in ppm
+    mac: str = "02:77:00:00:00:01"
+    keepalive_ms: int = 1000
+
+
+class _Kernel:
+    """Kernel-socket transport: UDP datagrams to 127.0.0.1 ports, one TCP client at a time."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lst.bind(("127.0.0.1", cfg.oe_port))
+        self.lst.listen(1)
+        self.lst.setblocking(False)
+        self.conn = None
+        self.rng = np.random.default_rng(cfg.seed ^ 0x5EED)
+        self.hold = [None, None]
+        self.counts = {"sent": 0, "lost": 0, "duplicated": 0, "reordered": 0}
+
+    def connected(self):
+        return self.conn is not None
+
+    def poll(self):
+        if self.conn is None:
+            try:
+                c, _ = self.lst.accept()
+            except BlockingIOError:
+                return None, False
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.setblocking(False)
+            self.conn = c
+            return None, True
+        try:
+            data = self.conn.recv(65536)
+        except BlockingIOError:
+            return None, False
+        except OSError:
+            data = b""
+        if data == b"":
+            self.conn.close()
+            self.conn = None
+            return b"", False
+        return data, False
+
+    def send_oe(self, data):
+        if self.conn is not None and data:
+            try:
+                self.conn.sendall(data)
+            except OSError:
+                self.conn.close()
+                self.conn = None
+
+    def send_md(self, packets):
+        imp = self.cfg.impair
+        for f in range(2):
+            addr = ("127.0.0.1", self.cfg.udp_ports[f])
+            loss, dup, reorder = imp[f]
+            for p in packets:
+                if self.rng.integers(1_000_000) < loss:
+                    self.counts["lost"] += 1
+                    continue
+                if self.hold[f] is None and self.rng.integers(1_000_000) < reorder:
+                    self.hold[f] = p
+                    self.counts["reordered"] += 1
+                    continue
+                self.udp.sendto(p, addr)
+                self.counts["sent"] += 1
+                if self.rng.integers(1_000_000) < dup:
+                    self.udp.sendto(p, addr)
+                    self.counts["duplicated"] += 1
+                if self.hold[f] is not None:
+                    self.udp.sendto(self.hold[f], addr)
+                    self.hold[f] = None
+
+    def send_snapshot(self, pkt):
+        self.udp.sendto(pkt, ("127.0.0.1", self.cfg.udp_ports[2]))
+
+    def close(self):
+        for s in (self.conn, self.lst, self.udp):
+            if s is not None:
+                s.close()
+
+
+class _Frames:
+    """Frame-port transport: tickwire's stack and user-space TCP."""
+
+    def __init__(self, cfg):
+        from ..drivers.port import open_port
+        from ..mem.mempool import Mempool
+        from ..stack import Stack
+        from ..stack.tcp import TcpStack
+        from ..cli.tcp_send import wait_link
+        self.cfg = cfg
+        self.port = open_port(cfg.port, Mempool(n_bufs=16384))
+        wait_link(self.port, 30.0)
+        self.tcp = TcpStack(self.port, cfg.ip.split("/")[0], local_mac=cfg.mac)
+        self.net = Stack(cfg.mac, cfg.ip if "/" in cfg.ip else cfg.ip + "/24")
+        self.tcp.attach_net(self.net)
+        self.lst = self.tcp.listen(cfg.oe_port)
+        self.conn = None
+        self.dst = np.array([ip_to_int(g) for g in cfg.groups[:2]], np.int64)
+        self.dport = np.array(cfg.udp_ports[:2], np.int64)
+        self.imp = np.array(cfg.impair, np.int64)
+        self.rng = np.array([(cfg.seed * 0x9E3779B97F4A7C15 + 1) & 0x7FFFFFFFFFFFFFFF | 1], np.int64)
+        self.hold = np.zeros((2, 1500), np.uint8)
+        self.hold_len = np.zeros(2, np.int64)
+        self.cnt = np.zeros((2, 6), np.int64)
+        self.txb = np.zeros(64, np.int32)
+
+    def connected(self):
+        return self.conn is not None and self.conn.state_name == "ESTABLISHED"
+
+    def poll(self):
+        self.tcp.poll()
+        if self.conn is None:
+            c = self.lst.accept(timeout=0) if self.lst.ready else None
+            if c is not None:
+                self.conn = c
+                return None, True
+            return None, False
+        if self.conn.state_name != "ESTABLISHED":
+            self.conn = None
+            return b"", False
+        n = self.conn.readable()
+        if n:
+            return self.conn.recv(n), False
+        return None, False
+
+    def send_oe(self, data):
+        if self.conn is not None and data:
+            self.conn.send(data)
+
+    def send_md_queue(self, V):
+        n = int(V.meta[1])
+        if n:
+            self.net.set_now()
+            send_md(self.port.state, self.port.pool.arrays, self.net.state, V.mdq, V.mdq_len, n, self.dst, self.dport,
+                    0x3800, self.imp, self.rng, self.hold, self.hold_len, self.cnt, self.txb)
+            V.meta[1] = 0
+
+    def send_snapshot(self, pkt):
+        buf = np.frombuffer(pkt, np.uint8).copy()
+        send_one(self.port.state, self.port.pool.arrays, self.net.state, buf, len(pkt),
+                 ip_to_int(self.cfg.groups[2]), 0x3800, self.cfg.udp_ports[2], self.txb)
+
+    @property
+    def counts(self):
+        c = self.cnt.sum(axis=0)
+        return {"sent": int(c[0]), "lost": int(c[1]), "duplicated": int(c[2]), "reordered": int(c[3]),
+                "nobuf": int(c[4]), "tx_dropped": int(c[5])}
+
+    def close(self):
+        try:
+            self.tcp.close()
+        finally:
+            self.port.close()
+
+
+def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
+    """Run the venue for cfg.duration seconds (or until ``stop()``); returns statistics."""
+    V = build_venue(cfg.instruments, seed=cfg.seed, keepalive_ms=cfg.keepalive_ms)
+    tr = _Kernel(cfg) if cfg.port == "socket" else _Frames(cfg)
+    snap = np.zeros(2048, np.uint8)
+    rx = np.zeros(1 << 16, np.uint8)
+    # warm the compiled venue before the clock starts
+    venue_flow(V, time.monotonic_ns(), 0)
+    if ready is not None:
+        ready()
+    t0 = time.monotonic()
+    next_snap = t0
+    done_steps = 0
+    connections = 0
+    try:
+        while True:
+            t = time.monotonic()
+            if t - t0 >= cfg.duration or (stop is not None and stop()):
+                break
+            now = time.monotonic_ns()
+            data, new_conn = tr.poll()
+            if new_conn:
+                connections += 1
+            if data == b"":
+                venue_disconnected(V, now)
+            elif data:
+                buf = np.frombuffer(data, np.uint8)
+                venue_oe_input(V, buf, 0, len(data), now)
+            want = int((t - t0) * cfg.rate)
+            if want > done_steps:
+                k = min(want - done_steps, 64)
+                venue_flow(V, now, k)
+                done_steps += k
+            venue_timers(V, now)
+            if tr.connected():
+                tr.send_oe(take_out(V))
+            if isinstance(tr, _Frames):
+                tr.send_md_queue(V)
+            else:
+                tr.send_md(take_md(V))
+            if t >= next_snap:
+                next_snap = t + cfg.snapshot_every
+                for i in range(len(cfg.instruments)):
+                    n = venue_snapshot(V, i, snap, now)
+                    tr.send_snapshot(snap[:n].tobytes())
+        stats = {"flow_steps": done_steps, "connections": connections, "md_packets": int(V.pub.meta[7]),
+                 "md_seq": int(V.pub.meta[0]), **{f"venue_{k}": int(v) for k, v in zip(V_NAMES, V.meta)},
+                 **{f"md_{k}": v for k, v in tr.counts.items()}}
+        return stats
+    finally:
+        tr.close()
