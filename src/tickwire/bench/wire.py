@@ -23,7 +23,7 @@ from numba import njit
 
 from ..mem.mempool import Mempool
 from ..stack import Stack
-from ..stack.input import stack_input
+from ..stack.input import stack_input_inline
 from ..wire.decode import decode_frame
 
 
@@ -66,15 +66,15 @@ def build_frames(n: int, seed: int = 1) -> list[bytes]:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _run_stack(st, pool, info, lo, hi):
     acts = 0
     for b in range(lo, hi):
-        acts += stack_input(st, pool, np.int32(b), info)
+        acts += stack_input_inline(st, pool, np.int32(b), info)
     return acts
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _run_decode(pool, info, lo, hi, buf_size, headroom):
     s = 0
     for b in range(lo, hi):

@@ -19,7 +19,7 @@ ARP_REQUEST, ARP_REPLY = 1, 2
 ARP_OPER, ARP_SHA, ARP_SPA, ARP_THA, ARP_TPA = 6, 8, 14, 18, 24
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def arp_check(buf, off, end):
     """OK for an Ethernet/IPv4 request or reply that fits in the frame."""
     if end - off < ARP_LEN:

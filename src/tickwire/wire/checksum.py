@@ -30,7 +30,7 @@ def csum_fold(s):
     return s
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def csum_add(buf, off, n, acc):
     """``acc`` plus the sum of ``buf[off:off+n]`` (words counted from ``off``)."""
     s = np.int64(0)

@@ -38,7 +38,7 @@ def new_info() -> np.ndarray:
     return np.zeros(INFO_SLOTS, np.int64)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def decode_frame(buf, off, length, info):
     end = off + length
     cause, etype, l3, tci = eth_decode(buf, off, end)

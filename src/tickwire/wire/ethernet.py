@@ -38,7 +38,7 @@ def ipv4_multicast_mac(group):
     return 0x01005E000000 | (group & 0x7FFFFF)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def eth_decode(buf, off, end):
     """Parse Ethernet and up to two VLAN tags.
 

@@ -18,7 +18,7 @@ ICMP_TYPE, ICMP_CODE, ICMP_CSUM, ICMP_ID, ICMP_SEQ = 0, 1, 2, 4, 6
 PROTO_ICMP = 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def icmp_check(buf, off, l4_len):
     if l4_len < ICMP_HLEN:
         return TRUNCATED

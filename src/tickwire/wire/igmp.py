@@ -29,7 +29,7 @@ IGMPV3_ROUTERS = 0xE0000016  # 224.0.0.22: v3 reports
 PROTO_IGMP = 2
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def igmp_check(buf, off, l4_len):
     """Length and checksum (over the whole IGMP message) of any IGMP message."""
     if l4_len < 8:

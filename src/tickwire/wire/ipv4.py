@@ -45,7 +45,7 @@ def ipv4_options_ok(buf, off, end):
     return True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def ipv4_check(buf, off, end):
     """Validate the header against the frame end ``end``.
 

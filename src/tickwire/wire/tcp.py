@@ -38,7 +38,7 @@ def new_options() -> np.ndarray:
     return np.full(TCP_OPT_SLOTS, -1, np.int64)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def tcp_check(buf, off, l4_len, src, dst, verify_checksum):
     """Validate a segment ``buf[off:off+l4_len]``; returns (cause, header_len)."""
     if l4_len < TCP_HLEN:

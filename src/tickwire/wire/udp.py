@@ -20,7 +20,7 @@ UDP_SPORT, UDP_DPORT, UDP_LEN, UDP_CSUM = 0, 2, 4, 6
 PROTO_UDP = 17
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def udp_check(buf, off, l4_len, src, dst):
     """Validate a datagram in ``buf[off:off+l4_len]`` (the IP payload).
 
