@@ -18,7 +18,10 @@ Readers take views, never copies: ``levels[slot, 0, 0]`` is the best bid row.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 PX, QTY, NORD = 0, 1, 2
 NFIELD = 3
@@ -27,6 +30,27 @@ NSIDE = 4
 EMPTY_PX = np.iinfo(np.int64).max   # PRICENULL9 null: an empty level has no price
 
 (ACT_NEW, ACT_CHANGE, ACT_DELETE, ACT_DELETE_THRU, ACT_DELETE_FROM, ACT_OVERLAY) = range(6)
+
+
+@intrinsic
+def _move_elems(typingctx, arr, dst, src, n):
+    """memmove within ``arr``'s buffer: ``n`` elements from flat index ``src`` to ``dst``.
+    One llvm.memmove instead of a row loop whose every 4-d access pays four
+    negative-index wraparound checks (notes/numba-hot-path.md §4)."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        a, d, s, k = args
+        ary = context.make_array(arr)(context, builder, a)
+        base = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
+        size = context.get_abi_sizeof(context.get_data_type(arr.dtype))
+        dp = builder.gep(base, [builder.mul(d, d.type(size))])
+        sp = builder.gep(base, [builder.mul(s, s.type(size))])
+        cgutils.raw_memmove(builder, dp, sp, builder.mul(k, k.type(size)), 1)
+        return context.get_dummy_value()
+
+    return types.void(arr, types.intp, types.intp, types.intp), codegen
 
 
 def new_levels(max_instruments: int, max_depth: int) -> np.ndarray:
@@ -65,23 +89,18 @@ def apply_level(lv, s, side, level, depth, action, px, qty, nord):
     if level < 1 or level > depth:
         return 1
     i = level - 1
-    if action == ACT_NEW:
-        j = depth - 1
-        while j > i:
-            lv[s, side, j, PX] = lv[s, side, j - 1, PX]
-            lv[s, side, j, QTY] = lv[s, side, j - 1, QTY]
-            lv[s, side, j, NORD] = lv[s, side, j - 1, NORD]
-            j -= 1
+    # flat element index of row 0 of this side (C order: slot, side, row, field)
+    base = ((s * lv.shape[1] + side) * lv.shape[2]) * NFIELD
+    if action == ACT_NEW:             # rows i..depth-2 move down one; the last falls off
+        if depth - 1 > i:
+            _move_elems(lv, base + (i + 1) * NFIELD, base + i * NFIELD, (depth - 1 - i) * NFIELD)
     elif action == ACT_DELETE or action == ACT_DELETE_FROM:
         n = 1 if action == ACT_DELETE else level   # DeleteFrom: levels 1..N
         if action == ACT_DELETE_FROM:
             i = 0
-        j = i
-        while j + n < depth:
-            lv[s, side, j, PX] = lv[s, side, j + n, PX]
-            lv[s, side, j, QTY] = lv[s, side, j + n, QTY]
-            lv[s, side, j, NORD] = lv[s, side, j + n, NORD]
-            j += 1
+        if depth - i - n > 0:
+            _move_elems(lv, base + i * NFIELD, base + (i + n) * NFIELD, (depth - i - n) * NFIELD)
+        j = max(i, depth - n)
         while j < depth:
             _clear_row(lv, s, side, j)
             j += 1

@@ -780,3 +780,12 @@ def feed_input(mem, buf, off, length, source):
     process_in_order(st, mb, buf, off, length, seq)
     if st.ctr[C_PEND_COUNT] > 0:
         drain_window(st, mb)
+
+
+@njit(cache=True, _nrt=False)
+def feed_run(mem, buf, offs, lens, source):
+    """Many payloads at once: ``buf[offs[i]:offs[i]+lens[i]]`` in order, one source.
+    For recorded streams (benchmark, replay tools); the engine calls feed_input."""
+    for i in range(offs.size):
+        feed_input(mem, buf, offs[i], lens[i], source)
+    return offs.size

@@ -28,7 +28,13 @@ class StreamGen:
     """Random incremental stream over ``secids``; RptSeq per instrument, MsgSeqNum from 1."""
 
     def __init__(self, codec: Codec, secids, depth=10, seed=0, base_px=4_500_000_000_000,
-                 tick=250_000_000, implied=True, trades=True, resets=True):
+                 tick=250_000_000, implied=True, trades=True, resets=True, profile="uniform"):
+        """profile "uniform": levels and actions uniformly random (worst case for the
+        book, best coverage for tests). "top": most updates are Changes near the top of
+        the book, levels geometric (closer to what an MBP feed carries)."""
+        if profile not in ("uniform", "top"):
+            raise ValueError(f"unknown profile {profile!r}")
+        self.profile = profile
         self.codec = codec
         self.secids = list(secids)
         self.depth = depth
@@ -48,8 +54,14 @@ class StreamGen:
         etype = r.choice(("Bid", "Offer", "ImpliedBid", "ImpliedOffer") if self.implied and x < 0.15
                          else ("Bid", "Offer"))
         depth = 2 if etype.startswith("Implied") else self.depth
-        action = r.choices(ACTIONS, weights=(40, 40, 25, 1, 2, 4))[0]
-        level = r.randint(1, depth)
+        if self.profile == "uniform":
+            action = r.choices(ACTIONS, weights=(40, 40, 25, 1, 2, 4))[0]
+            level = r.randint(1, depth)
+        else:
+            action = r.choices(ACTIONS, weights=(20, 60, 18, 0.2, 0.5, 1.3))[0]
+            level = 1
+            while level < depth and r.random() < 0.45:
+                level += 1
         px = self.base_px + r.randint(-40, 40) * self.tick
         return book_entry(px, r.randint(1, 500), secid, self.rpt[secid], level, action, etype, r.randint(1, 30))
 
