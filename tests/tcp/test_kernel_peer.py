@@ -77,6 +77,7 @@ def make_stack(v: Veth, netem: bool = False, cfg: TcpConfig | None = None):
 def check_impaired(veth, conn):
     """The impairment really happened, and tickwire really recovered from it."""
     assert conn.counters["retransmits"] > 0
+    assert conn.counters["sack_blocks_bad"] == 0          # the kernel's SACK blocks all made sense
     seen = veth.impaired_packets()
     if any(seen.values()):                      # nft+htb fallback: its counters are readable
         assert seen["drop"] > 10 and seen["dup"] > 5 and seen["priority"] > 20, seen

@@ -21,7 +21,7 @@ from . import tcb as T
 from .config import TcpConfig
 from .reassembly import Reassembly
 from .rto import RtoEstimator
-from .segment import (SG_ACK, SG_DATA_LEN, SG_DATA_OFF, SG_FLAGS, SG_MSS, SG_SACK_PERM,
+from .segment import (SG_ACK, SG_DATA_LEN, SG_DATA_OFF, SG_FLAGS, SG_MSS, SG_NSACK, SG_SACK, SG_SACK_PERM,
                       SG_SEQ, SG_TS, SG_TSECR, SG_TSVAL, SG_WND, SG_WSCALE)
 from .states import (ACK, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, NAMES, PSH, RECV_DATA_STATES, RST, SYN, SYN_RECEIVED,
@@ -57,12 +57,15 @@ class Connection:
         self.timewait_deadline = 0
         self.delack_deadline = 0
         self.rtt_seq = -1                # Karn: the segment being timed (no timestamps)
+        self.sacked: list[list[int]] = []  # SACK scoreboard: send-stream [start, end) the peer holds
+        self.rexmit_next = 0             # in recovery: next stream offset a hole may be resent from
         self.rtt_start = 0
         self.peer_fin_seen = False
         self.eof = False
         self.counters = {"retransmits": 0, "fast_retransmits": 0, "rto_expired": 0, "dupacks": 0,
                          "zero_window_probes": 0, "keepalives": 0, "challenge_acks": 0,
-                         "out_of_window": 0, "ooo_dropped": 0, "rst_sent": 0}
+                         "out_of_window": 0, "ooo_dropped": 0, "rst_sent": 0, "sack_retransmits": 0,
+                         "sack_blocks_bad": 0, "dsack_blocks": 0}
         h = self.h
         h[T.LOCAL_IP], h[T.REMOTE_IP] = stack.local_ip, remote_ip
         h[T.LOCAL_PORT], h[T.REMOTE_PORT] = local_port, remote_port
@@ -275,6 +278,8 @@ class Connection:
         h[T.CWND] = mss
         h[T.DUPACKS] = 0
         h[T.RECOVER] = 0
+        self.sacked.clear()              # RFC 2018 §8: after a timeout, SACK information is not trusted
+        self.rexmit_next = 0
         # go back N: resend from SND.UNA (the receiver drops what it already has)
         h[T.SND_NXT] = h[T.SND_UNA]
         h[T.TX_NXT] = h[T.TX_UNA]
@@ -641,6 +646,8 @@ class Connection:
             self.send_ack(now)                 # acknowledges something not yet sent
             return False
         wnd_field = int(sg[SG_WND]) << self.g(T.SND_WSCALE)
+        if sg[SG_NSACK] > 0 and h[T.SACK_OK]:
+            self._take_sack(sg, seg_ack)
         if sq.lt(una, seg_ack):
             self._ack_advance(sg, seg_ack, now)
         elif seg_ack == una and plen == 0 and not flags & (SYN | FIN) and self._flight() > 0 \
@@ -682,6 +689,9 @@ class Connection:
             h[T.TX_NXT] = min(max(self.g(T.TX_NXT), self.g(T.TX_UNA)), self.g(T.TX_END))
         if self.g(T.TX_NXT) < self.g(T.TX_UNA):
             h[T.TX_NXT] = h[T.TX_UNA]
+        if self.sacked:
+            una_off = self.g(T.TX_UNA)
+            self.sacked = [r for r in self.sacked if r[1] > una_off]
         if h[T.TX_FIN] == 1 and self.g(T.TX_UNA) == self.g(T.TX_END) and \
                 sq.gt(seg_ack, self._snd_data_seq(self.g(T.TX_END))):
             h[T.TX_FIN] = 2                  # a FIN sent before a go-back-N rewind was acknowledged
@@ -698,12 +708,16 @@ class Connection:
         mss = self.g(T.SND_MSS)
         if h[T.RECOVER]:
             if sq.lt(seg_ack, self.g(T.RECOVER)):
-                # RFC 6582 §3.2 step 5: partial ACK, retransmit the next hole, deflate
-                self._retransmit_first(now)
+                # RFC 6582 §3.2 step 5: partial ACK, retransmit the next hole (unless the SACK
+                # scoreboard already had it resent), deflate
+                if self.rexmit_next <= self.g(T.TX_UNA):
+                    self._retransmit_first(now)
+                    self.rexmit_next = self.g(T.TX_UNA) + mss
                 h[T.CWND] = max(self.g(T.CWND) - data_acked + mss, mss)
             else:
                 h[T.CWND] = min(self.g(T.SSTHRESH), max(self._flight(), mss) + mss)
                 h[T.RECOVER] = 0
+                self.rexmit_next = 0
         elif self.g(T.CWND) < self.g(T.SSTHRESH):
             h[T.CWND] = self.g(T.CWND) + min(acked, mss)
         else:
@@ -721,13 +735,58 @@ class Connection:
         mss = self.g(T.SND_MSS)
         if h[T.RECOVER]:
             h[T.CWND] += mss                                   # RFC 5681 §3.2 step 4
+            self._retransmit_sack_hole(now)                    # RFC 6675 spirit: one hole per dupack
         elif h[T.DUPACKS] == 3:
             # RFC 5681 §3.2 steps 2-3 / RFC 6582: fast retransmit, enter recovery.
             self.counters["fast_retransmits"] += 1
             h[T.SSTHRESH] = max(self._flight() // 2, 2 * mss)
             h[T.RECOVER] = self.g(T.SND_MAX) or 1
             self._retransmit_first(now)
+            self.rexmit_next = self.g(T.TX_UNA) + mss
             h[T.CWND] = self.g(T.SSTHRESH) + 3 * mss
+
+    def _take_sack(self, sg, seg_ack: int) -> None:
+        """Record the peer's SACK blocks (RFC 2018 §3) as send-stream ranges. A block below the
+        cumulative ACK is a D-SACK (RFC 2883); one reaching past what was sent, or empty, is
+        ignored and counted."""
+        base_off = self.g(T.TX_UNA)
+        base_seq = self._snd_data_seq(base_off)
+        top = base_off + sq.sub(self.g(T.SND_MAX), base_seq)
+        for i in range(int(sg[SG_NSACK])):
+            s = base_off + sq.sub(int(sg[SG_SACK + 2 * i]), base_seq)
+            e = base_off + sq.sub(int(sg[SG_SACK + 2 * i + 1]), base_seq)
+            if s < e <= base_off:
+                self.counters["dsack_blocks"] += 1     # RFC 2883 D-SACK: a duplicate arrived; ignored
+                continue
+            if not (s < e <= top):
+                self.counters["sack_blocks_bad"] += 1
+                continue
+            self.sacked.append([max(s, base_off), e])
+        self.sacked.sort()
+        merged: list[list[int]] = []
+        for s, e in self.sacked:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        self.sacked = merged[-16:]                 # bounded: the 16 highest ranges
+
+    def _retransmit_sack_hole(self, now: int) -> None:
+        """Resend one MSS of the lowest hole below the highest SACKed byte that was not
+        resent yet in this recovery."""
+        una = self.g(T.TX_UNA)
+        start = max(self.rexmit_next, una)
+        for s, e in self.sacked:
+            if e <= start:
+                continue
+            if start < s:
+                n = min(s - start, self.g(T.SND_MSS))
+                self.stack.send_segment(self, ACK | PSH, self._snd_data_seq(start), start, n, b"", now)
+                self.counters["retransmits"] += 1
+                self.counters["sack_retransmits"] += 1
+                self.rexmit_next = start + n
+                return
+            start = e
 
     def _take_data(self, seg_seq: int, data, doff: int, plen: int, now: int) -> None:
         """Seventh step: deliver in-order bytes, hold out-of-order ones, trim what we have."""
