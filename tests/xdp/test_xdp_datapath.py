@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from tickwire.drivers.counters import Counters
-from tickwire.drivers.xdp.datapath import (C_CHUNK, C_FD, C_NFRAMES, C_SHARED, CFG_LEN, EXTRA, RX_INVALID_DESC,
+from tickwire.drivers.xdp.datapath import (C_CHUNK, C_FD, C_NFRAMES, C_RX_WAKEUP_EVERY, C_SHARED, CFG_LEN, EXTRA, RX_INVALID_DESC,
                                           XdpState, xdp_rx_burst, xdp_tx_burst)
 from tickwire.drivers.counters import RX_PACKETS, TX_PACKETS, TX_TOO_LONG
 from tickwire.drivers.xdp.datapath import TX_BAD_BUF
@@ -29,6 +29,7 @@ def _make(start=0):
     pool = Mempool(n_bufs=NFRAMES, buf_size=CHUNK, headroom=0)
     cfg = np.zeros(CFG_LEN, np.int64)
     cfg[C_FD], cfg[C_CHUNK], cfg[C_NFRAMES], cfg[C_SHARED] = -1, CHUNK, NFRAMES, 1
+    cfg[C_RX_WAKEUP_EVERY] = 1
     for first in (5, 10, 15, 20):
         cfg[first:first + 5] = (RING - 1, PROD, CONS, FLAGS, DESC)
     rx, tx, fill, comp = _ring(16), _ring(16), _ring(8), _ring(8)

@@ -47,8 +47,21 @@ XdpState = namedtuple("XdpState", "cfg counters rx tx fill comp umem ufree kown"
  C_RX_MASK, C_RX_PROD, C_RX_CONS, C_RX_FLAGS, C_RX_DESC,
  C_TX_MASK, C_TX_PROD, C_TX_CONS, C_TX_FLAGS, C_TX_DESC,
  C_FILL_MASK, C_FILL_PROD, C_FILL_CONS, C_FILL_FLAGS, C_FILL_DESC,
- C_COMP_MASK, C_COMP_PROD, C_COMP_CONS, C_COMP_FLAGS, C_COMP_DESC) = range(25)
-CFG_LEN = 25
+ C_COMP_MASK, C_COMP_PROD, C_COMP_CONS, C_COMP_FLAGS, C_COMP_DESC,
+ C_FILL_SHORT, C_RX_WAKEUP_EVERY, C_IDLE, C_FILL_OUT) = range(29)
+CFG_LEN = 29
+# C_FILL_OUT: frames posted on FILL and not yet returned on RX (shared UMEM). Frames are
+#   conserved -- every one posted comes back on RX or stays with the kernel, even when it
+#   drops a packet (the frame goes to its internal free list and is used again) -- so
+#   keeping C_FILL_OUT <= ring size guarantees the FILL ring never overflows, and the
+#   refill never reads the FILL consumer, a line the kernel writes for every packet on
+#   another core (libxdp's xdpsock sample keeps the same invariant).
+# C_FILL_SHORT: the last refill could not top the ring up (pool empty): retry on every
+#   burst; otherwise refill only after receiving, so an idle poll loop stays off that line.
+# C_RX_WAKEUP_EVERY: read the FILL ring's need_wakeup flag on every Nth empty poll. 1 in
+#   zero-copy mode (the driver sets it when it stops and needs recvfrom to restart);
+#   larger in copy mode, where the normal netdev receive path never needs a wakeup and
+#   the read only touches the kernel's line (it shares a cache line with the consumer).
 
 EXTRA = ("rx_invalid_desc", "comp_invalid_desc", "fill_nobuf", "tx_bad_buf", "tx_no_umem_frame",
          "rx_kicks", "tx_kicks", "kick_errors") + STAT_NAMES
@@ -72,9 +85,9 @@ def xdp_fill_refill(st, pool):
     """Keep the FILL ring full so the kernel always has frames to receive into."""
     cfg, fill = st.cfg, st.fill
     prod = np.int64(load_u32(fill, cfg[C_FILL_PROD]))
-    cons = np.int64(load_acquire_u32(fill, cfg[C_FILL_CONS]))
-    room = cfg[C_FILL_MASK] + 1 - min((prod - cons) & M32, cfg[C_FILL_MASK] + 1)
+    room = cfg[C_FILL_MASK] + 1 - min(max(cfg[C_FILL_OUT], 0), cfg[C_FILL_MASK] + 1)
     if room <= 0 or cfg[C_SHARED] == 0:
+        cfg[C_FILL_SHORT] = 0
         return 0
     chunk, base = cfg[C_CHUNK], cfg[C_FILL_DESC]
     k = 0
@@ -88,6 +101,8 @@ def xdp_fill_refill(st, pool):
         k += 1
     if k > 0:
         store_release_u32(fill, cfg[C_FILL_PROD], np.uint32((prod + k) & M32))
+    cfg[C_FILL_OUT] += k
+    cfg[C_FILL_SHORT] = 1 if k < room else 0
     return k
 
 
@@ -149,6 +164,7 @@ def xdp_rx_burst(st, pool, bufs, n):
             used += 1
             st.kown[frame] = 0
             if shared != 0:
+                cfg[C_FILL_OUT] -= 1
                 pool_free(pool, frame)
             else:
                 store_u64(fill, cfg[C_FILL_DESC] + 8 * ((fprod + frefill) & cfg[C_FILL_MASK]),
@@ -158,6 +174,7 @@ def xdp_rx_burst(st, pool, bufs, n):
             continue
         if shared != 0:
             st.kown[frame] = 0
+            cfg[C_FILL_OUT] -= 1
             pool.data_off[frame] = foff
             pool.data_len[frame] = ln
             bufs[got] = frame
@@ -189,14 +206,19 @@ def xdp_rx_burst(st, pool, bufs, n):
         store_release_u32(rx, cfg[C_RX_CONS], np.uint32((cons + used) & M32))
     if frefill > 0:
         store_release_u32(fill, cfg[C_FILL_PROD], np.uint32((fprod + frefill) & M32))
-    if shared != 0:
+    if shared != 0 and (used > 0 or cfg[C_FILL_SHORT] != 0):
         xdp_fill_refill(st, pool)
     cnt[RX_PACKETS] += got
     cnt[RX_BYTES] += nbytes
-    if got == 0 and (load_relaxed_u32(fill, cfg[C_FILL_FLAGS]) & XDP_RING_NEED_WAKEUP) != 0:
-        cnt[RX_KICKS] += 1
-        if _kick_failed(xsk_kick_rx(cfg[C_FD])):
-            cnt[KICK_ERRORS] += 1
+    if got == 0:
+        idle = cfg[C_IDLE] + 1
+        if idle >= cfg[C_RX_WAKEUP_EVERY]:
+            idle = 0
+            if (load_relaxed_u32(fill, cfg[C_FILL_FLAGS]) & XDP_RING_NEED_WAKEUP) != 0:
+                cnt[RX_KICKS] += 1
+                if _kick_failed(xsk_kick_rx(cfg[C_FD])):
+                    cnt[KICK_ERRORS] += 1
+        cfg[C_IDLE] = idle
     return got
 
 

@@ -26,7 +26,7 @@ from ..counters import Counters
 from ..port import Port, register_burst
 from ..spec import SpecArgs, SpecError
 from .attach import _CAPS_FIX, Attachment, XdpSetupError  # noqa: F401 (re-exported)
-from .datapath import (C_CHUNK, C_FD, C_NFRAMES, C_SHARED, C_UFREE_TOP, CFG_LEN, EXTRA, XdpState,
+from .datapath import (C_CHUNK, C_FD, C_NFRAMES, C_RX_WAKEUP_EVERY, C_SHARED, C_UFREE_TOP, CFG_LEN, EXTRA, XdpState,
                        xdp_fill_refill, xdp_reap_completions, xdp_tx_kick, xdp_rx_burst, xdp_tx_burst)
 from .program import build_filter
 from .xsk import XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSocket
@@ -195,6 +195,7 @@ class XdpPort(Port):
         cfg = np.zeros(CFG_LEN, np.int64)
         cfg[C_FD], cfg[C_CHUNK], cfg[C_NFRAMES] = xsk.fileno(), chunk, nframes
         cfg[C_SHARED], cfg[C_UFREE_TOP] = int(self.shared_umem), len(ufree) if not self.shared_umem else 0
+        cfg[C_RX_WAKEUP_EVERY] = 1
         _ring_cfg(cfg, 5, xsk.rx_l)
         _ring_cfg(cfg, 10, xsk.tx_l)
         _ring_cfg(cfg, 15, xsk.fill_l)
@@ -225,6 +226,7 @@ class XdpPort(Port):
             raise XdpSetupError(e.errno, f"xdp: binding the AF_XDP socket to {self.dev} queue {self.queue} failed: "
                                 f"{e.strerror}") from None
         self.zerocopy = xsk.zerocopy_active()
+        cfg[C_RX_WAKEUP_EVERY] = 1 if self.zerocopy else 256
         self._att.add_socket(self.queue, xsk.fileno())
         if self._att_new:
             self._att.attach(mode)
