@@ -182,3 +182,23 @@ def test_nagle_option_coalesces_small_sends():
         c.send(b"ab")
     assert p.run(lambda: s.readable() == 100)
     assert s.recv(1000) == b"ab" * 50
+
+
+def test_fin_before_the_last_data_segment_still_ends_the_stream():
+    """Reordering puts the FIN ahead of the final data: the FIN is held, the data fills the
+    hole, and EOF is seen without waiting for the peer to retransmit anything."""
+    from tickwire.stack.tcp.loopback_pair import CAP
+    p = Pair(cfg_a=TcpConfig(min_rto_us=3_000_000, msl_us=100_000))   # no retransmission can help
+    c, s = p.connect()
+    s.recv(1)                                 # compile everything on this path before timing
+    c.send(b"A" * 1000)
+    c.close()
+    p.a.poll()                                # data segment and FIN queued towards B
+    ring = p.pa.state.tx
+    head, tail = int(ring[0]), int(ring[1])
+    frames = [int(ring[2 + (i & (CAP - 1))]) for i in range(head, tail)]
+    if len(frames) >= 2:                      # swap: FIN first, data second
+        ring[2 + (head & (CAP - 1))], ring[2 + ((head + 1) & (CAP - 1))] = frames[1], frames[0]
+    assert p.run(lambda: s.eof, 2.0)          # well before the sender's first RTO (>= 3 s)
+    assert s.recv(2000) == b"A" * 1000
+    assert c.counters["retransmits"] == 0

@@ -34,7 +34,8 @@ from .tcb import (ACK_PENDING, CWND, DUPACKS, FAST_RX, FAST_TX, HDR_TCP_LEN,
                   HDR_TCP_OFF, IP_ID, IP_SUM, OOO, RCV_ADV, RCV_NXT, RCV_WSCALE, RTO_US,
                   RTT_SAMPLE_US, RTX_DEADLINE, RX_NXT, RX_READ, SND_MSS, SND_NXT, SND_UNA,
                   SND_WL1, SND_WL2, SND_WND, SND_WSCALE, SSTHRESH, STATE, TMPL_LEN, TMPL_SUM,
-                  TS_BASE, TS_OK, TS_RECENT, TX_END, TX_FIN, TX_NXT, TX_UNA, LAST_RX_US, RECOVER, SND_MAX)
+                  TS_BASE, TS_OK, TS_RECENT, TX_END, TX_FIN, TX_NXT, TX_UNA, LAST_RX_US, RECOVER, SND_MAX,
+                  RX_FIN)
 from .states import ACK, CLOSE_WAIT, ESTABLISHED, PSH
 
 ETH_IP_LEN = 34      # Ethernet (14) + IPv4 without options (20): the template's layout
@@ -193,8 +194,8 @@ def fast_send(hot, slot, txq, rxcap, tmpl, pool, msg, moff, mlen, opts, now_us):
 def fast_input(hot, slot, rxq, data, sg, now_us):
     """Accept the next in-order segment of an ESTABLISHED connection, or return False."""
     if (hot[slot, STATE] != ESTABLISHED or hot[slot, OOO] != 0 or hot[slot, RECOVER] != 0
-            or hot[slot, SND_NXT] != hot[slot, SND_MAX]):
-        return False
+            or hot[slot, SND_NXT] != hot[slot, SND_MAX] or hot[slot, RX_FIN] >= 0):
+        return False        # (RX_FIN: a FIN already seen past a hole is consumed by the slow path)
     flags = sg[SG_FLAGS]
     if (flags & ~PSH) != ACK:
         return False
