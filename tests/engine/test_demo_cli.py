@@ -1,0 +1,34 @@
+"""`tickwire demo` end to end: simulator and engine as two processes joined by memif, then
+the kernel-socket path; one JSON object on the last line; the plot is written."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_json_both_paths(tmp_path):
+    png = tmp_path / "t2t.png"
+    p = subprocess.run([sys.executable, "-m", "tickwire.cli", "demo", "--duration", "4", "--seed", "3", "--json",
+                        "--png", str(png)], capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    for path in ("memif", "kernel"):
+        r = out["paths"][path]
+        assert out["tick_to_trade_ns"][path]["count"] > 0, (path, r["engine"], r["sim"])
+        assert out["tick_to_trade_ns"][path]["p50_ns"] > 0
+        assert r["orders"]["bad_exec"] == 0 and r["orders"]["fills"] > 0
+        assert r["session"]["state"] == "established"
+        assert r["engine"]["oe_garbage"] == 0
+        assert r["sim"].get("venue_garbage", 0) == 0
+    assert png.exists() and png.stat().st_size > 1000
+
+
+def test_sim_json_and_bad_arguments():
+    p = subprocess.run([sys.executable, "-m", "tickwire.cli", "sim", "--impair-a", "1,2", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "impair" in p.stderr
