@@ -124,3 +124,27 @@ def test_corrupt_files_are_refused_or_read_never_crash(junk, cut):
         pool.free_burst(bufs[:n])
         port.close()
         assert pool.in_flight == 0
+
+
+def test_tickwire_stack_command_on_a_pcap_port(tmp_path):
+    """The `tickwire stack` command end to end on a file port (no privileges needed)."""
+    import json
+    import sys
+    src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    me = "02:74:77:00:00:01"
+    wrpcap(str(src), [Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER) / ARP(op=1, hwsrc=PEER, psrc="10.9.0.2",
+                                                                     pdst="10.9.0.1"),
+                      Ether(dst=me, src=PEER) / IP(src="10.9.0.2", dst="10.9.0.1") / UDP(sport=4000, dport=7000)
+                      / b"reflect me",
+                      Ether(dst=me, src=PEER) / IP(src="10.9.0.2", dst="10.9.0.1", ttl=0) / UDP(dport=7000)])
+    r = subprocess.run([sys.executable, "-c", "import sys; from tickwire.cli import main; sys.exit(main())",
+                        "stack", "--port", f"pcap:in={src},out={dst}", "--ip", "10.9.0.1/24", "--mac", me,
+                        "--udp-echo", "7000", "--duration", "0.3", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["drops"] == {"ttl_expired": 1} and res["stack"]["udp_tx"] == 1 and res["pool_in_flight"] == 0
+    out = rdpcap(str(dst))
+    echo = [p for p in out if UDP in p]
+    assert len(echo) == 1 and echo[0][UDP].dport == 4000 and echo[0][UDP].load == b"reflect me"
+    assert any(ARP in p and p[ARP].op == 2 for p in out)
