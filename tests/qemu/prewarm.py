@@ -33,7 +33,10 @@ def _warm_in_this_process() -> None:
         capture_slice(st, pool.arrays, held, np.empty(256, np.int64), 1, 32, 1)
         blob, offs = np.zeros(64, np.uint8), np.array([0, 60], np.int64)
         send_slice(st, pool.arrays, blob, offs, 0, 0, np.zeros(2, np.int64), bufs, 32, 1)
-    _warm_stack(pool)
+    try:
+        _warm_stack(pool)
+    except Exception as e:   # the stack's own tests report its compile errors; ours go on
+        print(f"prewarm: tickwire stack loop not warmed: {type(e).__name__}: {str(e)[:300]}")
 
 
 def _warm_stack(pool) -> None:

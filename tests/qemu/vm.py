@@ -10,6 +10,7 @@ that step while it runs.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -66,8 +67,10 @@ def guest_env_lines(share: Path) -> str:
     ])
 
 
+@functools.lru_cache(maxsize=None)
 def numba_cache_dir(share: Path | None = None) -> Path:
-    """One Numba cache per version of tickwire's source: Numba only checks the source of
+    """Computed once per test process (a source edit mid-session must not switch dirs
+    between prewarm and boot). One Numba cache per version of tickwire's source: Numba only checks the source of
     the function it loads, not of what it inlined (atomics, mempool, the drivers' bursts
     inlined into tool loops), so a cache that outlives a source change could be stale."""
     import hashlib
