@@ -48,6 +48,12 @@ def test_market_maker_round_trip_is_consistent():
     assert exposure_consistent(E.risk, E.orders)
     assert abs(E.risk.inst[0, I_POSITION]) <= 6 + 2
     assert V.meta[V_GARBAGE] == 0 and E.meta[M_OE_GARBAGE] == 0 and E.meta[M_BAD_INTENTS] == 0
+    # every trade the venue printed reached on_trade exactly once (one feed, no loss here)
+    from tickwire.engine.layout import M_TRADE_EVENTS
+    from tickwire.sim.publisher import P_TRADES
+    from tickwire.order.layout import I_LAST
+    assert E.meta[M_TRADE_EVENTS] == V.pub.meta[P_TRADES] > 0
+    assert E.risk.inst[0, I_LAST] > 0
     # the engine's view of the venue's resting client orders matches the venue
     from tickwire.sim.matching import N_OWNER, N_USED, N_QTY, N_CUM
     nd = V.book.nodes

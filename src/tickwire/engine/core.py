@@ -19,7 +19,7 @@ from __future__ import annotations
 from numba import njit
 
 from ..feed.handler import feed_input, instrument_slot, views
-from ..feed.state import I_STATE, I_STATUS, I_UPDATES, S_SYNCED, SRC_SNAPSHOT
+from ..feed.state import C_MESSAGES, I_STATE, I_STATUS, I_UPDATES, S_SYNCED, SRC_SNAPSHOT
 from ..book.mbp import BID, EMPTY_PX, OFFER, PX, QTY
 from ..mem.atomics import memcpy, rdtscp
 from ..order import reasons as R
@@ -33,12 +33,14 @@ from ..order.orders import (REC_OK, collect_cancels, find, forget_all, reconcile
 from ..order.risk import market_update, session_changed, status_update
 from ..order.session import (A_BUSINESS, A_DOWN, A_RESET, A_UP, client_connect, client_disconnected,
                              client_garbage, client_on_frame, client_poll, next_out_seq)
-from .dispatch import strat_book, strat_exec
+from ..order.layout import I_LAST
+from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16
+from .dispatch import strat_book, strat_exec, strat_trade
 from .layout import (IM_SECID, IM_SLOT, IM_STATUS_DEFAULT, IM_UPDATES, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF,
                      IN_SIDE, IN_TIF, K_CANCEL, K_NEW, K_REPLACE, M_BAD_INTENTS, M_BOOK_EVENTS, M_CLOSE_TRANSPORT,
                      M_EXEC_EVENTS, M_INTENTS, M_KILL_CANCELS, M_LAST_T2T, M_MD_PACKETS, M_NOW, M_OE_FRAMES,
                      M_OE_GARBAGE, M_RESETS, M_RISK_REJECTS, M_RXS_LEN, M_RXS_OVERFLOW, M_SENT_CANCEL, M_SENT_NEW,
-                     M_SENT_REPLACE, M_SESSION_DOWNS, M_STAMP_N, M_TXS_LEN, M_TXS_OVERFLOW, ST_FEED, ST_RISK,
+                     M_SENT_REPLACE, M_SESSION_DOWNS, M_STAMP_N, M_TRADE_EVENTS, M_TXS_LEN, M_TXS_OVERFLOW, ST_FEED, ST_RISK,
                      ST_RX, ST_STRATEGY, ST_TX, TOP_ASK, TOP_ASK_QTY, TOP_BID, TOP_BID_QTY, TOP_UPDATES, TOP_VALID)
 
 IDS_NOW = 1
@@ -153,15 +155,66 @@ def refresh_instrument(E, i, now):
     return True
 
 
+@njit(cache=True, _nrt=False)
+def _messages_seen(E):
+    return views(E.feed).ctr[C_MESSAGES]
+
+
+@njit(cache=True)
+def _trades(E, buf, off, length, now):
+    """TradeSummary48 entries of a packet the feed handler just processed -> on_trade.
+    Layout: mdp3.md §1/§3 (packet header 12, MsgSize u16, SBE header 8, root block,
+    groupSize 3, entries: MDEntryPx i64 @0, MDEntrySize i32 @8, SecurityID i32 @12,
+    AggressorSide u8 @24). Every offset is checked against the packet end; the feed handler
+    has already counted any malformation, so a bad message is just skipped here."""
+    sent = 0
+    end = off + length
+    pos = off + 12
+    while pos + 2 + 8 <= end:
+        msize = rd_u16(buf, pos)
+        if msize < 10 or pos + msize > end:
+            break
+        body = pos + 2 + 8
+        mend = pos + msize
+        if rd_u16(buf, pos + 4) == 48 and rd_u16(buf, pos + 6) == 1:
+            g = body + rd_u16(buf, pos + 2)
+            if g + 3 <= mend:
+                elen = rd_u16(buf, g)
+                cnt = rd_u8(buf, g + 2)
+                e = g + 3
+                if elen >= 25:
+                    for _ in range(cnt):
+                        if e + elen > mend:
+                            break
+                        secid = rd_i32(buf, e + 12)
+                        for i in range(E.imap.shape[0]):
+                            if E.imap[i, IM_SECID] == secid:
+                                px = rd_i64(buf, e)
+                                if px > 0:
+                                    E.risk.inst[i, I_LAST] = px
+                                E.meta[M_TRADE_EVENTS] += 1
+                                n = _clamp_intents(E, strat_trade(E.sv, i, px, rd_i32(buf, e + 8),
+                                                                  rd_u8(buf, e + 24), E.intents))
+                                if n > 0:
+                                    sent += act_on_intents(E, n, now)
+                                break
+                        e += elen
+        pos = mend
+    return sent
+
+
 @njit(cache=True)
 def md_packet(E, buf, off, length, source, now, t_rx):
     """One market-data payload. Returns the number of order-entry messages produced."""
     E.meta[M_NOW] = now
     E.meta[M_MD_PACKETS] += 1
     E.sv.ids[IDS_NOW] = now
+    seen = _messages_seen(E)
     feed_input(E.feed, buf, off, length, source)
     t_feed = rdtscp()
     sent = 0
+    if source != SRC_SNAPSHOT and _messages_seen(E) != seen:
+        sent += _trades(E, buf, off, length, now)
     t_strat = t_feed
     for i in range(E.imap.shape[0]):
         if not refresh_instrument(E, i, now):
