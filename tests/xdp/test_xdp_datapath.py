@@ -98,6 +98,11 @@ def test_tx_posts_pool_buffers_in_place_and_refuses_oversized_ones():
         addr = int(state.tx[at:at + 8].view(np.uint64)[0])
         assert addr == b * CHUNK + pool.arrays.data_off[b]
         assert int(state.tx[at + 8:at + 12].view(np.uint32)[0]) == pool.arrays.data_len[b]
+    # a burst with some other pool is refused: its buffer indices are not UMEM frames
+    other = Mempool(n_bufs=NFRAMES, buf_size=CHUNK, headroom=0)
+    ob = other.alloc_frames([b"x" * 60])
+    assert xdp_tx_burst(state, other.arrays, ob, 1) == 0 and c.array[c.index("wrong_pool")] == 1
+    assert xdp_rx_burst(state, other.arrays, np.zeros(4, np.int32), 4) == 0
     # posting a buffer again while the kernel still holds it is refused, not double-posted
     assert xdp_tx_burst(state, pool.arrays, bufs[:1].astype(np.int32), 1) == 1
     assert c.array[TX_PACKETS] == 2 and c.array[TX_BAD_BUF] == 1

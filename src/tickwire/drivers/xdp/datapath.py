@@ -64,9 +64,9 @@ CFG_LEN = 29
 #   the read only touches the kernel's line (it shares a cache line with the consumer).
 
 EXTRA = ("rx_invalid_desc", "comp_invalid_desc", "fill_nobuf", "tx_bad_buf", "tx_no_umem_frame",
-         "rx_kicks", "tx_kicks", "kick_errors") + STAT_NAMES
+         "rx_kicks", "tx_kicks", "kick_errors", "wrong_pool") + STAT_NAMES
 (RX_INVALID_DESC, COMP_INVALID_DESC, FILL_NOBUF, TX_BAD_BUF, TX_NO_UMEM_FRAME,
- RX_KICKS, TX_KICKS, KICK_ERRORS) = range(len(COMMON), len(COMMON) + 8)
+ RX_KICKS, TX_KICKS, KICK_ERRORS, WRONG_POOL) = range(len(COMMON), len(COMMON) + 9)
 
 M32 = 0xFFFFFFFF
 
@@ -136,9 +136,21 @@ def xdp_reap_completions(st, pool):
     return n
 
 
+@njit(cache=True, inline="always")
+def _same_pool(st, pool):
+    """Shared UMEM: buffer i means UMEM frame i only in the pool whose memory IS the
+    UMEM. A burst with any other pool is refused (counted as ``wrong_pool``)."""
+    if st.cfg[C_SHARED] == 0 or pool.data.ctypes.data == st.umem.ctypes.data:
+        return True
+    st.counters[WRONG_POOL] += 1
+    return False
+
+
 @njit(cache=True)
 def xdp_rx_burst(st, pool, bufs, n):
     cfg, rx, fill, cnt = st.cfg, st.rx, st.fill, st.counters
+    if not _same_pool(st, pool):
+        return 0
     cons = np.int64(load_u32(rx, cfg[C_RX_CONS]))
     prod = np.int64(load_acquire_u32(rx, cfg[C_RX_PROD]))
     # never trust a count beyond the ring size, even from the kernel
@@ -256,6 +268,8 @@ def xdp_tx_kick(st, pool):
 @njit(cache=True)
 def xdp_tx_burst(st, pool, bufs, n):
     cfg, tx, cnt = st.cfg, st.tx, st.counters
+    if not _same_pool(st, pool):
+        return 0
     xdp_reap_completions(st, pool)
     prod = np.int64(load_u32(tx, cfg[C_TX_PROD]))
     cons = np.int64(load_acquire_u32(tx, cfg[C_TX_CONS]))
