@@ -114,3 +114,18 @@ def test_hot_kernels_have_no_float64():
             assert "float64" not in buf.getvalue(), f.__name__
             checked += 1
     assert checked >= 3
+
+
+def test_slow_work_due_tells_a_compiled_loop_when_python_is_needed():
+    from tickwire.stack.tcp.poll import slow_work_due
+    p = Pair()
+    c, s = p.connect()
+    now = p.a.now()
+    assert not slow_work_due(p.a.hot, p.a.nslots, now + 60_000_000)     # idle: no timer at all
+    p.block_ab = True
+    c.send(b"x" * 100)                                                   # unacknowledged: RTO armed
+    p.a.service()
+    rto_at = c.g(T.RTX_DEADLINE)
+    assert rto_at > 0
+    assert not slow_work_due(p.a.hot, p.a.nslots, rto_at - 1)
+    assert slow_work_due(p.a.hot, p.a.nslots, rto_at)

@@ -20,7 +20,7 @@ from ...mem.atomics import cpu_pause, rdtscp
 from ...mem.mempool import BUF_SIZE, pool_free
 from ...wire.bytes import rd48
 from .fastpath import build_ack, fast_input, fast_send, tcp_recv
-from .poll import find_slot
+from .poll import find_slot, slow_work_due
 from .segment import C_OK, tcp_decode
 from .states import CLOSE_WAIT, ESTABLISHED
 from .tcb import ACK_PENDING, SND_MSS, STATE, TX_END, TX_UNA
@@ -99,6 +99,8 @@ def pingpong(port_state, pool, bufs, hot, nslots, slot, txq, rxq, tmpl, sg, slow
             if nslow > slow.shape[0] - 4 or spins > spin_limit:
                 return i, nslow, size - got
             spins += 1
+            if (spins & 1023) == 0 and slow_work_due(hot, nslots, clock_us(clock)):
+                return i, nslow, size - got          # e.g. our message was lost: Python retransmits
             if k == 0:
                 cpu_pause()
         rtt_tsc[i] = rdtscp() - t0
@@ -144,7 +146,7 @@ def echo_step(port_state, pool, bufs, hot, nslots, txq, rxq, tmpl, sg, slow, opt
                     one[0] = a
                     if tx_burst(port_state, pool, one, 1) != 1:
                         pool_free(pool, a)
-        if nslow > 0 or need_python:
+        if nslow > 0 or need_python or slow_work_due(hot, nslots, clock_us(clock)):
             break
         if k == 0:
             cpu_pause()

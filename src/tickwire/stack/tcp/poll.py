@@ -13,7 +13,8 @@ from ...wire.bytes import rd48
 from .fastpath import build_ack, fast_input
 from .segment import C_OK, SG_DPORT, SG_DST, SG_SPORT, SG_SRC, tcp_decode
 from .states import CLOSED, ESTABLISHED
-from .tcb import ACK_PENDING, DELAYED_ACK, LOCAL_IP, LOCAL_PORT, REMOTE_IP, REMOTE_PORT, STATE
+from .tcb import (ACK_PENDING, DELAYED_ACK, LOCAL_IP, LOCAL_PORT, PY_DEADLINE, REMOTE_IP, REMOTE_PORT,
+                  RTX_DEADLINE, STATE)
 
 
 @njit(cache=True, inline="always")
@@ -25,6 +26,20 @@ def find_slot(hot, nslots, sg):
                 and hot[s, LOCAL_IP] == sg[SG_DST]):
             return s
     return -1
+
+
+@njit(cache=True)
+def slow_work_due(hot, nslots, now_us):
+    """True when some connection has a timer due (retransmission, persist, keepalive,
+    TIME-WAIT, delayed ACK): a compiled loop should then return to Python for ``service()``."""
+    for s in range(nslots):
+        if hot[s, STATE] == CLOSED:
+            continue
+        d = hot[s, RTX_DEADLINE]
+        p = hot[s, PY_DEADLINE]
+        if (d != 0 and d <= now_us) or (p != 0 and p <= now_us):
+            return True
+    return False
 
 
 @njit(cache=True)

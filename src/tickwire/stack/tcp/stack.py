@@ -378,6 +378,7 @@ class TcpStack:
             c.on_timers(now)
             if c.slot >= 0:
                 h = c.h
+                h[T.PY_DEADLINE] = c.next_deadline()
                 if h[T.TX_END] > h[T.TX_NXT] or h[T.TX_FIN] == 1:
                     c.output(now)
                 if h[T.ACK_PENDING] and not self.cfg.delayed_ack:

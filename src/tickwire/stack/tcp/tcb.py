@@ -25,12 +25,14 @@ TS_OK TS_RECENT TS_BASE SACK_OK
 RTO_US RTT_SAMPLE_US RTX_DEADLINE ACK_PENDING DELAYED_ACK LAST_RX_US
 LOCAL_IP REMOTE_IP LOCAL_PORT REMOTE_PORT
 TMPL_LEN TMPL_SUM IP_SUM IP_ID HDR_TCP_OFF HDR_TCP_LEN
-FAST_RX FAST_TX
+FAST_RX FAST_TX PY_DEADLINE
 """
 NAMES = tuple(_FIELDS.split())
 globals().update({n: i for i, n in enumerate(NAMES)})
 N_FIELDS = len(NAMES)
 
+# PY_DEADLINE: the earliest timer kept in Python (persist, keepalive, TIME-WAIT, delayed ACK,
+#   and the RTO), mirrored by service() so compiled loops know when to hand back (slow_work_due).
 # TX_FIN: 0 = no FIN queued, 1 = FIN queued after TX_END, 2 = FIN sent.
 # RX_FIN: -1 = none seen, else the stream offset at which the peer's FIN sits.
 # OOO: number of out-of-order pieces held (fast path steps aside while non-zero).
