@@ -143,3 +143,25 @@ def test_builtin_mdp3_subset_layout_matches_the_notes():
     assert offs["MDEntryPx"] == 0 and offs["RptSeq"] == 16 and offs["MDEntryType"] == 26 and offs["TradeableSize"] == 27
     assert s.message(52).block_length == 59 and s.message(52).groups[0].block_length == 22
     assert s.message(53).groups[0].block_length == 29 and s.message(47).groups[0].block_length == 40
+
+
+def test_feed_layout_demotes_templates_it_cannot_read():
+    """A LongQty-style book template (8-byte MDEntrySize) must not be read as 46, and
+    must not stop the schema from loading: its instruments go to recovery instead."""
+    from tickwire.feed import layout
+    xml = open(builtin_path()).read().replace("</sbe:messageSchema>", """
+  <sbe:message name="MDIncrementalRefreshBookLongQty64" description="x" id="64" blockLength="11">
+    <field name="TransactTime" id="60" type="uint64" offset="0"/>
+    <field name="MatchEventIndicator" id="5799" type="MatchEventIndicator" offset="8"/>
+    <group name="NoMDEntries" id="268" blockLength="40" dimensionType="groupSize">
+      <field name="MDEntryPx" id="270" type="PRICENULL9" offset="0"/>
+      <field name="MDEntrySize" id="271" type="uInt64NULL" offset="8"/>
+      <field name="SecurityID" id="48" type="int32" offset="16"/>
+      <field name="RptSeq" id="83" type="uint32" offset="20"/>
+    </group>
+  </sbe:message>
+</sbe:messageSchema>""")
+    tpl = layout.build(parse(xml))
+    kinds = layout.describe(tpl)
+    assert kinds[46] == "book" and kinds[64] == "rpt_break" and kinds[52] == "snapshot" and kinds[47] == "mbo"
+    assert tpl[64, layout.E_SECID] == 16

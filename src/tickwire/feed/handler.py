@@ -216,14 +216,23 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
     if count > 0 and entry_len < t[L.T_ENEED]:
         st.ctr[C_SHORT_ENTRY] += 1
         return False
+    # Offsets into locals once per message: every region is a view of the same flat
+    # array, so LLVM must assume each book store may change tpl and would reload them.
+    o_secid, o_rpt, o_type, o_nord = t[L.E_SECID], t[L.E_RPT], t[L.E_TYPE], t[L.E_NORD]
+    o_level, o_action, o_px, o_size = t[L.E_LEVEL], t[L.E_ACTION], t[L.E_PX], t[L.E_SIZE]
     lv = st.levels
+    last_secid = -1
+    s = -1
+    applied = 0
     for _ in range(count):
-        secid = rd_i32(buf, e + t[L.E_SECID])
-        s = instrument_slot(st, secid, True)
+        secid = rd_i32(buf, e + o_secid)
+        if secid != last_secid:            # entries of one instrument come in runs
+            s = instrument_slot(st, secid, True)
+            last_secid = secid
         if s >= 0 and (only < 0 or s == only):
-            st.ctr[C_ENTRIES] += 1
-            if check_rpt(st, s, rd_u32(buf, e + t[L.E_RPT])):
-                side = side_of(rd_u8(buf, e + t[L.E_TYPE]))
+            applied += 1
+            if check_rpt(st, s, rd_u32(buf, e + o_rpt)):
+                side = side_of(rd_u8(buf, e + o_type))
                 if side == 9:
                     clear_book(lv, s)
                     st.ctr[C_BOOK_RESETS] += 1
@@ -231,10 +240,9 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
                     st.ctr[C_BAD_ENTRY_TYPE] += 1
                 else:
                     depth = st.inst[s, I_DEPTH] if side <= OFFER else st.inst[s, I_IDEPTH]
-                    nord = rd_i32(buf, e + t[L.E_NORD]) if t[L.E_NORD] >= 0 else 0
-                    r = apply_level(lv, s, side, rd_u8(buf, e + t[L.E_LEVEL]), depth,
-                                    rd_u8(buf, e + t[L.E_ACTION]), rd_i64(buf, e + t[L.E_PX]),
-                                    rd_i32(buf, e + t[L.E_SIZE]), nord)
+                    nord = rd_i32(buf, e + o_nord) if o_nord >= 0 else 0
+                    r = apply_level(lv, s, side, rd_u8(buf, e + o_level), depth, rd_u8(buf, e + o_action),
+                                    rd_i64(buf, e + o_px), rd_i32(buf, e + o_size), nord)
                     if r == 1:
                         st.ctr[C_BAD_LEVEL] += 1
                     elif r == 2:
@@ -242,6 +250,7 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
                 st.inst[s, I_UPDATES] += 1
                 st.inst[s, I_LAST_SEQ] = seq
         e += entry_len
+    st.ctr[C_ENTRIES] += applied
     return True
 
 

@@ -72,7 +72,9 @@ def _fill(row, fields, table, where):
         slot, sizes = table[f.name]
         size = _enc_size(f.encoding)
         if size not in sizes:
-            raise ValueError(f"{where}.{f.name}: encoded size {size} is not one the handler reads {sizes}")
+            # e.g. the LongQty templates (64-69) carry 8-byte sizes: leave the field absent;
+            # a template that needs it is demoted below (recovery, never a misread).
+            continue
         if isinstance(f.encoding, Composite):
             m, moff = f.encoding.member("mantissa")
             off = f.offset + (moff or 0)
