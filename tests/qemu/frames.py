@@ -92,7 +92,7 @@ def _checksums_ok(pkt) -> bool:
     return bytes(clone.__class__(bytes(clone)))[:len(bytes(pkt))] == bytes(pkt)
 
 
-def stack_exchange(wire, guest_mac: str, timeout: float) -> dict:
+def stack_exchange(wire, guest_mac: str, timeout: float, alive=lambda: True) -> dict:
     """ARP, ping and UDP echo against ``tickwire stack --ip GUEST_IP/24 --udp-echo 7``.
     Returns {"arp": (want42, got), "icmp": scapy pkt or None, "udp": ...}; ARP requests
     from the guest for HOST_IP are answered along the way."""
@@ -126,7 +126,7 @@ def stack_exchange(wire, guest_mac: str, timeout: float) -> dict:
     out = {}
     t0 = time.monotonic()
     got = None
-    while got is None and time.monotonic() - t0 < timeout:       # the guest is still starting
+    while got is None and time.monotonic() - t0 < timeout and alive():   # the guest is still starting
         wire.send(arp_req)
         got = wait_for(lambda f: f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02", 1.0)
     out["arp"] = (want_arp, got)
