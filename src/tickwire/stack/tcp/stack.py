@@ -35,7 +35,7 @@ from .poll import find_slot, poll_step
 from .segment import (CAUSE_NAMES, C_NOT_TCP, C_OK, SG_ACK, SG_DATA_LEN, SG_DPORT, SG_DST, SG_FLAGS, SG_SEQ,
                       SG_SPORT, SG_SRC, SG_SRC_MAC, new_fields, tcp_decode)
 from ..state import ACT_TX
-from .states import ACK, CLOSED, FIN, RST, SYN
+from .states import ACK, CLOSED, ESTABLISHED, FIN, RST, SYN
 
 BURST = 32
 OPT_CAP = 40
@@ -313,7 +313,7 @@ class TcpStack:
         mac = self.resolve(rip)
         conn = self.open(rip, port, mac, local_port)
         deadline = time.monotonic() + timeout
-        while conn.state not in (CLOSED,) and conn.state != 4:
+        while conn.state not in (CLOSED, ESTABLISHED):
             if time.monotonic() >= deadline:
                 conn.abort("connect timed out")
                 break
