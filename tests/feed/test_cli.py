@@ -37,8 +37,14 @@ def capture(tmp_path_factory):
                                          book_entry(99, 1, 9, 1, 1, "New", "Offer", 1))])
     p3 = encode_packet(3, 300, [book_msg(book_entry(4_512_500_000_000, 0, 7, 5, 1, "Delete", "Offer", 0),
                                          book_entry(98, 2, 9, 3, 1, "New", "Bid", 1))])   # RptSeq 2 of 9 missing
+    p4 = encode_packet(4, 350, [CODEC.encode(47, {"TransactTime": 6, "MatchEventIndicator": ["EndOfEvent"],
+                                                  "NoMDEntries": [
+        {"OrderID": 1, "MDOrderPriority": 5, "MDEntryPx": {"mantissa": 4_512_250_000_000}, "MDDisplayQty": 3,
+         "SecurityID": 7, "MDUpdateAction": "New", "MDEntryType": "Bid"},
+        {"OrderID": 2, "MDOrderPriority": 6, "MDEntryPx": {"mantissa": 4_512_250_000_000}, "MDDisplayQty": 8,
+         "SecurityID": 7, "MDUpdateAction": "New", "MDEntryType": "Bid"}]})])
     snap = encode_packet(1, 400, [snapshot_message(CODEC, 9, 3, 3, {"Bid": [(98, 2, 1)], "Offer": [(99, 1, 1)]})])
-    frames = [frame(A, p1), frame(B, p1), frame(B, p2), frame(A, p2), frame(A, p3), frame(SNAP, snap),
+    frames = [frame(A, p1), frame(B, p1), frame(B, p2), frame(A, p2), frame(A, p3), frame(SNAP, snap), frame(B, p4),
               frame(A, b"\x01\x02")]
     path = tmp_path_factory.mktemp("cap") / "feed.pcap"
     wrpcap(str(path), frames)
@@ -46,7 +52,7 @@ def capture(tmp_path_factory):
 
 
 def run(*args):
-    r = subprocess.run([sys.executable, "-m", "tickwire.cli", *args], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "tickwire.cli", *args], capture_output=True, text=True, timeout=1200)  # first run compiles the handler
     return r
 
 
@@ -54,7 +60,7 @@ def test_feed_decode_prints_every_message_as_json(capture):
     r = run("feed", "decode", "--schema", builtin_path(), capture)
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
-    assert len(lines) == 2 * 2 + 2 + 1 + 1 + 1     # p1 (2 msgs) on A and B, p2 on A and B, p3, snapshot, junk
+    assert len(lines) == 2 * 2 + 2 + 1 + 1 + 1 + 1  # p1 (2 msgs) on A and B, p2 on A and B, p3, snapshot, p4, junk
     first_book = next(x for x in lines if x.get("_templateId") == 46)
     e = first_book["NoMDEntries"][0]
     assert e["MDEntryPx"] == "4512.25" and e["MDEntrySize"] == 10 and e["MDEntryType"] == "Bid"
@@ -74,6 +80,7 @@ def test_book_prints_final_books_and_counters(capture):
     assert es["bid"] == [{"level": 1, "px": "4512.25", "qty": 11, "orders": 4},
                          {"level": 2, "px": "4512", "qty": 8, "orders": 2}]
     assert es["offer"] == []
+    assert es["mbo_state"] == "synced" and es["mbo_bid"] == [{"px": "4512.25", "qty": 11, "orders": 2}]
     assert books[9]["state"] == "synced" and books[9]["bid"][0]["px"] == "0.000000098"
     c = out["counters"]
     assert c["duplicates"] == 2 and c["rpt_gaps"] == 1 and c["recoveries"] == 1 and c["truncated_packet"] == 1

@@ -31,11 +31,20 @@ def side_rows(levels, slot, side, depth, exponent=PRICE_EXPONENT):
 
 
 def book_dict(st, slot, exponent=PRICE_EXPONENT):
-    from ..feed.state import I_DEPTH, I_IDEPTH, I_RPT, I_SECID, I_STATE, I_STATUS, I_UPDATES, STATE_NAMES
+    from ..feed.state import (I_DEPTH, I_IDEPTH, I_MBO_STATE, I_RPT, I_SECID, I_STATE, I_STATUS, I_UPDATES,
+                              STATE_NAMES)
     inst = st.inst[slot]
     out = {"SecurityID": int(inst[I_SECID]), "state": STATE_NAMES[int(inst[I_STATE])], "RptSeq": int(inst[I_RPT]),
            "updates": int(inst[I_UPDATES]), "trading_status": int(inst[I_STATUS])}
     for side in range(IMPLIED_OFFER + 1):
         depth = int(inst[I_DEPTH] if side < 2 else inst[I_IDEPTH])
         out[SIDE_NAMES[side]] = side_rows(st.levels, slot, side, depth, exponent)
+    if inst[I_MBO_STATE] != 0:      # this instrument has an order-by-order book
+        import numpy as np
+        from .mbo import mbo_depth
+        out["mbo_state"] = STATE_NAMES[int(inst[I_MBO_STATE])]
+        for side, name in ((0, "mbo_bid"), (1, "mbo_offer")):
+            lv = np.zeros((int(inst[I_DEPTH]), 3), np.int64)
+            n = mbo_depth(st.orders, slot, side, lv)
+            out[name] = [{"px": decimal_str(int(p), exponent), "qty": int(q), "orders": int(c)} for p, q, c in lv[:n]]
     return out

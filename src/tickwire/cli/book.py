@@ -55,8 +55,10 @@ def book_cmd(args) -> int:
         return 0
     for b in books:
         print(f"SecurityID {b['SecurityID']}  state={b['state']}  RptSeq={b['RptSeq']}  updates={b['updates']}")
-        for name in ("bid", "offer", "implied_bid", "implied_offer"):
-            rows = b[name]
+        if "mbo_state" in b:
+            print(f"  order book: {b['mbo_state']}")
+        for name in ("bid", "offer", "implied_bid", "implied_offer", "mbo_bid", "mbo_offer"):
+            rows = [r for r in b.get(name, []) if r]
             if rows:
                 print(f"  {name:>13}: " + "  ".join(f"{r['qty']}@{r['px']}({r['orders']})" for r in rows))
     print("counters: " + " ".join(f"{k}={v}" for k, v in result["counters"].items() if v))
