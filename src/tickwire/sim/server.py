@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..wire.bytes import ip_to_int
+from ..order.session import SS_ESTABLISHED
 from .md_out import send_md, send_one
 from .venue import (V_NAMES, build_venue, take_md, take_out, venue_disconnected, venue_flow, venue_oe_input,
                     venue_snapshot, venue_timers)
@@ -240,8 +241,8 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
     if ready is not None:
         ready()
     tr.start()
-    # the run's clock starts with the first client session (the engine may spend a while
-    # compiling); without one, give up after ``cfg.duration + 600`` s
+    # the run's clock starts with the first established FIXP session (the engine may spend
+    # a while compiling); without one, give up after ``cfg.duration + 600`` s
     t_start = time.monotonic()
     t0 = None
     next_snap = t_start
@@ -257,16 +258,19 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
             data, new_conn = tr.poll()
             if new_conn:
                 connections += 1
-                if t0 is None:
-                    t0 = t
-                    next_snap = t
-            if t0 is None:
-                continue
             if data == b"":
                 venue_disconnected(V, now)
             elif data:
                 buf = np.frombuffer(data, np.uint8)
                 venue_oe_input(V, buf, 0, len(data), now)
+                data = None
+            if t0 is None:
+                if V.sess[SS_ESTABLISHED] == 0:
+                    if tr.connected():
+                        tr.send_oe(take_out(V))
+                    continue
+                t0 = t          # the run starts with the first established session
+                next_snap = t
             want = int((t - t0) * cfg.rate)
             if want > done_steps:
                 k = min(want - done_steps, 64)

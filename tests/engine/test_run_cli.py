@@ -1,0 +1,67 @@
+"""`tickwire run --config FILE.toml` against `tickwire sim` over kernel sockets: the engine
+alone, configured from a file, trades with the venue."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+duration = 4
+[transport]
+port = "socket"
+oe_port = {oe}
+udp_ports = [{a}, {b}, {s}]
+[engine]
+secids = [1001, 1002]
+strategy = "market_maker"
+[engine.strategy_params]
+instr = 0
+tick = 250000000
+half_spread = 1
+[risk]
+order_rate = 2000
+order_burst = 200
+message_rate = 5000
+message_burst = 500
+[[risk.instruments]]
+max_qty = 10
+max_notional = 100000000000000
+collar = 10000000000
+position_limit = 20
+tick = 250000000
+"""
+
+
+def test_run_config_against_sim(tmp_path):
+    import random
+    oe = random.randint(30000, 39000)
+    a = random.randint(41000, 49000)
+    cfg = tmp_path / "engine.toml"
+    cfg.write_text(CONFIG.format(oe=oe, a=a, b=a + 1, s=a + 2))
+    sim = subprocess.Popen([sys.executable, "-m", "tickwire.cli", "sim", "--port", "socket", "--duration", "30",
+                            "--oe-port", str(oe), "--udp-ports", f"{a},{a + 1},{a + 2}", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "ready" in sim.stderr.readline()
+        p = subprocess.run([sys.executable, "-m", "tickwire.cli", "run", "--config", str(cfg), "--json"],
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+        assert out["session"]["state"] == "established", (out["session"], out["engine"], out["risk_rejects"])
+        assert out["orders"]["sent_new"] > 0 and out["orders"]["bad_exec"] == 0
+        assert out["feed"]["packets"] > 0
+    finally:
+        sim.kill()
+        sim.wait()
+
+
+def test_run_rejects_unknown_config_keys(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[transprt]\nport = 'socket'\n")
+    p = subprocess.run([sys.executable, "-m", "tickwire.cli", "run", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2 and "unknown" in p.stderr
