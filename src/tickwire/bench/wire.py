@@ -19,7 +19,8 @@ import time
 import warnings
 
 import numpy as np
-from numba import njit
+
+from ..mem.hotpath import hot
 
 from ..mem.mempool import Mempool
 from ..stack import Stack
@@ -66,7 +67,7 @@ def build_frames(n: int, seed: int = 1) -> list[bytes]:
     return out
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def _run_stack(st, pool, info, lo, hi):
     acts = 0
     for b in range(lo, hi):
@@ -74,7 +75,7 @@ def _run_stack(st, pool, info, lo, hi):
     return acts
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def _run_decode(pool, info, lo, hi, buf_size, headroom):
     s = 0
     for b in range(lo, hi):

@@ -37,6 +37,8 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from ..mem.atomics import load_acquire_u32, load_u16, load_u32, memcpy, store_release_u32
 from ..mem.mempool import BUF_SIZE, buf_start, pool_alloc, pool_free
 from .counters import RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG
@@ -77,7 +79,7 @@ PacketV2State = namedtuple("PacketV2State", "ring meta counters rx_ts scratch")
 PacketV3State = namedtuple("PacketV3State", "ring meta counters rx_ts scratch")
 
 
-@njit(cache=True)
+@hot
 def _complete_l4_checksum(buf, start, length):
     """Finish a CHECKSUM_PARTIAL TCP/UDP checksum of an IPv4 frame: the field holds the
     pseudo-header sum, so the checksum is ~(sum over the L4 bytes). Returns True if done.
@@ -171,7 +173,7 @@ def _deliver(pool, counters, rx_ts, ring, src, snaplen, status, sec, nsec, csum_
     return b
 
 
-@njit(cache=True)
+@hot
 def packet_v2_rx_burst(state, pool, bufs, n):
     ring, meta, counters = state.ring, state.meta, state.counters
     fsize = meta[M_FRAME_SIZE]
@@ -208,7 +210,7 @@ def packet_v2_rx_burst(state, pool, bufs, n):
     return got
 
 
-@njit(cache=True)
+@hot
 def packet_v3_rx_burst(state, pool, bufs, n):
     ring, meta, counters = state.ring, state.meta, state.counters
     bsize = meta[M_BLOCK_SIZE]
@@ -262,7 +264,7 @@ def packet_v3_rx_burst(state, pool, bufs, n):
     return got
 
 
-@njit(cache=True)
+@hot
 def packet_tx_burst(state, pool, bufs, n):
     """One send() per frame (PACKET_QDISC_BYPASS set at open). Frames the kernel refuses
     for lack of room (EAGAIN/ENOBUFS) stay with the caller."""

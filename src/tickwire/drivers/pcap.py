@@ -22,6 +22,8 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from ..mem.atomics import memcpy, rdtscp
 from ..mem.mempool import BUF_SIZE, buf_start, pool_alloc, pool_free
 from .counters import Counters, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL
@@ -36,7 +38,7 @@ M_NEXT, M_NREC, M_LOOPS, M_LOOPS_DONE, M_OUT_N, M_OUT_BYTES, M_OUT_SINK = range(
 PcapState = namedtuple("PcapState", "meta counters in_data in_off in_len in_ts rx_ts out_data out_off out_len out_tsc")
 
 
-@njit(cache=True)
+@hot
 def pcap_rx_burst(state, pool, bufs, n):
     meta, c = state.meta, state.counters
     got = 0
@@ -69,7 +71,7 @@ def pcap_rx_burst(state, pool, bufs, n):
     return got
 
 
-@njit(cache=True)
+@hot
 def pcap_tx_burst(state, pool, bufs, n):
     meta, c = state.meta, state.counters
     sent = 0

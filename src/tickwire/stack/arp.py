@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from ..wire.arp import ARP_REPLY, ARP_REQUEST, arp_oper, arp_sha, arp_spa, arp_tpa, arp_write
 from ..wire.bytes import wr48
 from ..wire.ethernet import ETH_HLEN, eth_write
@@ -25,7 +27,7 @@ def _slot0(arp, ip):
     return ((ip * 0x9E3779B1) >> 16) & (arp.shape[0] - 1)
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def arp_find(arp, ip):
     """Row of ``ip`` (any state but free/tombstone), or -1."""
     n = arp.shape[0]
@@ -40,7 +42,7 @@ def arp_find(arp, ip):
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def arp_insert(arp, ip):
     """Row for ``ip``, creating a free INCOMPLETE row if needed; -1 when the table is full."""
     r = arp_find(arp, ip)
@@ -62,7 +64,7 @@ def arp_insert(arp, ip):
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def arp_learn(st, ip, mac):
     """Record ip -> mac as reachable (static entries are never overwritten)."""
     r = arp_insert(st.arp, ip)
@@ -76,7 +78,7 @@ def arp_learn(st, ip, mac):
     st.arp[r, A_TRIES] = 0
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def arp_lookup(st, ip):
     """MAC for ``ip`` or -1 (then an INCOMPLETE entry exists and stack_poll will ask)."""
     arp = st.arp
@@ -94,7 +96,7 @@ def arp_lookup(st, ip):
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def arp_input(st, buf, start, l3, length):
     """Handle a validated ARP packet at ``l3``; a request for us becomes the reply in place."""
     cfg = st.cfg
@@ -127,7 +129,7 @@ def arp_input(st, buf, start, l3, length):
     return ACT_TX
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def arp_build_request(st, buf, start, target, gratuitous):
     """Broadcast request (or a gratuitous ARP announcing us, RFC 5227 §3); returns the length
     (padded to the 60-byte Ethernet minimum)."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from ..wire.bytes import rd8
 from ..wire.causes import OK
 from ..wire.igmp import (ALL_ROUTERS, ALL_SYSTEMS, CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, IGMP_QUERY,
@@ -69,7 +71,7 @@ def group_member(cfg, groups, group):
     return group == ALL_SYSTEMS or group_find(cfg, groups, group) >= 0
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def _schedule(st, row, delay_ns):
     due = st.cfg[C_NOW] + rand_below(st, delay_ns)
     g = st.groups
@@ -79,7 +81,7 @@ def _schedule(st, row, delay_ns):
         g[row, G_REPORTS_LEFT] = 1
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def igmp_input(st, buf, l4, l4len, dst):
     typ = rd8(buf, l4)
     g = st.groups
@@ -114,7 +116,7 @@ def igmp_input(st, buf, l4, l4len, dst):
     return ACT_FREE
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def igmp_change(st, group, join):
     """Start a join (or leave) of ``group``: state-change reports are sent Robustness
     times, the first at once (RFC 3376 §5.1). Returns False when the table is full."""
@@ -146,14 +148,14 @@ def igmp_change(st, group, join):
     return True
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def _ip_igmp(st, buf, start, dst, igmp_len):
     l3 = eth_write(buf, start, ipv4_multicast_mac(dst), st.cfg[C_MAC], 0x0800)
     st.cfg[C_IP_ID] = (st.cfg[C_IP_ID] + 1) & 0xFFFF
     return ipv4_write(buf, l3, st.cfg[C_IP], dst, PROTO_IGMP, igmp_len, 1, st.cfg[C_IP_ID], 0xC0, True, True)
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def _after_send(st, i):
     g = st.groups
     left = g[i, G_REPORTS_LEFT] - 1

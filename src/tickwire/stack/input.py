@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from ..mem.mempool import buf_start
 from ..wire.bytes import wr32, wr48, wr8
 from ..wire.causes import BAD_ADDRESS, OK, UNKNOWN_PROTOCOL
@@ -44,7 +46,7 @@ def ip_for_us(cfg, groups, dst):
     return 0
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def icmp_echo_reply_in_place(st, buf, start, info):
     """Echo request -> reply (RFC 792): swap MACs and addresses, a fresh TTL, the IP
     checksum recomputed (20-60 bytes) and the ICMP one updated incrementally (RFC 1624)."""
@@ -124,5 +126,5 @@ def _stack_input(st, pool, b, info):
 # use it from a loop compiled with ``_nrt=False`` (as run_stack and the wire bench are);
 # inlined into a loop that keeps Numba's reference counting it is *slower* (NRT calls per
 # array access), measured 60 vs 90 vs 135 ns per frame on the bench mix.
-stack_input = njit(cache=True, _nrt=False)(_stack_input)
+stack_input = hot(_stack_input)
 stack_input_inline = njit(_nrt=False, inline="always")(_stack_input)

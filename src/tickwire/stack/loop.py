@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 
-from numba import njit
+
+from ..mem.hotpath import hot
 
 from ..drivers.port import rx_burst, tx_burst
 from ..mem.atomics import rdtscp
@@ -24,7 +25,7 @@ from .udp import SEND_OK, udp_reply_in_place
 from ..wire.decode import I_PAYLEN
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def flush_tx(port_state, pool, st, tx, ntx):
     """Send tx[:ntx]; whatever the port did not take is freed and counted."""
     if ntx == 0:
@@ -36,7 +37,7 @@ def flush_tx(port_state, pool, st, tx, ntx):
     return 0
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def run_stack(port_state, pool, st, rx, tx, info, budget_tsc, ns_per_tsc_q32, now0):
     """Poll the port for ``budget_tsc`` TSC ticks. ``tx`` must hold at least rx.size + 16.
     Returns the number of loop iterations."""

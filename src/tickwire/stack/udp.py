@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from ..mem.mempool import BUF_SIZE, buf_start
 from ..wire.bytes import wr16, wr32, wr48, wr8
 from ..wire.decode import I_DPORT, I_L3, I_L4, I_PAYLOAD, I_SPORT, I_SRC, I_SRC_MAC
@@ -84,7 +86,7 @@ def udp_unbind(st, row: int) -> None:
     st.udp_ep[row] = 0
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def next_hop_mac(st, dst):
     """Destination MAC for an IPv4 destination, or -1 while ARP resolves it."""
     if ipv4_is_multicast(dst):
@@ -102,7 +104,7 @@ def next_hop_mac(st, dst):
     return mac
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def udp_prepare(st, pool, b, dst, sport, dport, payload_len):
     """Write Ethernet/IPv4/UDP headers in front of a payload at UDP_PAYLOAD_OFF; sets data_len.
     Returns SEND_OK, SEND_NO_ARP (retry after stack_poll resolved it) or SEND_TOO_LONG."""
@@ -132,7 +134,7 @@ def udp_prepare(st, pool, b, dst, sport, dport, payload_len):
     return SEND_OK
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def udp_reply_in_place(st, pool, b, info, payload_len):
     """Turn a received datagram (decoded into ``info``) into a reply to its sender
     carrying ``payload_len`` bytes at info[I_PAYLOAD] (the caller may have rewritten them).

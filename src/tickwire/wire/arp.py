@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from .bytes import as_array, int_to_ip, int_to_mac, ip_to_int, mac_to_int, rd16, rd32, rd48, rd8, wr16, wr32, wr48, wr8
 from .causes import BAD_HEADER, OK, TRUNCATED
 
@@ -19,7 +21,7 @@ ARP_REQUEST, ARP_REPLY = 1, 2
 ARP_OPER, ARP_SHA, ARP_SPA, ARP_THA, ARP_TPA = 6, 8, 14, 18, 24
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def arp_check(buf, off, end):
     """OK for an Ethernet/IPv4 request or reply that fits in the frame."""
     if end - off < ARP_LEN:
@@ -58,7 +60,7 @@ def arp_tpa(buf, off):
     return rd32(buf, off + ARP_TPA)
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def arp_write(buf, off, oper, sha, spa, tha, tpa):
     """Write a complete Ethernet/IPv4 ARP packet; returns its end offset."""
     wr16(buf, off, 1)

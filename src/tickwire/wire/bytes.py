@@ -10,7 +10,8 @@ rule: never mix uint64 and int64 in one variable, notes/numba-hot-path.md §5).
 No bounds checks here: the ``*_check`` functions of each header validate
 lengths against the frame end before any field is read.
 
-Per-packet functions in wire/ and stack/ are compiled with ``_nrt=False``: they
+Per-packet functions in wire/ and stack/ are ``@hot`` (= ``njit(cache=True, _nrt=False)``,
+mem/hotpath.py): they
 never allocate, and without Numba's reference-counting runtime they carry no
 NRT_incref/NRT_decref calls for every array taken from a tuple (measured: the
 stack's per-frame cost fell from ~130 to ~80 ns). Only functions that build

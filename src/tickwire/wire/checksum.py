@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from ..mem.atomics import load_u16, load_u32, load_u64
 
 
@@ -30,7 +32,7 @@ def csum_fold(s):
     return s
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def csum_add(buf, off, n, acc):
     """``acc`` plus the sum of ``buf[off:off+n]`` (words counted from ``off``)."""
     s = np.int64(0)
@@ -62,7 +64,7 @@ def csum_finish(s):
     return (~csum_fold(s)) & 0xFFFF
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def inet_checksum(buf, off, n):
     return csum_finish(csum_add(buf, off, n, np.int64(0)))
 

@@ -17,7 +17,8 @@ ICMP/IGMP: I_PAYLOAD = I_L4, I_PAYLEN = I_L4LEN.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..mem.hotpath import hot
 
 from .arp import arp_check
 from .bytes import rd16, rd48, rd8
@@ -38,7 +39,7 @@ def new_info() -> np.ndarray:
     return np.zeros(INFO_SLOTS, np.int64)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def decode_frame(buf, off, length, info):
     end = off + length
     cause, etype, l3, tci = eth_decode(buf, off, end)

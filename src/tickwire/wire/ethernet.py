@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from .bytes import as_array, int_to_mac, mac_to_int, rd16, rd48, wr16, wr48
 from .causes import OK, TRUNCATED
 
@@ -38,7 +40,7 @@ def ipv4_multicast_mac(group):
     return 0x01005E000000 | (group & 0x7FFFFF)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def eth_decode(buf, off, end):
     """Parse Ethernet and up to two VLAN tags.
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from .bytes import as_array, rd16, rd8, wr16, wr8
 from .causes import BAD_CHECKSUM, OK, TRUNCATED
 from .checksum import csum_add, csum_finish, csum_update16
@@ -18,7 +20,7 @@ ICMP_TYPE, ICMP_CODE, ICMP_CSUM, ICMP_ID, ICMP_SEQ = 0, 1, 2, 4, 6
 PROTO_ICMP = 1
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def icmp_check(buf, off, l4_len):
     if l4_len < ICMP_HLEN:
         return TRUNCATED
@@ -47,7 +49,7 @@ def icmp_echo_seq(buf, off):
     return rd16(buf, off + ICMP_SEQ)
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def icmp_echo_to_reply(buf, off):
     """Turn an echo request into a reply in place: type 8 -> 0, checksum updated
     incrementally (RFC 1624) since the type/code word is the only change."""
@@ -57,7 +59,7 @@ def icmp_echo_to_reply(buf, off):
     wr16(buf, off + ICMP_CSUM, csum_update16(rd16(buf, off + ICMP_CSUM), old, new))
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def icmp_write_echo(buf, off, typ, ident, seq, data_len):
     """Write the header for ``data_len`` bytes already at ``off + 8``; returns the end."""
     wr8(buf, off + ICMP_TYPE, typ)

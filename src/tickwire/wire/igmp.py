@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from .bytes import as_array, int_to_ip, ip_to_int, rd16, rd32, rd8, wr16, wr32, wr8
 from .causes import BAD_CHECKSUM, BAD_HEADER, OK, TRUNCATED
 from .checksum import csum_add, csum_finish
@@ -29,7 +31,7 @@ IGMPV3_ROUTERS = 0xE0000016  # 224.0.0.22: v3 reports
 PROTO_IGMP = 2
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def igmp_check(buf, off, l4_len):
     """Length and checksum (over the whole IGMP message) of any IGMP message."""
     if l4_len < 8:
@@ -57,7 +59,7 @@ def igmpv3_code_to_ds(code):
     return ((code & 0xF) | 0x10) << (((code >> 4) & 7) + 3)
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def igmp_query_decode(buf, off, l4_len):
     """Returns (cause, version, max_resp_ds, group) for a query already igmp_check'ed."""
     code = rd8(buf, off + 1)
@@ -74,7 +76,7 @@ def igmp_query_decode(buf, off, l4_len):
     return OK, 3, igmpv3_code_to_ds(code), group
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def igmpv2_write(buf, off, typ, max_resp, group):
     """v1/v2 message (report, leave, query); returns the end offset."""
     wr8(buf, off, typ)
@@ -85,7 +87,7 @@ def igmpv2_write(buf, off, typ, max_resp, group):
     return off + 8
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def igmpv3_write_query(buf, off, max_resp_code, group, qrv, qqic):
     """v3 query with no sources (general or group-specific); returns the end offset."""
     wr8(buf, off, IGMP_QUERY)
@@ -99,7 +101,7 @@ def igmpv3_write_query(buf, off, max_resp_code, group, qrv, qqic):
     return off + 12
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def igmpv3_write_report(buf, off, rtypes, groups, n):
     """v3 report with ``n`` source-less records (any-source membership); returns the end."""
     wr8(buf, off, IGMPV3_REPORT)
@@ -118,7 +120,7 @@ def igmpv3_write_report(buf, off, rtypes, groups, n):
     return p
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def igmpv3_report_check(buf, off, l4_len):
     """Walk the records of a v3 report; returns (cause, number of records)."""
     if l4_len < 8:

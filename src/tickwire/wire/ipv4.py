@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from .bytes import as_array, int_to_ip, ip_to_int, rd16, rd32, rd8, wr16, wr32, wr8
 from .causes import BAD_CHECKSUM, BAD_HEADER, OK, TRUNCATED
 from .checksum import csum_add, csum_finish
@@ -25,7 +27,7 @@ OPT_EOL, OPT_NOP, OPT_ROUTER_ALERT = 0, 1, 148   # RFC 2113: 0x94 0x04 0x00 0x00
 BROADCAST = 0xFFFFFFFF
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def ipv4_options_ok(buf, off, end):
     """RFC 791 option walk: EOL, NOP, or type-length-value with 2 <= length <= remaining."""
     p = off
@@ -45,7 +47,7 @@ def ipv4_options_ok(buf, off, end):
     return True
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def ipv4_check(buf, off, end):
     """Validate the header against the frame end ``end``.
 
@@ -100,14 +102,14 @@ def ipv4_is_multicast(addr):
     return (addr >> 28) == 0xE
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def ipv4_fill_checksum(buf, off):
     hlen = (rd8(buf, off) & 0xF) * 4
     wr16(buf, off + IP_CSUM, 0)
     wr16(buf, off + IP_CSUM, csum_finish(csum_add(buf, off, hlen, np.int64(0))))
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def ipv4_write(buf, off, src, dst, proto, payload_len, ttl, ident, tos, df, router_alert):
     """Write a header (with the RFC 2113 Router Alert option if asked, as IGMP needs)
     and its checksum; returns the L4 offset."""

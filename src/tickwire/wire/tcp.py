@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from .bytes import as_array, ip_to_int, rd16, rd32, rd8, wr16, wr32, wr8
 from .causes import BAD_CHECKSUM, BAD_HEADER, OK, TRUNCATED
 from .checksum import csum_add, csum_finish, csum_pseudo_ipv4
@@ -38,7 +40,7 @@ def new_options() -> np.ndarray:
     return np.full(TCP_OPT_SLOTS, -1, np.int64)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def tcp_check(buf, off, l4_len, src, dst, verify_checksum):
     """Validate a segment ``buf[off:off+l4_len]``; returns (cause, header_len)."""
     if l4_len < TCP_HLEN:
@@ -54,7 +56,7 @@ def tcp_check(buf, off, l4_len, src, dst, verify_checksum):
     return OK, hlen
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def tcp_parse_options(buf, off, hlen, opts):
     """Fill ``opts`` from the options of the header at ``off`` (length ``hlen``, already
     checked by tcp_check). Unknown kinds are skipped by their length; a length that
@@ -136,7 +138,7 @@ def tcp_window(buf, off):
     return rd16(buf, off + TCP_WIN)
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def tcp_write_options(buf, off, mss, wscale, sack_perm, ts_val, ts_ecr):
     """Write options in Linux's SYN order, padded with NOPs to a multiple of 4.
     Pass -1 (or 0 for ``sack_perm``) to omit one. Returns the options length (≤ 20)."""
@@ -173,7 +175,7 @@ def tcp_write_options(buf, off, mss, wscale, sack_perm, ts_val, ts_ecr):
     return p - off
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def tcp_write_sack(buf, off, blocks, n):
     """NOP NOP SACK(left, right)*n; ``blocks`` holds 2n int64 edges. Returns the length."""
     n = min(n, MAX_SACK_BLOCKS)
@@ -187,7 +189,7 @@ def tcp_write_sack(buf, off, blocks, n):
     return 4 + 8 * n
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def tcp_write(buf, off, sport, dport, seq, ack, flags, window, opt_len):
     """Write the fixed header (checksum 0, urgent 0) for ``opt_len`` bytes of options
     (a multiple of 4) already at ``off + 20``; returns the payload offset."""
@@ -203,7 +205,7 @@ def tcp_write(buf, off, sport, dport, seq, ack, flags, window, opt_len):
     return off + TCP_HLEN + opt_len
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def tcp_fill_checksum(buf, off, seg_len, src, dst):
     wr16(buf, off + TCP_CSUM, 0)
     wr16(buf, off + TCP_CSUM,

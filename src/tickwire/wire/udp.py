@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..mem.hotpath import hot
+
 from .bytes import as_array, ip_to_int, rd16, wr16
 from .causes import BAD_CHECKSUM, BAD_HEADER, OK, TRUNCATED
 from .checksum import csum_add, csum_finish, csum_pseudo_ipv4
@@ -20,7 +22,7 @@ UDP_SPORT, UDP_DPORT, UDP_LEN, UDP_CSUM = 0, 2, 4, 6
 PROTO_UDP = 17
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@hot(inline="always")
 def udp_check(buf, off, l4_len, src, dst):
     """Validate a datagram in ``buf[off:off+l4_len]`` (the IP payload).
 
@@ -49,7 +51,7 @@ def udp_dport(buf, off):
     return rd16(buf, off + UDP_DPORT)
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def udp_fill_checksum(buf, off, src, dst):
     """Compute the checksum over the datagram whose length field is already set."""
     ulen = rd16(buf, off + UDP_LEN)
@@ -58,7 +60,7 @@ def udp_fill_checksum(buf, off, src, dst):
     wr16(buf, off + UDP_CSUM, 0xFFFF if c == 0 else c)
 
 
-@njit(cache=True, _nrt=False)
+@hot
 def udp_write(buf, off, src, dst, sport, dport, payload_len, with_checksum):
     """Write the header for a payload already at ``off + 8``; returns the payload offset."""
     wr16(buf, off + UDP_SPORT, sport)
