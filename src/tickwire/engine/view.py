@@ -34,13 +34,26 @@ def engine_snapshot(E) -> dict:
                      "open_sell": int(risk.inst[i, I_OPEN_SELL]), "bought": int(risk.inst[i, I_BUY_QTY]),
                      "sold": int(risk.inst[i, I_SELL_QTY]), "pnl": pnl_ticks * tick / PRICE_SCALE})
     last = E.meta[M_STAMP_N]
+    recent = {}
+    n = min(int(last), E.stamps.shape[0], 20000)
+    if n:
+        from .latency import ticks_per_ns
+        from .layout import ST_RX, ST_TX
+        k = int(last) % E.stamps.shape[0]
+        idx = (np.arange(k - n, k) % E.stamps.shape[0])
+        s = E.stamps[idx]
+        s = s[(s[:, ST_TX] > 0) & (s[:, ST_RX] > 0)]
+        if len(s):
+            ns = (s[:, ST_TX] - s[:, ST_RX]) / ticks_per_ns()
+            recent = {"p50_ns": int(np.percentile(ns, 50)), "p99_ns": int(np.percentile(ns, 99))}
     return {"engine": {k: int(v) for k, v in zip(META_NAMES, E.meta)},
             "orders": {k: int(v) for k, v in zip(STAT_NAMES, tab.stats)},
             "risk_rejects": {R.NAMES[i]: int(v) for i, v in enumerate(risk.rejects) if i and v},
             "kill_switch": {"engaged": bool(risk.glob[G_KILL]), "reason": R.KILL_NAMES[int(risk.glob[G_KILL_REASON])]},
             "session": {"state": ST_NAMES[int(E.sess[0])],
                         **{k: int(E.sess[i]) for i, k in enumerate(SS_NAMES) if k not in ("state", "uuid")}},
-            "feed": feed_counters(feed_view(E)), "instruments": inst, "t2t_samples": int(last)}
+            "feed": feed_counters(feed_view(E)), "instruments": inst, "t2t_samples": int(last),
+            "t2t_recent": recent}
 
 
 class LiveView:
@@ -89,7 +102,9 @@ class LiveView:
         t.add_row("risk rejections", ", ".join(f"{k} {v}" for k, v in snap["risk_rejects"].items()) or "0")
         t.add_row("kill switch", snap["kill_switch"]["reason"] if snap["kill_switch"]["engaged"] else "off")
         t.add_row("session", snap["session"]["state"])
-        t.add_row("tick-to-trade samples", f"{snap['t2t_samples']:,}")
+        r = snap.get("t2t_recent") or {}
+        t.add_row("tick-to-trade p50 / p99 (last 20k)",
+                  f"{r.get('p50_ns', '-')} / {r.get('p99_ns', '-')} ns  ({snap['t2t_samples']:,} samples)")
         self.live.update(t)
 
 
