@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from ...mem.atomics import load_acquire_u32, load_u16, store_release_u32, store_u32, store_u64
+from ...mem.hotpath import hot
 from ...mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
 from ..counters import RX_BYTES, RX_NOBUF, RX_PACKETS, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG, RX_TOO_LONG
 from ..port import register_burst
@@ -79,7 +80,7 @@ def _buf_addr(st, pool, idx):
     return _dma_addr(st.pages, off)
 
 
-@njit(cache=True)
+@hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def e1000e_rx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
     if pool.data.ctypes.data != q[Q_POOL_ADDR]:
@@ -146,7 +147,7 @@ def _tx_reclaim(st, pool):
     q[Q_TX_CLEAN] = clean
 
 
-@njit(cache=True)
+@hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def e1000e_tx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
     if pool.data.ctypes.data != q[Q_POOL_ADDR]:

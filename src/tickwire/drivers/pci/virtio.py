@@ -19,6 +19,7 @@ from numba import njit
 
 from ...mem.atomics import (fence_seq_cst, load_acquire_u16, load_u32, store_release_u16, store_u16, store_u32,
                             store_u64)
+from ...mem.hotpath import hot
 from ...mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
 from ..counters import RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG
 from ..port import register_burst
@@ -73,7 +74,7 @@ def _post_rx(st, pool, slot, buf, avail):
     store_u16(ring, q[Q_RX_AVAIL] + 4 + (avail & (q[Q_N] - 1)) * 2, np.uint16(slot))
 
 
-@njit(cache=True)
+@hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def virtio_rx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
     if pool.data.ctypes.data != q[Q_POOL_ADDR]:
@@ -139,7 +140,7 @@ def _tx_reclaim(st, pool):
     q[Q_TX_LAST_USED] = last
 
 
-@njit(cache=True)
+@hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def virtio_tx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
     if pool.data.ctypes.data != q[Q_POOL_ADDR]:
