@@ -296,7 +296,10 @@ def on_mbo(st, mb, tid, buf, body, block_len, mend, only):
         if s >= 0 and (only < 0 or s == only):
             st.ctr[C_ENTRIES] += 1
             if st.inst[s, I_MBO_STATE] == S_EMPTY:
-                st.inst[s, I_MBO_STATE] = S_SYNCED if st.ctr[C_START_SYNCED] == 1 else S_RECOVERING
+                # First MBO entry: the order book is known (empty before it) only if the
+                # channel started at seq 1 and nothing was ever lost or skipped since.
+                fresh = st.ctr[C_START_SYNCED] == 1 and st.ctr[C_LAST_LOST_SEQ] < 0
+                st.inst[s, I_MBO_STATE] = S_SYNCED if fresh else S_RECOVERING
                 if st.inst[s, I_MBO_STATE] == S_RECOVERING:
                     start_buffering(st)
             if st.inst[s, I_MBO_STATE] == S_SYNCED:
