@@ -369,6 +369,11 @@ def run(args) -> int:
         print("bench xdp: needs root (network namespaces, bpf, AF_XDP)", file=sys.stderr)
         return 2
     names = _available(args.only)
+    import signal
+
+    def _term(*_):            # a timeout/kill -TERM still deletes the namespaces (finally below)
+        raise SystemExit(143)
+    signal.signal(signal.SIGTERM, _term)
     b = _Bench(args)
     rtt = {n: [] for n in names}
     rx = {n: [] for n in names}
