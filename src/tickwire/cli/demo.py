@@ -21,14 +21,17 @@ def register(sub):
     p.add_argument("--png", default="tick_to_trade.png", help="where to write the plot")
     p.add_argument("--no-kernel", action="store_true", help="skip the kernel-socket comparison")
     p.add_argument("--cpu", type=int, default=None, help="pin the engine to this CPU (sim gets the other)")
+    p.add_argument("--impair-a", default="0,0,0", metavar="L,D,R",
+                   help="feed A loss,duplicate,reorder in ppm (passed to the simulator)")
+    p.add_argument("--impair-b", default="0,0,0", metavar="L,D,R")
     p.add_argument("--json", action="store_true", help="one JSON object on the last line")
     p.set_defaults(handler=run)
 
 
-def _spawn_sim(port, seed, duration, rate, oe_port, udp_ports, cpu):
+def _spawn_sim(port, seed, duration, rate, oe_port, udp_ports, cpu, impair=("0,0,0", "0,0,0")):
     cmd = [sys.executable, "-m", "tickwire.cli", "sim", "--port", port, "--seed", str(seed), "--duration",
            str(duration), "--rate", str(rate), "--oe-port", str(oe_port), "--udp-ports",
-           ",".join(map(str, udp_ports)), "--json"]
+           ",".join(map(str, udp_ports)), "--impair-a", impair[0], "--impair-b", impair[1], "--json"]
     pre = None
     if cpu is not None:
         pre = lambda: os.sched_setaffinity(0, {cpu})  # noqa: E731
@@ -70,7 +73,8 @@ def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
     if args.cpu is not None and len(os.sched_getaffinity(0)) > 1:
         sim_cpu = next(c for c in sorted(os.sched_getaffinity(0)) if c != args.cpu)
     sim_port = port_spec.replace("role=client", "role=server")
-    sim = _spawn_sim(sim_port, args.seed, args.duration + 20, args.rate, oe_port, udp_ports, sim_cpu)
+    sim = _spawn_sim(sim_port, args.seed, args.duration + 20, args.rate, oe_port, udp_ports, sim_cpu,
+                     (getattr(args, "impair_a", "0,0,0"), getattr(args, "impair_b", "0,0,0")))
     try:
         tc = TransportConfig(port=port_spec, oe_port=oe_port, udp_ports=udp_ports, cpu=args.cpu)
         on_tick = (lambda E: live(name, engine_snapshot(E))) if live else None

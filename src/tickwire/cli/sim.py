@@ -39,7 +39,11 @@ def run(args) -> int:
         raise ValueError("--udp-ports: three ports (feed A, feed B, snapshot)")
     cfg = SimConfig(port=args.port, ip=args.ip, oe_port=args.oe_port, udp_ports=ports, seed=args.seed,
                     rate=args.rate, duration=args.duration, impair=(args.impair_a, args.impair_b))
-    stats = run_sim(cfg, ready=lambda: print("sim: ready", file=sys.stderr, flush=True))
+    import signal
+    stop = []
+    # SIGTERM (from `tickwire demo`, or an operator) ends the run cleanly: statistics still printed
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    stats = run_sim(cfg, ready=lambda: print("sim: ready", file=sys.stderr, flush=True), stop=lambda: bool(stop))
     if args.json:
         print(json.dumps(stats))
     else:
