@@ -109,6 +109,8 @@ def run(args) -> int:
             r, d, _ = run_path("kernel", args, "socket", 20000 + (rnd + 1) % 20000,
                                (40001 + rnd % 9000, 49001 + rnd % 9000, 58001 + rnd % 7000), view.update)
             results["kernel"], dists["kernel"] = r, d
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)     # the memif control socket lived here
     plot(dists, args.png)
     out = {"duration_s": args.duration, "seed": args.seed, "strategy": args.strategy, "png": args.png,
            "tick_to_trade_ns": {k: v["tick_to_trade"] for k, v in results.items()}}
