@@ -12,6 +12,7 @@ instrument must be SYNCED and equal.
 from __future__ import annotations
 
 import copy
+import os
 import random
 
 import numpy as np
@@ -124,7 +125,7 @@ def check_synced(st, ref_at, secids):
     return synced
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("TW_FEED_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=hs.integers(0, 2**32 - 1), n=hs.integers(5, 160),
        loss_a=hs.sampled_from([0.0, 0.05, 0.3]), loss_b=hs.sampled_from([0.0, 0.05, 0.3]),
        dup=hs.sampled_from([0.0, 0.2]), reorder=hs.sampled_from([0.0, 0.1, 0.4]),

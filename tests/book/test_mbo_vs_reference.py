@@ -5,6 +5,7 @@ index (backward-shift deletion) against a dict under random insert/delete churn.
 from __future__ import annotations
 
 import copy
+import os
 import random
 
 import numpy as np
@@ -99,7 +100,7 @@ def impair(packets, rng, loss, reorder):
     return out
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("TW_FEED_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=hs.integers(0, 2**32 - 1), n=hs.integers(3, 120), loss=hs.sampled_from([0.0, 0.1, 0.4]),
        reorder=hs.sampled_from([0.0, 0.3]))
 def test_mbo_matches_reference_with_loss_and_snapshots(seed, n, loss, reorder):

@@ -35,7 +35,7 @@ from ..mem.atomics import memcpy
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
 from . import layout as L
 from .carve import carve
-from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_BAD_LEVEL, C_BLOCK_OVERRUN, C_BOOK_RESETS, C_BUFFERING,
+from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_FIRST_SEQ, C_BAD_LEVEL, C_BLOCK_OVERRUN, C_BOOK_RESETS, C_BUFFERING,
                     C_BYTES, C_CHANNEL_RESETS, C_DEFAULT_DEPTH, C_DUPLICATES, C_ENTRIES, C_GAPS, C_GROUP_OVERRUN,
                     C_IN_EVENT, C_INSTRUMENT_TABLE_FULL, C_LAST_LOST_SEQ, C_LAST_SEQ, C_LOST_PACKETS,
                     C_MESSAGE_OVERRUN, C_MESSAGES, C_N_INST, C_NEWER_VERSION, C_NEXT_SEQ, C_OLD_RPT_ENTRIES,
@@ -112,9 +112,13 @@ def instrument_slot(st, secid, create):
     st.index[h] = n + 1
     st.ctr[C_N_INST] = n + 1
     st.inst[n, I_SECID] = secid
-    # Joined at the start of the channel (seq 1): books start empty and valid.
-    # Joined later: the book is unknown until a snapshot.
-    st.inst[n, I_STATE] = S_SYNCED if st.ctr[C_START_SYNCED] == 1 else S_RECOVERING
+    # Joined at the start of the channel (seq 1) and nothing lost since: the book starts
+    # empty and valid. After a loss: unproven (STALE) until an entry with RptSeq 1
+    # shows nothing was missed, or a snapshot arrives. Joined later: unknown until a snapshot.
+    if st.ctr[C_START_SYNCED] == 1:
+        st.inst[n, I_STATE] = S_SYNCED if st.ctr[C_LAST_LOST_SEQ] < 0 else S_STALE
+    else:
+        st.inst[n, I_STATE] = S_RECOVERING
     st.inst[n, I_RPT] = 0
     st.inst[n, I_DEPTH] = st.ctr[C_DEFAULT_DEPTH]
     st.inst[n, I_IDEPTH] = min(2, st.levels.shape[2])
@@ -231,6 +235,7 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
             last_secid = secid
         if s >= 0 and (only < 0 or s == only):
             applied += 1
+            st.inst[s, I_LAST_SEQ] = seq        # seen on the incremental feed (see apply_snapshot)
             if check_rpt(st, s, rd_u32(buf, e + o_rpt)):
                 side = side_of(rd_u8(buf, e + o_type))
                 if side == 9:
@@ -248,14 +253,13 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
                     elif r == 2:
                         st.ctr[C_BAD_ACTION] += 1
                 st.inst[s, I_UPDATES] += 1
-                st.inst[s, I_LAST_SEQ] = seq
         e += entry_len
     st.ctr[C_ENTRIES] += applied
     return True
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def on_rpt_only(st, tid, buf, body, block_len, mend, only, breaks):
+def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
     """Trade summary and statistics: they advance RptSeq but not the MBP book.
     An unsupported book template (``breaks``) sends its instruments to recovery."""
     t = st.tpl[tid]
@@ -269,6 +273,7 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, only, breaks):
         s = instrument_slot(st, rd_i32(buf, e + t[L.E_SECID]), True)
         if s >= 0 and (only < 0 or s == only):
             st.ctr[C_ENTRIES] += 1
+            st.inst[s, I_LAST_SEQ] = seq
             if breaks:
                 st.ctr[C_UNSUPPORTED_TEMPLATE_ENTRIES] += 1
                 if st.inst[s, I_STATE] != S_RECOVERING:
@@ -280,7 +285,7 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, only, breaks):
 
 
 @njit(cache=True, _nrt=False)
-def on_mbo(st, mb, tid, buf, body, block_len, mend, only):
+def on_mbo(st, mb, tid, buf, body, block_len, mend, seq, only):
     """47 MDIncrementalRefreshOrderBook: New / Change / Delete by OrderID."""
     t = st.tpl[tid]
     entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
@@ -329,7 +334,8 @@ def on_mbo(st, mb, tid, buf, body, block_len, mend, only):
                         st.ctr[C_MBO_TABLE_FULL] += 1
                     st.inst[s, I_MBO_STATE] = S_RECOVERING
                     start_buffering(st)
-                st.inst[s, I_LAST_SEQ] = st.ctr[C_LAST_SEQ] + 1
+        if s >= 0 and (only < 0 or s == only):
+            st.inst[s, I_LAST_SEQ] = seq
         e += entry_len
     return True
 
@@ -441,11 +447,11 @@ def process_messages(st, mb, buf, off, length, seq, only):
         if kind == L.K_BOOK:
             ok = on_book(st, tid, buf, body, block_len, mend, seq, only)
         elif kind == L.K_TRADE or kind == L.K_RPT_ONLY:
-            ok = on_rpt_only(st, tid, buf, body, block_len, mend, only, False)
+            ok = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, False)
         elif kind == L.K_MBO:
-            ok = on_mbo(st, mb, tid, buf, body, block_len, mend, only)
+            ok = on_mbo(st, mb, tid, buf, body, block_len, mend, seq, only)
         elif kind == L.K_RPT_BREAK:
-            ok = on_rpt_only(st, tid, buf, body, block_len, mend, only, True)
+            ok = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, True)
         elif replay:
             continue
         elif kind == L.K_DEF:
@@ -581,6 +587,22 @@ def feed_flush(mem):
 
 # ------------------------------------------------------------------ snapshots
 @njit(cache=True, _nrt=False)
+def snapshot_usable(st, s, lmsp):
+    """Can a snapshot that reflects incrementals up to ``lmsp`` make instrument ``s`` whole?
+    No loss after it; and every incremental since that touched ``s`` is in the replay
+    ring (an instrument never seen on the incremental feed needs no replay, only that
+    we saw every packet after lmsp)."""
+    if lmsp < st.ctr[C_LAST_LOST_SEQ]:
+        return False
+    if lmsp + 1 < st.ctr[C_FIRST_SEQ]:
+        return False                       # packets between it and our first one are unknown
+    if lmsp >= st.ctr[C_NEXT_SEQ] - 1 or st.inst[s, I_LAST_SEQ] <= lmsp:
+        return True                        # nothing for s since the snapshot point
+    return (st.ctr[C_BUFFERING] == 1 and st.ctr[C_RING_COUNT] > 0
+            and st.ctr[C_RING_FIRST_SEQ] <= lmsp + 1)
+
+
+@njit(cache=True, _nrt=False)
 def apply_snapshot(st, mb, tid, buf, body, block_len, mend):
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
@@ -600,16 +622,9 @@ def apply_snapshot(st, mb, tid, buf, body, block_len, mend):
         return False
     started = st.ctr[C_NEXT_SEQ] != 0
     last = st.ctr[C_NEXT_SEQ] - 1
-    if started:
-        # Packets lost after the snapshot point: it cannot make the book whole.
-        if lmsp < st.ctr[C_LAST_LOST_SEQ]:
-            st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
-            return True
-        # Packets since the snapshot point must all be in the replay ring.
-        if lmsp < last and (st.ctr[C_BUFFERING] == 0 or st.ctr[C_RING_COUNT] == 0
-                            or st.ctr[C_RING_FIRST_SEQ] > lmsp + 1):
-            st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
-            return True
+    if started and not snapshot_usable(st, s, lmsp):
+        st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
+        return True
     lv = st.levels
     clear_book(lv, s)
     for _ in range(count):
@@ -629,7 +644,7 @@ def apply_snapshot(st, mb, tid, buf, body, block_len, mend):
     # Late join (no incrementals yet): valid only once an entry continues the chain.
     st.inst[s, I_STATE] = S_SYNCED if started else S_STALE
     st.ctr[C_SNAPSHOTS_APPLIED] += 1
-    if started and lmsp < last:
+    if started and lmsp < last and st.inst[s, I_LAST_SEQ] > lmsp:
         st.ctr[C_REPLAYING] = 1
         n = st.ring.shape[0]
         for k in range(st.ctr[C_RING_COUNT]):
@@ -667,9 +682,7 @@ def apply_snapshot_mbo(st, mb, tid, buf, body, block_len, mend):
     chunk = rd_u32(buf, body + t[L.R_CHUNK]) if t[L.R_CHUNK] >= 0 else 1
     last = st.ctr[C_NEXT_SEQ] - 1
     # No RptSeq to prove a late-joined order book: wait for incrementals first.
-    if st.ctr[C_NEXT_SEQ] == 0 or lmsp < st.ctr[C_LAST_LOST_SEQ] or (
-            lmsp < last and (st.ctr[C_BUFFERING] == 0 or st.ctr[C_RING_COUNT] == 0
-                             or st.ctr[C_RING_FIRST_SEQ] > lmsp + 1)):
+    if st.ctr[C_NEXT_SEQ] == 0 or not snapshot_usable(st, s, lmsp):
         st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
         return True
     if chunk == 1:
@@ -697,7 +710,7 @@ def apply_snapshot_mbo(st, mb, tid, buf, body, block_len, mend):
         return True
     st.inst[s, I_MBO_STATE] = S_SYNCED
     st.ctr[C_MBO_SNAPSHOTS_APPLIED] += 1
-    if lmsp < last:
+    if lmsp < last and st.inst[s, I_LAST_SEQ] > lmsp:
         st.ctr[C_REPLAYING] = 2
         n = st.ring.shape[0]
         for k in range(st.ctr[C_RING_COUNT]):
@@ -779,6 +792,7 @@ def feed_input(mem, buf, off, length, source):
     nxt = st.ctr[C_NEXT_SEQ]
     if nxt == 0:                       # first packet of the session
         st.ctr[C_START_SYNCED] = 1 if seq == 1 else 0
+        st.ctr[C_FIRST_SEQ] = seq
         st.ctr[C_NEXT_SEQ] = seq
         nxt = seq
     if seq < nxt:
