@@ -160,11 +160,14 @@ def memif_rx(state, pool, bufs, n):
         bufs[got] = idx
         got += 1
         nbytes += total
-    q[Q_LAST] = cur
-    if server:
-        store_release_u16(mem, ring + RING_TAIL, np.uint16(cur))
-    else:
-        _client_repost(state, mem, q, ring, size, cur)
+    if cur != q[Q_LAST]:
+        # Publish only when something was consumed: a store to the index line on every
+        # empty poll would pull that cache line away from the peer, which reads it.
+        q[Q_LAST] = cur
+        if server:
+            store_release_u16(mem, ring + RING_TAIL, np.uint16(cur))
+        else:
+            _client_repost(state, mem, q, ring, size, cur)
     state.ctr[RX_PACKETS] += got
     state.ctr[RX_BYTES] += nbytes
     return got
