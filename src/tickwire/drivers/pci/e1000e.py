@@ -30,6 +30,10 @@ CTRL_SLU = 1 << 6            # set link up
 CTRL_RST = 1 << 26           # device reset, self-clearing (§10.2.2.1)
 STATUS_LU = 1 << 1           # link up
 RCTL, RXCSUM = 0x0100, 0x5000
+# Written explicitly because a CTRL.RST need not clear what the previous owner set
+# (QEMU's e1000e keeps them; Linux's e1000e sets RFCTL.EXTEN = extended RX descriptors
+# and RSS in MRQC): RFCTL 0 = legacy descriptors (§10.2.5.16), MRQC 0 = no RSS (§10.2.5.20).
+RFCTL, MRQC = 0x5008, 0x5818
 RCTL_EN, RCTL_UPE, RCTL_MPE, RCTL_BAM, RCTL_SECRC = 1 << 1, 1 << 3, 1 << 4, 1 << 15, 1 << 26
 # RCTL.LPE stays 0: the MAC discards frames over 1522 bytes, so a 2048-byte BSIZE
 # (BSIZE=00, BSEX=0) never writes more than 1522 bytes into a buffer (§10.2.5.1).

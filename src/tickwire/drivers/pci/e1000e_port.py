@@ -56,10 +56,9 @@ class E1000ePort(PciPort):
         self._enable_rx_when_link_up()
 
     def _enable_rx_when_link_up(self) -> None:
-        """RCTL.EN only once the link is up, then RDT written again. Why: QEMU's e1000e
-        stops reading its netdev while "RX enabled but link down" and resumes only on a
-        later RDT/RCTL write; with frames arriving during the ~2 s autonegotiation it
-        would never receive (seen with a continuous sender). Harmless on hardware."""
+        """RCTL.EN only once the link is up, then RDT written again (which makes QEMU's
+        e1000e flush frames it queued while it could not receive). Defensive: the
+        'RX dead after a kernel driver' failure we chased was RFCTL.EXTEN, see _setup_rx."""
         if self._rx_on or not self.link_up:
             return
         wr32(self.bar, hw.RCTL, self._rctl())
@@ -103,6 +102,8 @@ class E1000ePort(PciPort):
             self.dma.buf[d:d + hw.DESC] = np.frombuffer(struct.pack("<QQ", addr, 0), np.uint8)
         base = self.dma.addr(ring_off)
         wr32(bar, hw.RXCSUM, 0)
+        wr32(bar, hw.RFCTL, 0)
+        wr32(bar, hw.MRQC, 0)
         wr32(bar, hw.RDBAL, base & 0xFFFFFFFF)
         wr32(bar, hw.RDBAH, base >> 32)
         wr32(bar, hw.RDLEN, self.n_rx * hw.DESC)
