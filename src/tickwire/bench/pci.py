@@ -56,7 +56,7 @@ def _kernel_phase(args, dev) -> list[float]:
     _ip("neigh", "replace", peer_ip, "lladdr", peer_mac, "dev", ifname, "nud", "permanent")
     rates = []
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while open(f"/sys/class/net/{ifname}/carrier").read().strip() != "1":
             if time.monotonic() > deadline:
                 raise OSError(f"bench pci: {ifname} has no carrier")
