@@ -3,7 +3,8 @@
 Two guest boots, each driving both NICs at once (one per vCPU):
 
 * ``sysfs`` boot, no IOMMU: iommu=none (resource mmap + pagemap), e1000e and
-  legacy virtio over its I/O BAR. ``tickwire echo`` on e1000e, then SIGKILL mid-run
+  legacy virtio over its I/O BAR. The kernel driver brings e1000e up and down first;
+  then ``tickwire echo`` on e1000e, SIGKILL mid-run
   and a new run on the same device; ``tickwire capture`` then ``echo`` on virtio.
 * ``vfio`` boot, emulated Intel IOMMU (intel_iommu=on, no iommu=pt): iommu=vfio,
   e1000e and modern virtio (VERSION_1 + ACCESS_PLATFORM). ``echo`` and ``capture``
@@ -134,6 +135,10 @@ SYSFS_V = f"pci:0000:00:{V_SLOT:02x}.0,iommu=none,virtio=legacy"
 CAPTURE_N = 20
 
 SYSFS_SCRIPT = f"""
+# The kernel's e1000e driver uses the NIC first (interface up ~3 s, then down): it leaves
+# extended RX descriptors and RSS configured, which tickwire must undo (docs/pci.md).
+E_IF=$(ls /sys/bus/pci/devices/0000:00:{E_SLOT:02x}.0/net/)
+ip link set $E_IF up; sleep 3; ip link set $E_IF down; ip addr flush dev $E_IF
 ( run_until kill_e KILL {TW} echo --port {SYSFS_E}
   run_until echo_e INT {TW} echo --port {SYSFS_E} --json ) &
 ( step cap_v {TW} capture --port {SYSFS_V} --count {CAPTURE_N} --out $RUN/cap_v.pcap --json
@@ -312,9 +317,10 @@ def test_virtio_modern_vfio_echo(vfio_run):
 
 def test_dma_blocked_by_iommu_is_a_clear_error(vfio_run):
     """intel_iommu=on without iommu=pt: the sysfs path's physical addresses are not
-    mapped, the device never completes a descriptor, and tickwire says so and exits."""
+    (all) mapped, the device stops completing descriptors, and tickwire says so and exits."""
     r = vfio_run
     _require(r, "nopt_v_rc")
     assert r["nopt_v_rc"] == 2, r["err"].get("nopt_v", "")
     assert "has not completed a TX descriptor" in r["err"].get("nopt_v", "")
-    assert r["nopt_v_wire"] == 0, "frames left the NIC although its DMA was blocked"
+    # Not asserted: in one run 11 copies of the frame still left before the stall (part of
+    # the DMA was translated anyway), which is one more reason the sysfs path is unsafe.
