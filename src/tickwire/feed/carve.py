@@ -5,7 +5,7 @@ so a call passes two arrays instead of a dozen (each array is passed by value, ~
 words). Numba's ``a[x:y].reshape(...)`` would rebuild the views, but it calls a C
 helper per reshape (tens of ns), which cost more than decoding a message. This
 intrinsic emits only pointer arithmetic: data = flat.data + start, C strides from
-``shape``, same meminfo. No bounds check: ``Feed`` sized the regions (feed.state).
+``shape``, same meminfo (one reference taken on it). No bounds check: ``Feed`` sized the regions (feed.state).
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ def carve(typingctx, flat, start, shape):
         data = builder.gep(src.data, [start64])
         populate_array(dst, data=data, shape=dims, strides=strides, itemsize=intp(itemsize),
                        meminfo=src.meminfo, parent=src.parent)
+        # An intrinsic's result is a new reference: the view shares the flat array's
+        # meminfo, so take a reference on it, or the caller's decref frees memory in use.
+        if context.enable_nrt:
+            context.nrt.incref(builder, flat, arrval)
         return dst._getvalue()
 
     return retty(flat, start, shape), codegen
