@@ -21,14 +21,14 @@ from ..wire.igmp import (ALL_ROUTERS, ALL_SYSTEMS, CHANGE_TO_EXCLUDE, CHANGE_TO_
                          igmp_group, igmp_query_decode, igmpv2_write, igmpv3_write_report)
 from ..wire.ethernet import eth_write, ipv4_multicast_mac
 from ..wire.ipv4 import PROTO_IGMP, ipv4_write
-from .state import (ACT_FREE, C_GROUPS_HWM, C_IGMP_VERSION, C_IP, C_IP_ID, C_MAC, C_NOW, C_RNG, C_ROBUSTNESS,
+from .state import (SCRATCH_LEN, ACT_FREE, C_GROUPS_HWM, C_IGMP_VERSION, C_IP, C_IP_ID, C_MAC, C_NOW, C_RNG, C_ROBUSTNESS,
                     C_UNSOLICITED_NS, C_V1_QUERIER_UNTIL, C_V2_QUERIER_UNTIL, G_ADDR, G_PENDING, G_REPORT_DUE,
                     G_REPORTS_LEFT, G_STATE, GROUP_FREE, GROUP_JOINED, GROUP_LEAVING, K_IGMP_IGNORED,
                     K_IGMP_LEAVE_TX, K_IGMP_QUERY_RX, K_IGMP_REPORT_RX, K_IGMP_REPORT_TX, NS)
 
 # RFC 3376 §8.12 Older Version Querier Present Timeout = RV * QI + QRI = 2 * 125 s + 10 s
 OLDER_QUERIER_NS = 260 * NS
-MAX_RECORDS = 64   # records per v3 report we build (8 bytes each, fits any MTU)
+MAX_RECORDS = SCRATCH_LEN   # records per v3 report we build (8 bytes each, fits any MTU)
 
 
 @njit(cache=True, inline="always")
@@ -177,9 +177,8 @@ def igmp_build_due(st, buf, start, room):
     now = st.cfg[C_NOW]
     ver = igmp_version(st)
     if ver == 3:
-        rtypes = np.empty(MAX_RECORDS, np.int64)
-        addrs = np.empty(MAX_RECORDS, np.int64)
-        rows = np.empty(MAX_RECORDS, np.int64)
+        # preallocated in the state: this runs inside runtime-free (@hot) loops, which cannot allocate
+        rtypes, addrs, rows = st.scratch[0], st.scratch[1], st.scratch[2]
         n = 0
         for i in range(g.shape[0]):
             if g[i, G_STATE] != GROUP_FREE and g[i, G_REPORT_DUE] != 0 and g[i, G_REPORT_DUE] <= now \

@@ -20,7 +20,9 @@ import numpy as np
 
 from ..wire.causes import N_WIRE_CAUSES, NAMES as WIRE_NAMES
 
-StackState = namedtuple("StackState", "cfg cnt arp groups udp_head udp_ep")
+StackState = namedtuple("StackState", "cfg cnt arp groups udp_head udp_ep scratch")
+SCRATCH_ROWS = 3     # IGMPv3 report building: record types, group addresses, group rows
+SCRATCH_LEN = 64     # records per v3 report we build (8 bytes each, fits any MTU)
 
 # --- cfg slots ---------------------------------------------------------------------------------
 (C_MAC, C_IP, C_MASK, C_GW, C_VLAN, C_NOW, C_ARP_TIMEOUT, C_IGMP_VERSION, C_IP_ID, C_RNG,
@@ -103,4 +105,5 @@ def make_state(mac: int, ip: int, prefix: int, gw: int = 0, vlan: int = -1, arp_
     cfg[C_ROBUSTNESS] = 2                 # RFC 3376 §8.1 Robustness Variable
     udp_ep = np.zeros((max_udp, UDP_COLS), np.int64)
     return StackState(cfg, np.zeros(N_COUNTERS, np.int64), np.zeros((arp_size, ARP_COLS), np.int64),
-                      np.zeros((max_groups, GROUP_COLS), np.int64), np.full(65536, -1, np.int32), udp_ep)
+                      np.zeros((max_groups, GROUP_COLS), np.int64), np.full(65536, -1, np.int32), udp_ep,
+                      np.zeros((SCRATCH_ROWS, SCRATCH_LEN), np.int64))
