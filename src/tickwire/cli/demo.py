@@ -96,6 +96,8 @@ def run(args) -> int:
     from ..engine.latency import plot
     from ..engine.view import LiveView
 
+    print("tickwire demo: starting the simulator and compiling the engine (the first run compiles for a few "
+          "minutes; later runs load Numba's cache)", file=sys.stderr, flush=True)
     tmp = tempfile.mkdtemp(prefix="tw-demo-")
     sock = os.path.join(tmp, "md.sock")
     rnd = int.from_bytes(os.urandom(2), "little")
