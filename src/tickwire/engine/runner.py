@@ -33,6 +33,29 @@ class TransportConfig:
     udp_ports: tuple = (14310, 14311, 14312)
     cpu: int | None = None          # pin the engine to this CPU (os.sched_setaffinity)
     connect_timeout: float = 20.0
+    startup_timeout: float = 1200.0  # until the order session first comes up (a cold Numba cache compiles for minutes)
+
+
+class RunClock:
+    """The run's ``duration`` counts from the first time the order session is up, so a venue
+    or engine still compiling on a cold Numba cache does not eat the measured window."""
+
+    def __init__(self, duration: float, startup_timeout: float):
+        self.duration, self.startup_timeout = duration, startup_timeout
+        self.deadline = time.monotonic() + startup_timeout
+        self.t0 = None
+
+    def session_up(self) -> None:
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+
+    def running(self) -> bool:
+        now = time.monotonic()
+        if self.t0 is None:
+            if now > self.deadline:
+                raise TimeoutError(f"the order session did not come up within {self.startup_timeout:g} s")
+            return True
+        return now - self.t0 < self.duration
 
 
 def pin(cpu):
@@ -80,15 +103,15 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
         engine_memif_step(port.state, port.pool.arrays, tcp.bufs, E, net.state, info, tcp.hot, tcp.nslots, -1,
                           tcp.txq, tcp.rxq, tcp.tmpl, tcp.sg, tcp.slow, tcp.opts, scratch, clock, local_mac,
                           udp_src, txb, 0)
-        t0 = time.monotonic()
-        next_tick = t0
-        next_try = t0
-        while time.monotonic() - t0 < duration:
+        run = RunClock(duration, tc.startup_timeout)
+        next_tick = next_try = time.monotonic()
+        while run.running():
             now = time.monotonic()
             if conn is None and now >= next_try:
                 try:
                     conn = tcp.connect(tc.venue_ip, tc.oe_port, timeout=2.0)
                     oe_connected(E, time.monotonic_ns())
+                    run.session_up()
                 except (TcpError, OSError):
                     conn = None
                     next_try = now + 0.5
@@ -136,10 +159,9 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
     bufs = np.zeros(32, np.int32)
     clock = tsc_clock(time.monotonic_ns() // 1000)
     try:
-        t0 = time.monotonic()
-        next_tick = t0
-        next_try = t0
-        while time.monotonic() - t0 < duration:
+        run = RunClock(duration, tc.startup_timeout)
+        next_tick = next_try = time.monotonic()
+        while run.running():
             now = time.monotonic()
             if tcpp is None and now >= next_try:
                 try:
@@ -148,6 +170,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
                     engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs,
                                        E, clock, 0)
                     oe_connected(E, time.monotonic_ns())
+                    run.session_up()
                 except OSError:
                     tcpp = None
                     next_try = now + 0.2
