@@ -120,15 +120,26 @@ def test_hot_paths_reject_a_pool_outside_dma_memory():
     assert pool.in_flight == 4
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="pagemap PFNs need root")
 def test_pagemap_translation_is_page_aligned_for_a_hugepage():
-    from tickwire.mem.shm import free_hugepages
-    if free_hugepages() < 1:
-        pytest.skip("no free hugepages")
+    """Reserves two 2 MiB pages for the test (and gives them back) when none are free."""
+    from conftest import require_root
     from tickwire.drivers.pci.dma import DmaMemory
-    m = DmaMemory(1, vfio=None)
+    from tickwire.mem.shm import free_hugepages
+    require_root()
+    nr = "/proc/sys/vm/nr_hugepages"
+    with open(nr) as f:
+        before = int(f.read())
+    if free_hugepages() < 1:
+        with open(nr, "w") as f:
+            f.write(str(before + 2))
     try:
-        assert int(m.pages[0]) % (2 << 20) == 0
-        assert m.addr(4096) == int(m.pages[0]) + 4096
+        assert free_hugepages() >= 1, "could not reserve a 2 MiB hugepage"
+        m = DmaMemory(1, vfio=None)
+        try:
+            assert int(m.pages[0]) % (2 << 20) == 0
+            assert m.addr(4096) == int(m.pages[0]) + 4096
+        finally:
+            m.close()
     finally:
-        m.close()
+        with open(nr, "w") as f:
+            f.write(str(before))
