@@ -19,7 +19,7 @@ import numpy as np
 from ..wire.bytes import ip_to_int
 from .build import build_engine, feed_view
 from .core import oe_connected, oe_disconnected
-from .layout import M_CLOSE_TRANSPORT, M_TXS_LEN, META_NAMES
+from .layout import M_BOOK_EVENTS, M_CLOSE_TRANSPORT, M_TXS_LEN, META_NAMES
 
 
 @dataclass
@@ -33,27 +33,28 @@ class TransportConfig:
     udp_ports: tuple = (14310, 14311, 14312)
     cpu: int | None = None          # pin the engine to this CPU (os.sched_setaffinity)
     connect_timeout: float = 20.0
-    startup_timeout: float = 1200.0  # until the order session first comes up (a cold Numba cache compiles for minutes)
+    startup_timeout: float = 1200.0  # until the session is up and data flows (a cold Numba cache compiles for minutes)
 
 
 class RunClock:
-    """The run's ``duration`` counts from the first time the order session is up, so a venue
-    or engine still compiling on a cold Numba cache does not eat the measured window."""
+    """The run's ``duration`` counts from the first moment the order session is up *and*
+    the books have moved (incremental market data is flowing), so a venue or engine still compiling on a cold Numba cache
+    does not eat the measured window."""
 
     def __init__(self, duration: float, startup_timeout: float):
         self.duration, self.startup_timeout = duration, startup_timeout
         self.deadline = time.monotonic() + startup_timeout
         self.t0 = None
 
-    def session_up(self) -> None:
-        if self.t0 is None:
+    def observe(self, session_up: bool, book_events: int) -> None:
+        if self.t0 is None and session_up and book_events > 0:
             self.t0 = time.monotonic()
 
     def running(self) -> bool:
         now = time.monotonic()
         if self.t0 is None:
             if now > self.deadline:
-                raise TimeoutError(f"the order session did not come up within {self.startup_timeout:g} s")
+                raise TimeoutError(f"no order session with market data within {self.startup_timeout:g} s")
             return True
         return now - self.t0 < self.duration
 
@@ -111,7 +112,6 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
                 try:
                     conn = tcp.connect(tc.venue_ip, tc.oe_port, timeout=2.0)
                     oe_connected(E, time.monotonic_ns())
-                    run.session_up()
                 except (TcpError, OSError):
                     conn = None
                     next_try = now + 0.5
@@ -121,6 +121,7 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
                                             tcp.opts, scratch, clock, local_mac, udp_src, txb, 20000)
             tcp.process_slow(nslow)
             tcp.service()
+            run.observe(conn is not None, int(E.meta[M_BOOK_EVENTS]))
             if conn is not None and (conn.state_name != "ESTABLISHED" or E.meta[M_CLOSE_TRANSPORT]):
                 oe_disconnected(E)
                 stats["reconnects"] += 1
@@ -170,7 +171,6 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
                     engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs,
                                        E, clock, 0)
                     oe_connected(E, time.monotonic_ns())
-                    run.session_up()
                 except OSError:
                     tcpp = None
                     next_try = now + 0.2
@@ -180,6 +180,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
                 continue
             engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs, E, clock,
                                20000)
+            run.observe(True, int(E.meta[M_BOOK_EVENTS]))
             tcpp.poll()
             if not tcpp.link_up or E.meta[M_CLOSE_TRANSPORT]:
                 oe_disconnected(E)
