@@ -118,13 +118,37 @@ print("ok")
 """
 
 
+def _igmp_records(cap, src_ip):
+    """(record type, group) of every IGMPv3 report from ``src_ip`` in the capture so far
+    (a record being written when we read is simply not seen yet)."""
+    from tickwire.wire import IgmpRepr
+    from tickwire.wire.ipv4 import Ipv4Repr
+    from tickwire.wire.pcapfile import PcapError, read_frames
+    seen = []
+    try:
+        frames = list(read_frames(cap))
+    except PcapError:       # the file is empty, or its last record is half written
+        return seen
+    for f in frames:
+        d = decode(f)
+        if d["proto"] == 2 and d["src"] == struct.unpack("!I", socket.inet_aton(src_ip))[0]:
+            m = IgmpRepr.parse(f[d["l4"]:d["l4"] + d["l4_len"]])
+            ip, _ = Ipv4Repr.parse(f[d["l3"]:])
+            assert ip.ttl == 1 and ip.options == b"\x94\x04\x00\x00" and ip.dst == "224.0.0.22"
+            seen += [(rt, g) for rt, g, _ in m.records]
+    return seen
+
+
 def test_multicast_both_ways_with_igmp_reports_on_the_wire(pair, tmp_path):
+    from tickwire.wire.igmp import CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE
     require_tool("tcpdump")
     cap = tmp_path / "igmp.pcap"
-    dump = pair.popen(pair.ns_b, ["tcpdump", "-i", pair.dev_b, "-U", "-w", str(cap), "igmp"],
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # --immediate-mode: without it libpcap's TPACKET_V3 block timeout holds the last frames
+    # in the kernel, and tcpdump exits on SIGTERM without writing them (seen on CI)
+    dump = pair.popen(pair.ns_b, ["tcpdump", "-i", pair.dev_b, "--immediate-mode", "-U", "-w", str(cap), "igmp"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
+        _wait_for_listening(dump)
         p = start_stack(pair, ["--join", GROUP, "--udp-echo", "7001", "--publish", f"{GROUP}:7002",
                                "--interval", "0.2", "--json"])
         try:
@@ -133,25 +157,27 @@ def test_multicast_both_ways_with_igmp_reports_on_the_wire(pair, tmp_path):
             assert nstat(pair, "UdpInCsumErrors")["UdpInCsumErrors"] == 0
         finally:
             out = stop(p)
-        time.sleep(0.5)
+        res = json.loads(out.strip().splitlines()[-1])
+        assert res["stack"]["udp_rx"] >= 1 and res["stack"]["igmp_report_tx"] >= 2, res
+        deadline = time.monotonic() + 10
+        while (CHANGE_TO_INCLUDE, GROUP) not in _igmp_records(cap, pair.ip_a) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         stop(dump)
-    res = json.loads(out.strip().splitlines()[-1])
-    assert res["stack"]["udp_rx"] >= 1 and res["stack"]["igmp_report_tx"] >= 2
-    from tickwire.wire.igmp import CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE
-    from tickwire.wire.ipv4 import Ipv4Repr
-    from tickwire.wire import IgmpRepr
-    from tickwire.wire.pcapfile import read_frames
-    seen = []
-    for f in read_frames(cap):
-        d = decode(f)
-        if d["proto"] == 2 and d["src"] == struct.unpack("!I", socket.inet_aton(pair.ip_a))[0]:
-            m = IgmpRepr.parse(f[d["l4"]:d["l4"] + d["l4_len"]])
-            ip, _ = Ipv4Repr.parse(f[d["l3"]:])
-            assert ip.ttl == 1 and ip.options == b"\x94\x04\x00\x00" and ip.dst == "224.0.0.22"
-            seen += [(rt, g) for rt, g, _ in m.records]
-    assert (CHANGE_TO_EXCLUDE, GROUP) in seen, seen       # join
-    assert (CHANGE_TO_INCLUDE, GROUP) in seen, seen       # leave at exit
+    seen = _igmp_records(cap, pair.ip_a)
+    assert (CHANGE_TO_EXCLUDE, GROUP) in seen, (seen, res)       # join
+    assert (CHANGE_TO_INCLUDE, GROUP) in seen, (seen, res)       # leave at exit
+
+
+def _wait_for_listening(dump, timeout=20.0):
+    """tcpdump says 'listening on ...' on stderr once its capture socket is open."""
+    deadline = time.monotonic() + timeout
+    line = ""
+    while time.monotonic() < deadline and "listening on" not in line:
+        line = dump.stderr.readline()
+        if not line and dump.poll() is not None:
+            raise RuntimeError(f"tcpdump exited ({dump.returncode})")
+    assert "listening on" in line, "tcpdump did not start"
 
 
 def _send_udp_from_b(pair, dst, n, port=9000, static_mac=None):

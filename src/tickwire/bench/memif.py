@@ -90,7 +90,8 @@ def tw_pmd_rate(direction: str, seconds: float) -> float:
         pmd.wait_started()
         if direction == "s2c":
             return _result(_worker("rx", _spec(sock, "client"), seconds, CLIENT_CPU))["mpps"]
-        _result(_worker("tx", _spec(sock, "client"), seconds + 1, CLIENT_CPU))
+        _result(_worker("tx", _spec(sock, "client"), seconds + 2, CLIENT_CPU))
+        time.sleep(1.2)  # let testpmd print the last per-second sample
         return pmd.rx_pps() / 1e6
 
 

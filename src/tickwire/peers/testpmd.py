@@ -46,6 +46,10 @@ class TestpmdPeer:
                     f"--file-prefix={self.prefix}", f"--vdev={vdev}", "--",
                     f"--forward-mode={forward}", "--auto-start", "--stats-period=1",
                     "--total-num-mbufs=16384", "--no-flush-rx", f"--rxq={queues}", f"--txq={queues}", *extra]
+        # testpmd's stdout is a file here, so glibc would buffer it in 4 KiB blocks and the
+        # per-second stats that rx_pps() reads would arrive late or not at all: line-buffer it.
+        if shutil.which("stdbuf"):
+            self.cmd = ["stdbuf", "-oL", *self.cmd]
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def output(self) -> str:
