@@ -82,6 +82,28 @@ def test_program_already_attached_by_another_process(veth2q):
 
 
 @pytest.mark.peer
+def test_queue_bound_by_a_live_socket_of_another_process(veth):
+    """A queue whose AF_XDP socket is alive elsewhere stays busy: after bind_wait
+    seconds the error says so, and nothing of ours stays attached."""
+    v = veth
+    holder = subprocess.Popen(["ip", "netns", "exec", v.ns_a, sys.executable, "-c", _HOLDER,
+                               f"xdp:dev={v.dev_a},queue=0,ports=1,mode=generic"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().startswith("ready")
+        pool = xdp.make_pool(4096)
+        with pytest.raises(xdp.XdpSetupError) as e:
+            _open(v, "queue=0,ports=1,mode=native,bind_wait=1", pool)
+        msg = str(e.value)
+        assert f"queue 0 of {v.dev_a} is still bound to another AF_XDP socket after waiting 1 s" in msg
+        assert "another process holds it" in msg and "queue=" in msg
+        assert pool.check() == 0
+        assert "xdpgeneric" in v.a("ip", "-d", "link", "show", "dev", v.dev_a), "the holder's program is untouched"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.peer
 def test_second_port_with_a_different_filter_on_the_same_device(veth2q):
     v = veth2q
     first = _open(v, "queue=0,ports=1")

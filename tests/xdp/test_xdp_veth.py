@@ -228,6 +228,43 @@ def test_program_gone_after_close_and_after_kill_9(veth, mode):
 
 
 @pytest.mark.peer
+def test_queue_reopened_at_once_after_close_and_after_a_reaped_owner(veth):
+    """The kernel releases a closed AF_XDP socket's queue asynchronously (RCU, then a
+    workqueue): bind() says EBUSY for a while. Opening the queue again right after
+    close(), or right after its owning process was reaped, must wait for that release,
+    not fail (the CI failure of ``tickwire bench xdp``), and then receive."""
+    pool = xdp.make_pool(8192)
+    bufs = np.empty(64, np.int32)
+    retries = []
+    for i in range(6):
+        with inside(veth.ns_a):
+            port = open_port(f"xdp:dev={veth.dev_a},ports={PORT}", pool)
+        try:
+            retries.append(port.bind_retries)
+            sender = start_sender(veth, veth.A_IP, PORT, 50, 1000)
+            seen, got, bad = _receive_all(port, 50, timeout=30)
+            sender.communicate(timeout=30)
+            assert np.count_nonzero(seen) == 50 and bad == 0, (i, got, bad)
+        finally:
+            port.close()
+        assert pool.check() == 0
+    holder = subprocess.Popen(["ip", "netns", "exec", veth.ns_a, sys.executable, "-c", _HOLDER,
+                               f"xdp:dev={veth.dev_a},ports={PORT}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().startswith("ready"), holder.stderr.read()
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    with inside(veth.ns_a):
+        port = open_port(f"xdp:dev={veth.dev_a},ports={PORT}", pool)
+    port.close()
+
+
+@pytest.mark.peer
 def test_link_state_follows_the_carrier(veth):
     port = _open(veth, f"ports={PORT}")
     try:

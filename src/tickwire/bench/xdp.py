@@ -23,8 +23,10 @@ median is reported. Numbers from a shared VM are noisy: compare ratios in one ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -189,15 +191,41 @@ class _Bench:
         self.pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
         self.v = VethPair()
         v = self.v
-        v.a("ip", "addr", "add", f"{v.A_IP}/24", "dev", v.dev_a)
-        v.a("ethtool", "-K", v.dev_a, "tx", "off")      # kernel echo replies carry real checksums
-        v.a("ip", "neigh", "add", v.B_IP, "lladdr", v.mac_b, "dev", v.dev_a, "nud", "permanent")
-        self.tmp = tempfile.mkdtemp(prefix="tw-bench-xdp-")
+        try:
+            v.a("ip", "addr", "add", f"{v.A_IP}/24", "dev", v.dev_a)
+            v.a("ethtool", "-K", v.dev_a, "tx", "off")      # kernel echo replies carry real checksums
+            v.a("ip", "neigh", "add", v.B_IP, "lladdr", v.mac_b, "dev", v.dev_a, "nud", "permanent")
+            self.tmp = tempfile.mkdtemp(prefix="tw-bench-xdp-")
+        except BaseException:
+            v.close()
+            raise
 
     def close(self):
         self.v.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- helpers -------------------------------------------------------------
+    @staticmethod
+    @contextlib.contextmanager
+    def _proc(argv, **kw):
+        """A child process that is always gone (killed by its pid if still running, and
+        reaped) when the block ends, on every path: a C peer still alive would keep its
+        AF_XDP socket -- and so the veth queue -- busy for the next contender."""
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+        try:
+            yield p
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+
+    @staticmethod
+    def _ready(p):
+        line = p.stdout.readline()
+        if not line.startswith("ready"):
+            p.kill()
+            raise RuntimeError(f"peer {p.args[0]} did not start: {line.strip()} {p.communicate()[1].strip()}")
+
     def _client(self, *cmd):
         pre = ["taskset", "-c", "1"] if self.pin else []
         return ["ip", "netns", "exec", self.v.ns_b] + pre + [self.exe, *cmd]
@@ -236,9 +264,10 @@ class _Bench:
         out = os.path.join(self.tmp, f"rtt-{name}.bin")
         port = PORTS[name]
         client = self._client("rtt", v.A_IP, str(port), str(a.count), str(a.warmup), "64", out)
-        if name == "xdp-c":
-            p = self._open("xdp")
-            try:
+        with contextlib.ExitStack() as stack:
+            if name == "xdp-c":
+                p = self._open("xdp")
+                stack.callback(p.close)        # runs after the C echo below is reaped
                 xs = p.xsk
                 offs = []
                 for lay in (xs.rx_l, xs.tx_l, xs.fill_l, xs.comp_l):
@@ -249,23 +278,20 @@ class _Bench:
                         + [str(x) for x in offs])
                 if self.pin:
                     argv = ["taskset", "-c", "0"] + argv
-                sp = subprocess.Popen(argv, pass_fds=(xs.fileno(), region.fd), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-                assert sp.stdout.readline().startswith("ready"), sp.stderr.read()
-                cp = subprocess.Popen(client, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                sp = stack.enter_context(self._proc(argv, pass_fds=(xs.fileno(), region.fd)))
+                self._ready(sp)
+                cp = stack.enter_context(self._proc(client))
                 o, e = cp.communicate(timeout=120)
                 sp.communicate(timeout=30)
                 info = {}
-            finally:
-                p.close()
-        elif name in ("xdp", "packet", "udp"):
-            p = self._open(name)
-            guard = None
-            try:
+            elif name in ("xdp", "packet", "udp"):
+                p = self._open(name)
+                stack.callback(p.close)
                 if name == "packet":       # keep the kernel from answering "port unreachable"
                     import socket
                     with inside(v.ns_a):
                         guard = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                        stack.callback(guard.close)
                         guard.bind((v.A_IP, port))
                 bufs = np.empty(32, np.int32)
                 if name == "udp":
@@ -274,7 +300,7 @@ class _Bench:
                     frame_echo_loop(p.state, p.pool.arrays, bufs, port, 0, 1)
                 old = self._pinned()
                 try:
-                    cp = subprocess.Popen(client, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    cp = stack.enter_context(self._proc(client))
                     if name == "udp":
                         payload_echo_loop(p.state, p.pool.arrays, bufs, total, 3_000_000)
                     else:
@@ -283,21 +309,17 @@ class _Bench:
                     os.sched_setaffinity(0, old)
                 o, e = cp.communicate(timeout=120)
                 info = dict(p.info) if hasattr(p, "info") else {}
-            finally:
-                p.close()
-                if guard is not None:
-                    guard.close()
-        else:
-            if name == "kernel-c":
-                srv = self._server_cmd(self.exe, "echo", v.A_IP, str(port), str(total), "2000")
             else:
-                srv = self._server_cmd(sys.executable, "-c", PY_ECHO, v.A_IP, str(port), str(total), "2")
-            sp = subprocess.Popen(srv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            assert sp.stdout.readline().startswith("ready"), sp.stderr.read()
-            cp = subprocess.Popen(client, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            o, e = cp.communicate(timeout=120)
-            sp.communicate(timeout=30)
-            info = {}
+                if name == "kernel-c":
+                    srv = self._server_cmd(self.exe, "echo", v.A_IP, str(port), str(total), "2000")
+                else:
+                    srv = self._server_cmd(sys.executable, "-c", PY_ECHO, v.A_IP, str(port), str(total), "2")
+                sp = stack.enter_context(self._proc(srv))
+                self._ready(sp)
+                cp = stack.enter_context(self._proc(client))
+                o, e = cp.communicate(timeout=120)
+                sp.communicate(timeout=30)
+                info = {}
         if cp.returncode != 0:
             raise RuntimeError(f"rtt client for {name} failed: {e.strip()}")
         lost = int(o.split()[1]) if o.startswith("lost") else -1
@@ -311,42 +333,37 @@ class _Bench:
         a, v = self.args, self.v
         port = PORTS[name]
         blast = self._client("blast", v.A_IP, str(port), str(a.seconds), "64")
-        if name in ("xdp", "packet", "udp"):
-            p = self._open(name)
-            guard = None
-            try:
+        with contextlib.ExitStack() as stack:
+            if name in ("xdp", "packet", "udp"):
+                p = self._open(name)
+                stack.callback(p.close)
                 if name == "packet":
                     import socket
                     with inside(v.ns_a):
                         guard = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                        stack.callback(guard.close)
                         guard.bind((v.A_IP, port))
                 bufs = np.empty(64, np.int32)
                 count_loop(p.state, p.pool.arrays, bufs, 1, 1)
                 old = self._pinned()
                 try:
-                    bp = subprocess.Popen(blast, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    bp = stack.enter_context(self._proc(blast))
                     idle = 20_000_000 if name != "udp" else 1_000_000
                     got = count_loop(p.state, p.pool.arrays, bufs, idle, idle * 5)
                 finally:
                     os.sched_setaffinity(0, old)
                 o, e = bp.communicate(timeout=60)
-                drops = p.stats().get("xdp_rx_dropped", 0) if name == "xdp" else 0
-            finally:
-                p.close()
-                if guard is not None:
-                    guard.close()
-        else:
-            if name == "kernel-c":
-                srv = self._server_cmd(self.exe, "sink", v.A_IP, str(port), "1000")
             else:
-                srv = self._server_cmd(sys.executable, "-c", PY_SINK, v.A_IP, str(port), "1")
-            sp = subprocess.Popen(srv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            assert sp.stdout.readline().startswith("ready"), sp.stderr.read()
-            bp = subprocess.Popen(blast, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            o, e = bp.communicate(timeout=60)
-            so, _ = sp.communicate(timeout=60)
-            got = int(so.split()[1])
-            drops = 0
+                if name == "kernel-c":
+                    srv = self._server_cmd(self.exe, "sink", v.A_IP, str(port), "1000")
+                else:
+                    srv = self._server_cmd(sys.executable, "-c", PY_SINK, v.A_IP, str(port), "1")
+                sp = stack.enter_context(self._proc(srv))
+                self._ready(sp)
+                bp = stack.enter_context(self._proc(blast))
+                o, e = bp.communicate(timeout=60)
+                so, _ = sp.communicate(timeout=60)
+                got = int(so.split()[1])
         _, sent, secs = o.split()
         sent, secs = int(sent), float(secs)
         return got / secs / 1e6, sent / secs / 1e6, got, sent

@@ -2,7 +2,7 @@
 
     xdp:dev=IF[,queue=N][,mode=auto|native|generic][,zerocopy=auto|on|off]
         [,ports=P1/P2/...][,groups=G1/G2/...][,ip=A.B.C.D]
-        [,rx=2048][,tx=2048][,fill=2048][,comp=2048][,hugepages=auto|on|off]
+        [,rx=2048][,tx=2048][,fill=2048][,comp=2048][,hugepages=auto|on|off][,bind_wait=10]
 
 Everything that can go wrong during open is turned into an ``XdpSetupError``
 naming the cause and the fix, and every resource taken so far is released
@@ -29,7 +29,7 @@ from .attach import _CAPS_FIX, Attachment, XdpSetupError  # noqa: F401 (re-expor
 from .datapath import (C_CHUNK, C_FD, C_NFRAMES, C_RX_WAKEUP_EVERY, C_SHARED, C_UFREE_TOP, CFG_LEN, EXTRA, XdpState,
                        xdp_fill_refill, xdp_reap_completions, xdp_tx_kick, xdp_rx_burst, xdp_tx_burst)
 from .program import build_filter
-from .xsk import XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSocket
+from .xsk import XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSocket, bind_when_released
 
 register_burst(XdpState, xdp_rx_burst, xdp_tx_burst)
 
@@ -109,6 +109,7 @@ class XdpPort(Port):
         fill_n = _pow2("fill", args.int("fill", 2048))
         comp_n = _pow2("comp", args.int("comp", 2048))
         huge = args.choice("hugepages", ("auto", "on", "off"), "auto")
+        bind_wait = args.int("bind_wait", 10, lo=0, hi=600)
         args.finish()
         try:
             # validate the filter arguments before touching the kernel
@@ -123,13 +124,13 @@ class XdpPort(Port):
         self.counters = Counters(EXTRA)
         self._closed = False
         try:
-            self._open(ports, groups, ip, mode, zc, rx_n, tx_n, fill_n, comp_n, huge)
+            self._open(ports, groups, ip, mode, zc, rx_n, tx_n, fill_n, comp_n, huge, bind_wait)
         except BaseException:
             self.close()
             raise
 
     # ------------------------------------------------------------------ setup
-    def _open(self, ports, groups, ip, mode, zc, rx_n, tx_n, fill_n, comp_n, huge):
+    def _open(self, ports, groups, ip, mode, zc, rx_n, tx_n, fill_n, comp_n, huge, bind_wait):
         dev = self.dev
         try:
             self.ifindex = socket.if_nametoindex(dev)
@@ -215,14 +216,15 @@ class XdpPort(Port):
 
         bind_flags = XDP_USE_NEED_WAKEUP | {"auto": 0, "on": XDP_ZEROCOPY, "off": XDP_COPY}[zc]
         try:
-            xsk.bind(self.ifindex, self.queue, bind_flags)
+            self.bind_retries = bind_when_released(xsk, self.ifindex, self.queue, bind_flags, bind_wait)
         except OSError as e:
             if e.errno == errno.EOPNOTSUPP and zc == "on":
                 raise XdpSetupError(e.errno, f"xdp: {self.dev} does not support AF_XDP zero-copy (its driver has no "
                                     f"XSK buffer pool; veth never does); use zerocopy=auto or zerocopy=off") from None
             if e.errno == errno.EBUSY:
-                raise XdpSetupError(e.errno, f"xdp: queue {self.queue} of {self.dev} already has an AF_XDP socket "
-                                    f"bound; close the other program or pick another queue=") from None
+                raise XdpSetupError(e.errno, f"xdp: queue {self.queue} of {self.dev} is still bound to another AF_XDP "
+                                    f"socket after waiting {bind_wait} s for it to be released (bind_wait=); another "
+                                    f"process holds it: stop that program, or pick another queue=") from None
             raise XdpSetupError(e.errno, f"xdp: binding the AF_XDP socket to {self.dev} queue {self.queue} failed: "
                                 f"{e.strerror}") from None
         self.zerocopy = xsk.zerocopy_active()

@@ -11,10 +11,12 @@ byte offsets of producer, consumer, flags and descriptors the kernel reported
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import socket
 import struct
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,3 +111,32 @@ class XskSocket:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+
+def bind_when_released(xsk: XskSocket, ifindex: int, queue: int, flags: int, wait_s: float) -> int:
+    """Bind, waiting up to ``wait_s`` for the queue's previous AF_XDP socket to be released.
+
+    The kernel frees a closed socket's claim on its queue asynchronously: the socket is
+    SOCK_RCU_FREE, its destructor drops the buffer pool with xp_put_pool(), which
+    schedules xp_release_deferred() on a workqueue, and only that work clears the queue's
+    pool slot (xp_clear_dev(), under rtnl_lock) -- net/xdp/xsk.c, net/xdp/xsk_buff_pool.c.
+    Until then bind() fails with EBUSY, even though the previous owner (this process, or
+    a process already reaped) is gone; measured up to 0.7 s on a loaded VM, longer when
+    other rtnl users (namespace deletion) are busy. A failed bind leaves the socket
+    unbound with its UMEM and rings intact, so the same socket is simply bound again.
+    The wait polls the condition (the bind itself) with growing pauses, bounded by
+    ``wait_s``; a queue still held after that is reported as EBUSY (a live owner).
+    Returns the number of EBUSY retries."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.001
+    retries = 0
+    while True:
+        try:
+            xsk.bind(ifindex, queue, flags)
+            return retries
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() + pause > deadline:
+                raise
+        retries += 1
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
