@@ -131,8 +131,10 @@ def memif_rx(state, pool, bufs, n):
                 _fail(state, ERR_BAD_DESC, C_BAD_DESC)
                 q[Q_LAST] = cur
                 return got
-            if server:
-                store_u16(mem, d, np.uint16(0))  # stale-NEXT mitigation (DPDK 22.11 TX bug, notes §4)
+            if server and flags != 0:
+                # stale-NEXT mitigation (DPDK 22.11 TX bug, notes §4); only when set, because a
+                # store would take the descriptor line away from the client that writes it next
+                store_u16(mem, d, np.uint16(0))
             if total + length <= room:
                 memcpy(pool.data, dst + total, mem, src, length)
             else:
