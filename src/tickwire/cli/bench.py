@@ -19,4 +19,21 @@ def register(sub):
         bp = bsub.add_parser(info.name.replace("_", "-"), help=(mod.__doc__ or "").strip().splitlines()[0])
         bp.add_argument("--json", action="store_true", help="print one JSON object")
         mod.add_arguments(bp)
-        bp.set_defaults(handler=mod.run)
+        bp.set_defaults(handler=_with_competitors(mod.run))
+
+
+def _with_competitors(run):
+    """The competitors (scapy, dpkt, sbedecoder) are an extra, not a runtime dependency:
+    say how to get one when it is missing instead of printing a traceback."""
+    def guarded(args) -> int:
+        try:
+            return run(args)
+        except ModuleNotFoundError as e:
+            if e.name in BENCH_EXTRAS:
+                raise SystemExit(f"tickwire bench: the competitor {e.name} is not installed; "
+                                 f"pip install 'tickwire[bench]' (or: pip install {e.name})") from None
+            raise
+    return guarded
+
+
+BENCH_EXTRAS = ("scapy", "dpkt", "sbedecoder")
