@@ -92,19 +92,31 @@ def mbo_views(mem):
 
 # ------------------------------------------------------------------ instruments
 @njit(cache=True, inline="always", _nrt=False)
-def instrument_slot(st, secid, create):
-    """Slot of SecurityID ``secid``; with ``create`` a new slot (-1 if the table is full)."""
+def find_slot(st, secid):
+    """Slot of SecurityID ``secid``, or -1. Open addressing; the first probe hits unless
+    two SecurityIDs collide, so this is a multiply, a mask and two loads."""
     mask = st.index.size - 1
     h = (secid * 2654435761) & mask
     for _ in range(st.index.size):
         e = st.index[h]
         if e == 0:
-            break
+            return -1
         if st.inst[e - 1, I_SECID] == secid:
             return e - 1
         h = (h + 1) & mask
-    if not create:
-        return -1
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def new_slot(st, secid):
+    """A slot for an unseen SecurityID (-1 and counted if the table is full). Out of line:
+    it runs once per instrument, and keeping it out of the per-entry loop keeps that loop small."""
+    mask = st.index.size - 1
+    h = (secid * 2654435761) & mask
+    for _ in range(st.index.size):
+        if st.index[h] == 0:
+            break
+        h = (h + 1) & mask
     n = st.ctr[C_N_INST]
     if n >= st.inst.shape[0] or st.index[h] != 0:
         st.ctr[C_INSTRUMENT_TABLE_FULL] += 1
@@ -126,6 +138,15 @@ def instrument_slot(st, secid, create):
     if st.inst[n, I_STATE] == S_RECOVERING:
         start_buffering(st)
     return n
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def instrument_slot(st, secid, create):
+    """Slot of SecurityID ``secid``; with ``create`` a new slot (-1 if the table is full)."""
+    s = find_slot(st, secid)
+    if s < 0 and create:
+        s = new_slot(st, secid)
+    return s
 
 
 @njit(cache=True, _nrt=False)
@@ -161,10 +182,16 @@ def break_chain(st, s):
 @njit(cache=True, inline="always", _nrt=False)
 def check_rpt(st, s, rpt):
     """RptSeq rule. Returns True when the entry must be applied."""
-    state = st.inst[s, I_STATE]
+    return check_rpt_row(st, st.inst[s], s, rpt)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def check_rpt_row(st, row, s, rpt):
+    """check_rpt on ``row`` = ``st.inst[s]`` (the caller already holds the row)."""
+    state = row[I_STATE]
     if state == S_RECOVERING:
         return False
-    last = st.inst[s, I_RPT]
+    last = row[I_RPT]
     if rpt <= last:
         st.ctr[C_OLD_RPT_ENTRIES] += 1    # already in the book (replay overlap, snapshot newer)
         return False
@@ -172,24 +199,23 @@ def check_rpt(st, s, rpt):
         break_chain(st, s)
         return False
     if state == S_STALE:
-        st.inst[s, I_STATE] = S_SYNCED   # chain continued across the loss: nothing was missed
-    st.inst[s, I_RPT] = rpt
+        row[I_STATE] = S_SYNCED   # chain continued across the loss: nothing was missed
+    row[I_RPT] = rpt
     return True
+
+
+# MDEntryType -> book side: '0' bid, '1' offer, 'E' implied bid, 'F' implied offer,
+# 'J' book reset (9); anything else -1. A table, not a chain of compares: bid and offer
+# alternate at random in a real feed, and each compare chain mispredicted about every
+# other entry. Numba freezes the global array into the compiled code as a constant.
+SIDE_OF = np.full(256, -1, np.int64)
+SIDE_OF[48], SIDE_OF[49], SIDE_OF[69], SIDE_OF[70], SIDE_OF[74] = BID, OFFER, IMPLIED_BID, IMPLIED_OFFER, 9
 
 
 @njit(cache=True, inline="always", _nrt=False)
 def side_of(entry_type):
-    if entry_type == 48:     # '0'
-        return BID
-    if entry_type == 49:     # '1'
-        return OFFER
-    if entry_type == 69:     # 'E'
-        return IMPLIED_BID
-    if entry_type == 70:     # 'F'
-        return IMPLIED_OFFER
-    if entry_type == 74:     # 'J' book reset
-        return 9
-    return -1
+    """``entry_type`` is a u8 read (0..255)."""
+    return SIDE_OF[entry_type]
 
 
 # ------------------------------------------------------------------ groups
@@ -225,6 +251,7 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
     o_secid, o_rpt, o_type, o_nord = t[L.E_SECID], t[L.E_RPT], t[L.E_TYPE], t[L.E_NORD]
     o_level, o_action, o_px, o_size = t[L.E_LEVEL], t[L.E_ACTION], t[L.E_PX], t[L.E_SIZE]
     lv = st.levels
+    inst = st.inst
     last_secid = -1
     s = -1
     applied = 0
@@ -235,8 +262,9 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
             last_secid = secid
         if s >= 0 and (only < 0 or s == only):
             applied += 1
-            st.inst[s, I_LAST_SEQ] = seq        # seen on the incremental feed (see apply_snapshot)
-            if check_rpt(st, s, rd_u32(buf, e + o_rpt)):
+            row = inst[s]                       # the instrument's columns: one index computation
+            row[I_LAST_SEQ] = seq               # seen on the incremental feed (see apply_snapshot)
+            if check_rpt_row(st, row, s, rd_u32(buf, e + o_rpt)):
                 side = side_of(rd_u8(buf, e + o_type))
                 if side == 9:
                     clear_book(lv, s)
@@ -244,7 +272,7 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
                 elif side < 0:
                     st.ctr[C_BAD_ENTRY_TYPE] += 1
                 else:
-                    depth = st.inst[s, I_DEPTH] if side <= OFFER else st.inst[s, I_IDEPTH]
+                    depth = row[I_DEPTH] if side <= OFFER else row[I_IDEPTH]
                     nord = rd_i32(buf, e + o_nord) if o_nord >= 0 else 0
                     r = apply_level(lv, s, side, rd_u8(buf, e + o_level), depth, rd_u8(buf, e + o_action),
                                     rd_i64(buf, e + o_px), rd_i32(buf, e + o_size), nord)
@@ -252,7 +280,7 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
                         st.ctr[C_BAD_LEVEL] += 1
                     elif r == 2:
                         st.ctr[C_BAD_ACTION] += 1
-                st.inst[s, I_UPDATES] += 1
+                row[I_UPDATES] += 1
         e += entry_len
     st.ctr[C_ENTRIES] += applied
     return True
@@ -774,12 +802,9 @@ def process_snapshot_packet(st, mb, buf, off, length):
 
 
 # ------------------------------------------------------------------ entry point
-@njit(cache=True, _nrt=False)
-def feed_input(mem, buf, off, length, source):
-    """One UDP payload ``buf[off:off+length]`` from line A, B or the snapshot loop.
-    ``mem`` is the FeedMem of a ``feed.state.Feed`` (``Feed.mem``)."""
-    st = views(mem)
-    mb = mbo_views(mem)
+@njit(cache=True, inline="always", _nrt=False)
+def packet_in(st, mb, buf, off, length, source):
+    """One UDP payload, given the region views (the hot path, inlined into its callers)."""
     st.ctr[C_PACKETS] += 1
     st.ctr[C_BYTES] += length
     if off < 0 or length < PACKET_HEADER or off + length > buf.size:
@@ -809,9 +834,19 @@ def feed_input(mem, buf, off, length, source):
 
 
 @njit(cache=True, _nrt=False)
+def feed_input(mem, buf, off, length, source):
+    """One UDP payload ``buf[off:off+length]`` from line A, B or the snapshot loop.
+    ``mem`` is the FeedMem of a ``feed.state.Feed`` (``Feed.mem``)."""
+    packet_in(views(mem), mbo_views(mem), buf, off, length, source)
+
+
+@njit(cache=True, _nrt=False)
 def feed_run(mem, buf, offs, lens, source):
     """Many payloads at once: ``buf[offs[i]:offs[i]+lens[i]]`` in order, one source.
     For recorded streams (benchmark, replay tools); the engine calls feed_input."""
-    for i in range(offs.size):
-        feed_input(mem, buf, offs[i], lens[i], source)
-    return offs.size
+    st = views(mem)                 # built once per batch: the header never changes
+    mb = mbo_views(mem)
+    n = min(offs.size, lens.size)
+    for i in range(n):
+        packet_in(st, mb, buf, offs[i], lens[i], source)
+    return n
