@@ -55,7 +55,8 @@ from ..book.mbo import (MBO_DUPLICATE, MBO_FULL, MBO_OK, MBO_UNKNOWN, N_META, N_
                         mbo_clear_instrument, mbo_delete, mbo_update)
 from collections import namedtuple
 
-# The MBO regions, carved separately so the MBP hot path's state tuple stays small.
+# The MBO regions, carved from ``FeedState.flat`` by the MBO code only (mbo_of), so the
+# MBP hot path neither builds nor passes them.
 MboState = namedtuple("MboState", "orders oindex free meta")
 
 PACKET_HEADER = 12     # MsgSeqNum u32 + SendingTime u64
@@ -79,12 +80,23 @@ def views(mem):
         carve(b, m[H_PEND8], (w, mp)),
         carve(m, m[H_PENDM], (w, 2)),
         carve(b, m[H_RING8], (r, mp)),
-        carve(m, m[H_RINGM], (r, 2)))
+        carve(m, m[H_RINGM], (r, 2)),
+        m)
 
 
 @njit(cache=True, inline="always", _nrt=False)
 def mbo_views(mem):
-    m = mem[0]
+    return mbo_of_flat(mem[0])
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def mbo_of(st):
+    """The MBO regions, carved only by the MBO code (47/53): the MBP hot path never pays for them."""
+    return mbo_of_flat(st.flat)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def mbo_of_flat(m):
     mo = m[H_MAXO]
     return MboState(carve(m, m[H_ORDERS], (mo, N_OCOLS)), carve(m, m[H_OINDEX], m[H_OHSIZE]),
                     carve(m, m[H_OFREE], mo), carve(m, m[H_OMETA], N_META))
@@ -313,8 +325,9 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
 
 
 @njit(cache=True, _nrt=False)
-def on_mbo(st, mb, tid, buf, body, block_len, mend, seq, only):
+def on_mbo(st, tid, buf, body, block_len, mend, seq, only):
     """47 MDIncrementalRefreshOrderBook: New / Change / Delete by OrderID."""
+    mb = mbo_of(st)
     t = st.tpl[tid]
     entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
     if entry_len < 0:
@@ -426,7 +439,7 @@ def on_channel_reset(st):
 
 # ------------------------------------------------------------------ one packet's messages
 @njit(cache=True, inline="always", _nrt=False)
-def process_messages(st, mb, buf, off, length, seq, only):
+def process_messages(st, buf, off, length, seq, only):
     """Walk the messages of an in-order incremental packet. ``only`` >= 0 restricts
     book changes to that instrument slot (replay after its snapshot)."""
     pos = off + PACKET_HEADER
@@ -477,7 +490,7 @@ def process_messages(st, mb, buf, off, length, seq, only):
         elif kind == L.K_TRADE or kind == L.K_RPT_ONLY:
             ok = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, False)
         elif kind == L.K_MBO:
-            ok = on_mbo(st, mb, tid, buf, body, block_len, mend, seq, only)
+            ok = on_mbo(st, tid, buf, body, block_len, mend, seq, only)
         elif kind == L.K_RPT_BREAK:
             ok = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, True)
         elif replay:
@@ -517,8 +530,8 @@ def keep_for_replay(st, buf, off, length, seq):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def process_in_order(st, mb, buf, off, length, seq):
-    process_messages(st, mb, buf, off, length, seq, -1)
+def process_in_order(st, buf, off, length, seq):
+    process_messages(st, buf, off, length, seq, -1)
     st.ctr[C_NEXT_SEQ] = seq + 1
     st.ctr[C_LAST_SEQ] = seq
     if st.ctr[C_BUFFERING] == 1:
@@ -526,16 +539,16 @@ def process_in_order(st, mb, buf, off, length, seq):
 
 
 @njit(cache=True, _nrt=False)
-def replay_messages(st, mb, buf, off, length, seq, only):
+def replay_messages(st, buf, off, length, seq, only):
     """Out-of-line copy of the message walk for the cold callers (window drain, replay),
     so the inlined hot path exists once more, in feed_input (each inlined copy costs
     seconds of compile time)."""
-    process_messages(st, mb, buf, off, length, seq, only)
+    process_messages(st, buf, off, length, seq, only)
 
 
 @njit(cache=True, _nrt=False)
-def process_in_order_cold(st, mb, buf, off, length, seq):
-    replay_messages(st, mb, buf, off, length, seq, -1)
+def process_in_order_cold(st, buf, off, length, seq):
+    replay_messages(st, buf, off, length, seq, -1)
     st.ctr[C_NEXT_SEQ] = seq + 1
     st.ctr[C_LAST_SEQ] = seq
     if st.ctr[C_BUFFERING] == 1:
@@ -543,7 +556,7 @@ def process_in_order_cold(st, mb, buf, off, length, seq):
 
 
 @njit(cache=True, _nrt=False)
-def drain_window(st, mb):
+def drain_window(st):
     """Process waiting packets that are now in order; drop those already seen."""
     progress = True
     while progress and st.ctr[C_PEND_COUNT] > 0:
@@ -560,12 +573,12 @@ def drain_window(st, mb):
                 st.pend_meta[w, 0] = -1
                 st.ctr[C_PEND_COUNT] -= 1
                 st.ctr[C_REORDERED] += 1
-                process_in_order_cold(st, mb, st.pend[w], 0, st.pend_meta[w, 1], seq)
+                process_in_order_cold(st, st.pend[w], 0, st.pend_meta[w, 1], seq)
                 progress = True
 
 
 @njit(cache=True, _nrt=False)
-def declare_gap(st, mb):
+def declare_gap(st):
     """The packets before the lowest waiting one are not coming: count them lost."""
     lo = -1
     for w in range(st.pend_meta.shape[0]):
@@ -578,11 +591,11 @@ def declare_gap(st, mb):
     st.ctr[C_LOST_PACKETS] += lo - st.ctr[C_NEXT_SEQ]
     mark_all_stale(st, lo - 1)
     st.ctr[C_NEXT_SEQ] = lo
-    drain_window(st, mb)
+    drain_window(st)
 
 
 @njit(cache=True, _nrt=False)
-def hold(st, mb, buf, off, length, seq):
+def hold(st, buf, off, length, seq):
     """Keep a packet that is ahead of the next expected seq for A/B hole fill."""
     free = -1
     for w in range(st.pend_meta.shape[0]):
@@ -595,8 +608,8 @@ def hold(st, mb, buf, off, length, seq):
         st.ctr[C_PACKET_TOO_BIG] += 1     # cannot hold it: it is lost to us
         return
     if free < 0:
-        declare_gap(st, mb)
-        hold(st, mb, buf, off, length, seq)
+        declare_gap(st)
+        hold(st, buf, off, length, seq)
         return
     memcpy(st.pend[free], 0, buf, off, length)
     st.pend_meta[free, 0] = seq
@@ -608,9 +621,8 @@ def hold(st, mb, buf, off, length, seq):
 def feed_flush(mem):
     """Give up waiting for the holes in the window (end of capture, or a timer)."""
     st = views(mem)
-    mb = mbo_views(mem)
     while st.ctr[C_PEND_COUNT] > 0:
-        declare_gap(st, mb)
+        declare_gap(st)
 
 
 # ------------------------------------------------------------------ snapshots
@@ -631,7 +643,7 @@ def snapshot_usable(st, s, lmsp):
 
 
 @njit(cache=True, _nrt=False)
-def apply_snapshot(st, mb, tid, buf, body, block_len, mend):
+def apply_snapshot(st, tid, buf, body, block_len, mend):
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
     if s < 0:
@@ -680,7 +692,7 @@ def apply_snapshot(st, mb, tid, buf, body, block_len, mend):
             seq = st.ring_meta[i, 0]
             if seq > lmsp:
                 st.ctr[C_REPLAYED_PACKETS] += 1
-                replay_messages(st, mb, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
+                replay_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
         st.ctr[C_REPLAYING] = 0
     if st.inst[s, I_STATE] == S_SYNCED:
         st.ctr[C_RECOVERIES] += 1
@@ -690,8 +702,9 @@ def apply_snapshot(st, mb, tid, buf, body, block_len, mend):
 
 
 @njit(cache=True, _nrt=False)
-def apply_snapshot_mbo(st, mb, tid, buf, body, block_len, mend):
+def apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
     """53 SnapshotFullRefreshOrderBook: chunks 1..NoChunks of one instrument's orders."""
+    mb = mbo_of(st)
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
     if s < 0:
@@ -746,7 +759,7 @@ def apply_snapshot_mbo(st, mb, tid, buf, body, block_len, mend):
             seq = st.ring_meta[i, 0]
             if seq > lmsp:
                 st.ctr[C_REPLAYED_PACKETS] += 1
-                replay_messages(st, mb, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
+                replay_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
         st.ctr[C_REPLAYING] = 0
     maybe_stop_buffering(st)
     return True
@@ -762,7 +775,7 @@ def maybe_stop_buffering(st):
 
 
 @njit(cache=True, _nrt=False)
-def process_snapshot_packet(st, mb, buf, off, length):
+def process_snapshot_packet(st, buf, off, length):
     st.ctr[C_SNAPSHOT_PACKETS] += 1
     pos = off + PACKET_HEADER
     end = off + length
@@ -791,10 +804,10 @@ def process_snapshot_packet(st, mb, buf, off, length):
             continue
         kind = st.tpl[tid, L.T_KIND]
         if kind == L.K_SNAP:
-            if not apply_snapshot(st, mb, tid, buf, body, block_len, mend):
+            if not apply_snapshot(st, tid, buf, body, block_len, mend):
                 st.ctr[C_GROUP_OVERRUN] += 1
         elif kind == L.K_SNAP_MBO:
-            if not apply_snapshot_mbo(st, mb, tid, buf, body, block_len, mend):
+            if not apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
                 st.ctr[C_GROUP_OVERRUN] += 1
         elif kind == L.K_DEF:
             if not on_definition(st, tid, buf, body, block_len, mend):
@@ -803,7 +816,7 @@ def process_snapshot_packet(st, mb, buf, off, length):
 
 # ------------------------------------------------------------------ entry point
 @njit(cache=True, inline="always", _nrt=False)
-def packet_in(st, mb, buf, off, length, source):
+def packet_in(st, buf, off, length, source):
     """One UDP payload, given the region views (the hot path, inlined into its callers)."""
     st.ctr[C_PACKETS] += 1
     st.ctr[C_BYTES] += length
@@ -811,7 +824,7 @@ def packet_in(st, mb, buf, off, length, source):
         st.ctr[C_TRUNCATED_PACKET] += 1
         return
     if source == SRC_SNAPSHOT:
-        process_snapshot_packet(st, mb, buf, off, length)
+        process_snapshot_packet(st, buf, off, length)
         return
     seq = rd_u32(buf, off)
     nxt = st.ctr[C_NEXT_SEQ]
@@ -824,20 +837,20 @@ def packet_in(st, mb, buf, off, length, source):
         st.ctr[C_DUPLICATES] += 1
         return
     if seq > nxt:
-        hold(st, mb, buf, off, length, seq)
+        hold(st, buf, off, length, seq)
         if seq - st.ctr[C_NEXT_SEQ] >= st.pend_meta.shape[0]:
-            declare_gap(st, mb)
+            declare_gap(st)
         return
-    process_in_order(st, mb, buf, off, length, seq)
+    process_in_order(st, buf, off, length, seq)
     if st.ctr[C_PEND_COUNT] > 0:
-        drain_window(st, mb)
+        drain_window(st)
 
 
 @njit(cache=True, _nrt=False)
 def feed_input(mem, buf, off, length, source):
     """One UDP payload ``buf[off:off+length]`` from line A, B or the snapshot loop.
     ``mem`` is the FeedMem of a ``feed.state.Feed`` (``Feed.mem``)."""
-    packet_in(views(mem), mbo_views(mem), buf, off, length, source)
+    packet_in(views(mem), buf, off, length, source)
 
 
 @njit(cache=True, _nrt=False)
@@ -845,10 +858,9 @@ def feed_run(mem, buf, offs, lens, source):
     """Many payloads at once: ``buf[offs[i]:offs[i]+lens[i]]`` in order, one source.
     For recorded streams (benchmark, replay tools); the engine calls feed_input."""
     st = views(mem)                 # built once per batch: the header never changes
-    mb = mbo_views(mem)
     n = min(offs.size, lens.size)
     for i in range(n):
-        packet_in(st, mb, buf, offs[i], lens[i], source)
+        packet_in(st, buf, offs[i], lens[i], source)
     return n
 
 

@@ -14,6 +14,7 @@ gets the FeedMem and rebuilds the region views (``handler.views``); Python gets 
     pend / pend_meta  reorder window: packets ahead of the next expected seq (A/B hole fill)
     ring / ring_meta  packets processed while some instrument is recovering, for replay
                       after its snapshot (notes/mdp3.md §5 "Snapshot alignment")
+    flat              the whole int64 block (the MBO regions are carved from it on demand)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..book.mbo import N_META, N_OCOLS, new_mbo
 from ..book.mbp import EMPTY_PX, NFIELD, NSIDE, PX
 from . import layout
 
-FeedState = namedtuple("FeedState", "ctr tpl inst index levels pend pend_meta ring ring_meta")
+FeedState = namedtuple("FeedState", "ctr tpl inst index levels pend pend_meta ring ring_meta flat")
 
 # Instrument states (visible to the strategy through inst[slot, I_STATE]).
 S_EMPTY = 0        # slot unused
