@@ -69,16 +69,20 @@ static int rtt(char **av) {
     if (connect(fd, (struct sockaddr *)&d, sizeof d) < 0) { perror("connect"); return 2; }
     int64_t *out = calloc(count, sizeof *out);
     char buf[2048] = {0}, in[2048];
-    long lost = 0;
+    long lost = 0, lost_run = 0;
     for (long i = -warm; i < count; i++) {
         memcpy(buf, &i, sizeof i);
         int64_t t0 = now_ns();
         while (send(fd, buf, size, 0) < 0) if (errno != EAGAIN && errno != ENOBUFS) { perror("send"); return 2; }
         for (;;) {
             ssize_t r = recv(fd, in, sizeof in, 0);
-            if (r >= (ssize_t)sizeof i && memcmp(in, &i, sizeof i) == 0) break;
+            if (r >= (ssize_t)sizeof i && memcmp(in, &i, sizeof i) == 0) { lost_run = 0; break; }
             if (r < 0 && errno != EAGAIN) { perror("recv"); return 2; }
-            if (now_ns() - t0 > 200000000LL) { lost++; break; }   /* 200 ms: count as lost, go on */
+            if (now_ns() - t0 > 200000000LL) { lost++; lost_run++; break; }   /* 200 ms: count as lost, go on */
+        }
+        if (lost_run >= 25) {   /* 5 s of silence: the server is gone, say so instead of waiting for ever */
+            fprintf(stderr, "rtt: no reply to the last 25 datagrams (round trip %ld, %ld lost in all)\n", i, lost);
+            return 3;
         }
         if (i >= 0) out[i] = now_ns() - t0;
     }

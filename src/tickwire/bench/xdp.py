@@ -34,9 +34,9 @@ import tempfile
 import time
 
 import numpy as np
-from numba import njit
 
 from ..drivers.port import open_port, rx_burst, tx_burst
+from ..mem.hotpath import hot
 from ..mem.mempool import BUF_SIZE, pool_free_burst
 from ._cpeers import build
 from ._veth import VethPair, inside
@@ -44,7 +44,7 @@ from ._veth import VethPair, inside
 PORTS = {"xdp": 14310, "xdp-c": 14310, "packet": 14313, "udp": 14312, "kernel-c": 14311, "kernel-python": 14314}
 
 
-@njit(cache=True)
+@hot
 def frame_echo_loop(state, pool, bufs, udp_port, count, max_idle):
     """Echo IPv4/UDP frames for ``udp_port`` back to their sender by swapping the
     Ethernet addresses, IPv4 addresses and UDP ports in place. Both checksums stay
@@ -93,7 +93,7 @@ def frame_echo_loop(state, pool, bufs, udp_port, count, max_idle):
     return done, other
 
 
-@njit(cache=True)
+@hot
 def payload_echo_loop(state, pool, bufs, count, max_idle):
     """Echo for payload ports (udp:): the port replies to the latest sender."""
     done = 0
@@ -111,7 +111,7 @@ def payload_echo_loop(state, pool, bufs, count, max_idle):
     return done
 
 
-@njit(cache=True)
+@hot
 def count_loop(state, pool, bufs, max_idle, max_wait):
     """Receive and free until ``max_idle`` empty polls after the first packet."""
     got = 0
@@ -260,6 +260,7 @@ class _Bench:
     # -- echo ------------------------------------------------------------------
     def rtt(self, name) -> tuple[float, float, int]:
         a, v = self.args, self.v
+        srv_out = ""
         total = a.count + a.warmup
         out = os.path.join(self.tmp, f"rtt-{name}.bin")
         port = PORTS[name]
@@ -282,7 +283,7 @@ class _Bench:
                 self._ready(sp)
                 cp = stack.enter_context(self._proc(client))
                 o, e = cp.communicate(timeout=120)
-                sp.communicate(timeout=30)
+                srv_out = " ".join(x.strip() for x in sp.communicate(timeout=30))
                 info = {}
             elif name in ("xdp", "packet", "udp"):
                 p = self._open(name)
@@ -318,10 +319,10 @@ class _Bench:
                 self._ready(sp)
                 cp = stack.enter_context(self._proc(client))
                 o, e = cp.communicate(timeout=120)
-                sp.communicate(timeout=30)
+                srv_out = " ".join(x.strip() for x in sp.communicate(timeout=30))
                 info = {}
         if cp.returncode != 0:
-            raise RuntimeError(f"rtt client for {name} failed: {e.strip()}")
+            raise RuntimeError(f"rtt client for {name} failed: {e.strip()}; server said: {srv_out or '-'}")
         lost = int(o.split()[1]) if o.startswith("lost") else -1
         r = np.fromfile(out, np.int64)
         os.unlink(out)
