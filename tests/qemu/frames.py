@@ -28,7 +28,10 @@ def make_frames(dst_mac: str, n: int, seed: int = 8) -> list[bytes]:
     rng = random.Random(seed)
     sizes = [18, 1472, 0, 1, 100, 512, 1000, 1471] + [rng.randrange(0, 1473) for _ in range(n)]
     frames = [udp_frame(dst_mac, i, s, rng) for i, s in enumerate(sizes[:n])]
-    frames.append(bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=HOST_MAC) / ARP(psrc=HOST_IP, pdst=GUEST_IP)))
+    # hwsrc spelled out: scapy's default is the MAC of this machine's own interface, so
+    # the frame (and a stack's reply to it, if it arrives late) would differ per machine.
+    frames.append(bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=HOST_MAC) / ARP(hwsrc=HOST_MAC, psrc=HOST_IP,
+                                                                          pdst=GUEST_IP)))
     return frames
 
 
@@ -92,8 +95,9 @@ def _checksums_ok(pkt) -> bool:
     return bytes(clone.__class__(bytes(clone)))[:len(bytes(pkt))] == bytes(pkt)
 
 
-def stack_exchange(wire, guest_mac: str, timeout: float, alive=lambda: True) -> dict:
-    """ARP, ping and UDP echo against ``tickwire stack --ip GUEST_IP/24 --udp-echo 7``.
+def stack_exchange(wire, guest_mac: str, arp_window: float, alive=lambda: True) -> dict:
+    """ARP, ping and UDP echo against a running ``tickwire stack --ip GUEST_IP/24 --udp-echo 7``
+    (call it after the stack's ready line). ARP is retried every second for ``arp_window`` s.
     Returns {"arp": (want42, got), "icmp": scapy pkt or None, "udp": ...}; ARP requests
     from the guest for HOST_IP are answered along the way."""
     from scapy.layers.inet import ICMP, IP, UDP
@@ -123,21 +127,35 @@ def stack_exchange(wire, guest_mac: str, timeout: float, alive=lambda: True) -> 
                 return f
         return None
 
+    def is_our_arp_reply(f: bytes) -> bool:
+        # A reply addressed to our request: frames an earlier step left queued in QEMU
+        # (a late ARP request among them) reach the stack first, and its answers to them
+        # are not the answer under test.
+        p = Ether(f)
+        return ARP in p and p[ARP].op == 2 and p[ARP].pdst == HOST_IP and p[ARP].hwdst == HOST_MAC
+
+    def is_reply_to(layer, match):
+        def pred(f: bytes) -> bool:
+            p = Ether(f)
+            return layer in p and p.dst == HOST_MAC and match(p)
+        return pred
+
     out = {}
+    wire.drain()                 # echoes of earlier steps
     t0 = time.monotonic()
     got = None
-    while got is None and time.monotonic() - t0 < timeout and alive():   # the guest is still starting
+    while got is None and time.monotonic() - t0 < arp_window and alive():
         wire.send(arp_req)
-        got = wait_for(lambda f: f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02", 1.0)
+        got = wait_for(is_our_arp_reply, 1.0)
     out["arp"] = (want_arp, got)
     payload = bytes(range(56))
     ping = Ether(dst=guest_mac, src=HOST_MAC) / IP(src=HOST_IP, dst=GUEST_IP) / ICMP(type=8, id=0x1234, seq=7) / payload
     wire.send(bytes(ping))
-    f = wait_for(lambda f: ICMP in Ether(f), 5.0)
+    f = wait_for(is_reply_to(ICMP, lambda p: p[ICMP].type == 0 and p[ICMP].id == 0x1234), 5.0)
     out["icmp"] = Ether(f) if f else None
     udp = Ether(dst=guest_mac, src=HOST_MAC) / IP(src=HOST_IP, dst=GUEST_IP) / UDP(sport=41000, dport=7) / b"tickwire-pci"
     wire.send(bytes(udp))
-    f = wait_for(lambda f: UDP in Ether(f), 5.0)
+    f = wait_for(is_reply_to(UDP, lambda p: p[UDP].dport == 41000), 5.0)
     out["udp"] = Ether(f) if f else None
     out["payload"] = payload
     return out

@@ -22,10 +22,12 @@ def _warm_in_this_process() -> None:
     from tickwire.tools.capture import capture_slice
     from tickwire.tools.echo import echo_slice
     from tickwire.tools.send import send_slice
+    from tickwire.tsc import read_tsc
 
     # The CLI's pool geometry (cli/_common.py): the same dtypes and layouts as in the guest.
     pool = Mempool(64, 2048 + 128, 128)
     warm(pool)
+    read_tsc()          # capture's and send's TscClock (a compile in the guest costs ~18x)
     bufs = np.empty(32, np.int32)
     for st in fake_states():
         echo_slice(st, pool.arrays, bufs, 32, 1, np.zeros(3, np.int64))

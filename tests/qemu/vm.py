@@ -67,20 +67,27 @@ def guest_env_lines(share: Path) -> str:
     ])
 
 
-@functools.lru_cache(maxsize=None)
-def numba_cache_dir(share: Path | None = None) -> Path:
-    """Computed once per test process (a source edit mid-session must not switch dirs
-    between prewarm and boot). One Numba cache per version of tickwire's source: Numba only checks the source of
-    the function it loads, not of what it inlined (atomics, mempool, the drivers' bursts
-    inlined into tool loops), so a cache that outlives a source change could be stale."""
+def source_hash() -> str:
+    """Hash of tickwire's Python sources. The guest reads them live over 9p: a change
+    between the host's prewarm and the guest's run makes the guest compile (minutes under
+    TCG), which tests report instead of a mysterious timeout."""
     import hashlib
     import tickwire
     root = Path(tickwire.__file__).parent
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def numba_cache_dir(share: Path | None = None) -> Path:
+    """Computed once per test process (a source edit mid-session must not switch dirs
+    between prewarm and boot). One Numba cache per version of tickwire's source: Numba only checks the source of
+    the function it loads, not of what it inlined (atomics, mempool, the drivers' bursts
+    inlined into tool loops), so a cache that outlives a source change could be stale."""
     base = (share or cache_dir())
-    d = base / f"numba-{h.hexdigest()[:16]}"
+    d = base / f"numba-{source_hash()}"
     if not d.exists():
         for old in base.glob("numba-*"):
             shutil.rmtree(old, ignore_errors=True)
@@ -98,6 +105,7 @@ class Vm:
     run_dir: Path = field(init=False)
     proc: subprocess.Popen | None = field(init=False, default=None)
     seen: list = field(init=False, default_factory=list)   # console lines consumed so far
+    seen_at: list = field(init=False, default_factory=list)  # host monotonic time each line was read
 
     def __post_init__(self):
         share = cache_dir()
@@ -159,26 +167,58 @@ class Vm:
         *lines, self._console_buf = self._console_buf.split("\n")
         return [ln.strip() for ln in lines]
 
+    def refresh(self) -> list[str]:
+        """Read new console lines (thread-safe); returns every line seen since boot."""
+        with self._lock:
+            new = self.console_lines()
+            self.seen.extend(new)
+            self.seen_at.extend([time.monotonic()] * len(new))
+            return list(self.seen)
+
+    def _poll(self, probe, what: str, timeout: float, hopeless=lambda: ""):
+        """Call ``probe()`` until it returns something. Fails on timeout, when QEMU exits,
+        or as soon as ``hopeless()`` returns a reason (the awaited thing can no longer come)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = probe()
+            if got:
+                return got
+            why = hopeless()
+            if why:
+                raise AssertionError(f"{why} waiting for {what}")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"QEMU exited ({self.proc.returncode}) waiting for {what}:\n{self.report()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timeout waiting {timeout} s for {what}:\n{self.report()}")
+            time.sleep(0.05)
+
     def wait_console(self, pattern: str, timeout: float) -> re.Match:
         """Block until a console line (any since boot) matches ``pattern``. Thread-safe, so
         the harness can follow two NICs' steps at once. Fails on guest exit or timeout."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                self.seen.extend(self.console_lines())
-                lines = list(self.seen)
-            for line in lines:
-                m = rx.search(line)
-                if m:
-                    return m
-            if any(ln.startswith("TW-GUEST-EXIT") for ln in lines):
-                raise AssertionError(f"guest exited waiting for {pattern!r}:\n{self.report()}")
-            if self.proc.poll() is not None:
-                raise AssertionError(f"QEMU exited ({self.proc.returncode}) waiting for {pattern!r}:\n{self.report()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timeout waiting {timeout} s for {pattern!r}:\n{self.report()}")
-            time.sleep(0.05)
+
+        def probe():
+            return next((m for m in map(rx.search, self.refresh()) if m), None)
+
+        def exited():
+            if any(ln.startswith("TW-GUEST-EXIT") for ln in self.seen):
+                return f"guest exited:\n{self.report()}\n"
+            return ""
+        return self._poll(probe, repr(pattern), timeout, exited)
+
+    def done(self, name: str) -> bool:
+        """Has step ``name`` finished (its process exited)?"""
+        return any(ln.startswith(f"TW-DONE {name} ") for ln in self.refresh())
+
+    def wait_output(self, name: str, pattern: str, timeout: float) -> re.Match:
+        """Block until a line of step ``name``'s stdout matches ``pattern`` (e.g. a tool's
+        "ready" line: its port is open and its loop compiled and polling). Fails at once,
+        with the step's stderr, if the step's process exits first."""
+        rx = re.compile(pattern, re.M)
+
+        def exited():
+            return f"{name} exited:\n{self.errors(name)[-3000:]}\n" if self.done(name) else ""
+        return self._poll(lambda: rx.search(self.output(name)), f"{pattern!r} from {name}", timeout, exited)
 
     def step(self, name: str, timeout: float = 120.0) -> None:
         self.wait_console(rf"^TW-STEP {re.escape(name)}$", timeout)

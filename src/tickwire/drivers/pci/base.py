@@ -128,8 +128,34 @@ class PciPort(Port):
         """Stop all device DMA (disable queues, reset)."""
 
     def _ring_bufs(self) -> np.ndarray:
-        """Pool buffers still held by the rings (freed on close)."""
-        return np.empty(0, np.int32)
+        """Pool buffers still held by the rings (freed on close): both drivers' states
+        keep them in ``rx_bufs``/``tx_bufs``, -1 for an empty slot."""
+        st = getattr(self, "state", None)
+        if st is None:
+            return np.empty(0, np.int32)
+        return np.concatenate([st.rx_bufs, st.tx_bufs])
+
+    def _alloc_rx_bufs(self, n: int) -> np.ndarray:
+        """``n`` pool buffers to arm an RX ring with, or a clear error (nothing kept)."""
+        bufs = self.pool.alloc_burst(n)
+        if len(bufs) < n:
+            self.pool.free_burst(bufs)
+            raise MemoryError(f"pci: pool too small for a {n}-entry RX ring")
+        return bufs
+
+    link_timeout = 5.0
+
+    @property
+    def link_up(self) -> bool:
+        return True
+
+    def _wait_link(self) -> None:
+        """Frames sent before the link is up are lost (QEMU: e1000e ~2 s after SLU, virtio
+        0.3 s, notes qemu-guest §7); a link that stays down is not an error here: the
+        tools wait for it themselves and say so."""
+        deadline = time.monotonic() + self.link_timeout
+        while not self.link_up and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     TX_STALL_SECONDS = 2.0
 

@@ -20,9 +20,10 @@ from numba import njit
 
 from ...mem.atomics import load_acquire_u32, load_u16, store_release_u32, store_u32, store_u64
 from ...mem.hotpath import hot
-from ...mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
-from ..counters import RX_BYTES, RX_NOBUF, RX_PACKETS, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG, RX_TOO_LONG
+from ...mem.mempool import BUF_SIZE, pool_free
+from ..counters import RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL
 from ..port import register_burst
+from .ring import dma_addr, foreign_pool, rx_hand_over, tx_accept
 
 # --- registers (byte offsets in BAR0) ---------------------------------------------------------
 CTRL, STATUS, ICR, IMC = 0x0000, 0x0008, 0x00C0, 0x00D8
@@ -73,22 +74,15 @@ E1000eState = namedtuple("E1000eState", "bar dma pages q rx_bufs tx_bufs counter
 
 
 @njit(cache=True, inline="always")
-def _dma_addr(pages, off):
-    """Bus address of byte ``off`` of the DMA region (dma.py explains the per-page table)."""
-    return pages[off >> 21] + np.uint64(off & 0x1FFFFF)
-
-
-@njit(cache=True, inline="always")
 def _buf_addr(st, pool, idx):
     off = st.q[Q_POOL_OFF] + idx * pool.meta[BUF_SIZE] + pool.data_off[idx]
-    return _dma_addr(st.pages, off)
+    return dma_addr(st.pages, off)
 
 
 @hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def e1000e_rx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
-    if pool.data.ctypes.data != q[Q_POOL_ADDR]:
-        c[_C_POOL_MISMATCH] += 1          # buffers from a pool that is not in this port's DMA memory
+    if foreign_pool(pool, q, Q_POOL_ADDR, c, _C_POOL_MISMATCH):
         return 0
     nrx = q[Q_N_RX]
     nxt = q[Q_RX_NEXT]
@@ -110,15 +104,10 @@ def e1000e_rx_burst(st, pool, bufs, n):
         elif length < 14:
             c[_C_RX_BAD_LENGTH] += 1
         else:
-            new = pool_alloc(pool)
+            new = rx_hand_over(pool, bufs, got, buf, length, c)
             if new < 0:
-                c[RX_NOBUF] += 1                   # leave the frame in the ring for the next call
-                break
-            pool.data_len[buf] = length
-            bufs[got] = buf
+                break                              # pool empty: the frame stays in the ring
             got += 1
-            c[RX_PACKETS] += 1
-            c[RX_BYTES] += length
             st.rx_bufs[nxt] = new
             buf = new
         store_u64(ring, d, _buf_addr(st, pool, buf))
@@ -154,15 +143,12 @@ def _tx_reclaim(st, pool):
 @hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def e1000e_tx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
-    if pool.data.ctypes.data != q[Q_POOL_ADDR]:
-        c[_C_POOL_MISMATCH] += 1
+    if foreign_pool(pool, q, Q_POOL_ADDR, c, _C_POOL_MISMATCH):
         return 0
     _tx_reclaim(st, pool)
     ntx = q[Q_N_TX]
     tail = q[Q_TX_TAIL]
     clean = q[Q_TX_CLEAN]
-    nbufs = pool.meta[N_BUFS]
-    bsize = pool.meta[BUF_SIZE]
     sent = 0
     while sent < n:
         nt = tail + 1
@@ -173,14 +159,9 @@ def e1000e_tx_burst(st, pool, bufs, n):
             break
         buf = bufs[sent]
         sent += 1
-        if buf < 0 or buf >= nbufs or pool.state[buf] != IN_USE:
-            c[_C_TX_BAD_BUF] += 1                  # not ours to free; consumed and counted
-            continue
-        length = pool.data_len[buf]
-        if length <= 0 or length > MAX_TX_FRAME or pool.data_off[buf] < 0 or pool.data_off[buf] + length > bsize:
-            c[TX_TOO_LONG] += 1
-            pool_free(pool, buf)
-            continue
+        length = tx_accept(pool, buf, 0, MAX_TX_FRAME, c, _C_TX_BAD_BUF)
+        if length < 0:
+            continue                               # consumed and counted
         d = q[Q_TX_RING] + tail * DESC
         store_u64(ring, d, _buf_addr(st, pool, buf))
         cmd = TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS

@@ -87,14 +87,10 @@ class E1000ePort(PciPort):
 
     def _setup_rx(self, ring_off: int) -> None:
         bar, st, pool = self.bar, self.state, self.pool
-        bufs = pool.alloc_burst(self.n_rx)
-        if len(bufs) < self.n_rx:
-            pool.free_burst(bufs)
-            raise MemoryError(f"pci: pool too small for a {self.n_rx}-entry RX ring")
         if pool.buf_size - pool.headroom < hw.MAX_RX_FRAME:
-            pool.free_burst(bufs)
             raise ValueError(f"pci: pool buffers hold {pool.buf_size - pool.headroom} bytes after the headroom; "
                              f"the e1000e may write {hw.MAX_RX_FRAME}")
+        bufs = self._alloc_rx_bufs(self.n_rx)
         st.rx_bufs[:] = bufs
         for i, b in enumerate(bufs):
             d = ring_off + i * hw.DESC
@@ -155,12 +151,6 @@ class E1000ePort(PciPort):
         wr32(bar, hw.TIPG, hw.TIPG_DEFAULT)
         wr32(bar, hw.TCTL, hw.TCTL_EN | hw.TCTL_PSP | hw.TCTL_CT | hw.TCTL_COLD)
 
-    def _wait_link(self) -> None:
-        # QEMU's e1000e reports link ~2 s after SLU (notes §7); frames sent earlier are lost.
-        deadline = time.monotonic() + self.link_timeout
-        while not self.link_up and time.monotonic() < deadline:
-            time.sleep(0.01)
-
     # --- run time -----------------------------------------------------------------------
     @property
     def link_up(self) -> bool:
@@ -170,25 +160,31 @@ class E1000ePort(PciPort):
         for _, reg in hw.HW_STATS:
             rd32(self.bar, reg)
 
-    def poll(self) -> None:
-        """Fold the clear-on-read statistics registers into the counters; TX watchdog."""
-        if self._closed:
-            return
-        self._enable_rx_when_link_up()
+    def _fold_hw_stats(self) -> None:
+        """Add the clear-on-read statistics registers (§10.2.8) to the counters."""
         c = self.counters
         for name, reg in hw.HW_STATS:
             v = rd32(self.bar, reg)
             if v:
                 c.bump(name, v)
+
+    def stats(self) -> dict[str, int]:
+        # Fold first: frames received since the last poll() would otherwise show in
+        # rx_packets but not yet in hw_rx_good (GPRC), which then read low.
+        if not self._closed and self.state is not None:
+            self._fold_hw_stats()
+        return super().stats()
+
+    def poll(self) -> None:
+        """Fold the clear-on-read statistics registers into the counters; TX watchdog."""
+        if self._closed:
+            return
+        self._enable_rx_when_link_up()
+        self._fold_hw_stats()
         q = self.state.q
         clean, tail = int(q[hw.Q_TX_CLEAN]), int(q[hw.Q_TX_TAIL])
         d = int(q[hw.Q_TX_RING]) + clean * hw.DESC
         self._watch_tx(clean, clean != tail and not rd32(self.dma.buf, d + 12) & hw.TXD_STAT_DD)
-
-    def _ring_bufs(self) -> np.ndarray:
-        if self.state is None:
-            return np.empty(0, np.int32)
-        return np.concatenate([self.state.rx_bufs, self.state.tx_bufs])
 
     def _stop(self) -> None:
         if self.state is None:

@@ -20,10 +20,11 @@ from numba import njit
 from ...mem.atomics import (fence_seq_cst, load_acquire_u16, load_u32, store_release_u16, store_u16, store_u32,
                             store_u64)
 from ...mem.hotpath import hot
-from ...mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
-from ..counters import RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG
+from ...mem.mempool import BUF_SIZE, pool_free
+from ..counters import RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL
 from ..port import register_burst
 from .pio import pwrite_u16
+from .ring import dma_addr, foreign_pool, rx_hand_over, tx_accept
 
 VIRTQ_DESC_F_WRITE = 2          # device writes this buffer (RX)
 VIRTQ_USED_F_NO_NOTIFY = 1      # device asks us not to kick (§2.7.10)
@@ -40,11 +41,6 @@ _C_RX_BAD_DESC, _C_RX_BAD_LENGTH, _C_TX_BAD_DESC, _C_TX_BAD_BUF, _C_POOL_MISMATC
 Q_LEN = 24
 
 VirtioState = namedtuple("VirtioState", "bar dma pages q rx_bufs tx_bufs counters")
-
-
-@njit(cache=True, inline="always")
-def _dma_addr(pages, off):
-    return pages[off >> 21] + np.uint64(off & 0x1FFFFF)
 
 
 @njit(cache=True, inline="always")
@@ -68,7 +64,7 @@ def _post_rx(st, pool, slot, buf, avail):
     hdr = q[Q_HDR]
     off = q[Q_POOL_OFF] + buf * pool.meta[BUF_SIZE] + pool.data_off[buf] - hdr
     d = q[Q_RX_DESC] + slot * 16
-    store_u64(ring, d, _dma_addr(st.pages, off))
+    store_u64(ring, d, dma_addr(st.pages, off))
     store_u32(ring, d + 8, np.uint32(hdr + pool.meta[BUF_SIZE] - pool.data_off[buf]))
     store_u16(ring, d + 12, np.uint16(VIRTQ_DESC_F_WRITE))
     store_u16(ring, q[Q_RX_AVAIL] + 4 + (avail & (q[Q_N] - 1)) * 2, np.uint16(slot))
@@ -77,8 +73,7 @@ def _post_rx(st, pool, slot, buf, avail):
 @hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def virtio_rx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
-    if pool.data.ctypes.data != q[Q_POOL_ADDR]:
-        c[_C_POOL_MISMATCH] += 1
+    if foreign_pool(pool, q, Q_POOL_ADDR, c, _C_POOL_MISMATCH):
         return 0
     nq = q[Q_N]
     hdr = q[Q_HDR]
@@ -101,15 +96,10 @@ def virtio_rx_burst(st, pool, bufs, n):
         elif length - hdr > room:
             c[RX_TOO_LONG] += 1
         else:
-            new = pool_alloc(pool)
+            new = rx_hand_over(pool, bufs, got, buf, length - hdr, c)
             if new < 0:
-                c[RX_NOBUF] += 1                 # leave it in the used ring for the next call
-                break
-            pool.data_len[buf] = length - hdr
-            bufs[got] = buf
+                break                            # pool empty: the entry stays in the used ring
             got += 1
-            c[RX_PACKETS] += 1
-            c[RX_BYTES] += length - hdr
             st.rx_bufs[slot] = new
             buf = new
         _post_rx(st, pool, slot, buf, avail)
@@ -143,14 +133,12 @@ def _tx_reclaim(st, pool):
 @hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def virtio_tx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
-    if pool.data.ctypes.data != q[Q_POOL_ADDR]:
-        c[_C_POOL_MISMATCH] += 1
+    if foreign_pool(pool, q, Q_POOL_ADDR, c, _C_POOL_MISMATCH):
         return 0
     _tx_reclaim(st, pool)
     nq = q[Q_N]
     hdr = q[Q_HDR]
     avail = q[Q_TX_AVAIL_IDX]
-    nbufs = pool.meta[N_BUFS]
     bsize = pool.meta[BUF_SIZE]
     sent = 0
     while sent < n:
@@ -160,20 +148,14 @@ def virtio_tx_burst(st, pool, bufs, n):
             break
         buf = bufs[sent]
         sent += 1
-        if buf < 0 or buf >= nbufs or pool.state[buf] != IN_USE:
-            c[_C_TX_BAD_BUF] += 1
-            continue
-        length = pool.data_len[buf]
-        start = pool.data_off[buf]
-        if start < hdr or length <= 0 or length > MAX_TX_FRAME or start + length > bsize:
-            c[TX_TOO_LONG] += 1                  # includes "no headroom for the virtio header"
-            pool_free(pool, buf)
-            continue
-        at = buf * bsize + start - hdr           # the header goes into the headroom: all zero
+        length = tx_accept(pool, buf, hdr, MAX_TX_FRAME, c, _C_TX_BAD_BUF)   # hdr: room for the header
+        if length < 0:
+            continue                             # consumed and counted
+        at = buf * bsize + pool.data_off[buf] - hdr   # the header goes into the headroom: all zero
         for k in range(0, hdr, 2):               # = no offloads, no GSO (§5.1.6)
             store_u16(pool.data, at + k, np.uint16(0))
         d = q[Q_TX_DESC] + slot * 16
-        store_u64(ring, d, _dma_addr(st.pages, q[Q_POOL_OFF] + at))
+        store_u64(ring, d, dma_addr(st.pages, q[Q_POOL_OFF] + at))
         store_u32(ring, d + 8, np.uint32(hdr + length))
         store_u16(ring, d + 12, np.uint16(0))
         store_u16(ring, q[Q_TX_AVAIL] + 4 + slot * 2, np.uint16(slot))

@@ -8,7 +8,6 @@ promiscuous), so ``promisc``/``allmulti`` change nothing here.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
@@ -97,17 +96,10 @@ class VirtioPort(PciPort):
         self.mac_bytes = t.mac()
         self.mac = ":".join(f"{x:02x}" for x in self.mac_bytes)
         self._kick_rx()
-        deadline = time.monotonic() + self.link_timeout
-        while not self.link_up and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self._wait_link()
 
     def _fill_rx(self, n: int) -> None:
-        pool, st = self.pool, self.state
-        bufs = pool.alloc_burst(n)
-        if len(bufs) < n:
-            pool.free_burst(bufs)
-            raise MemoryError(f"pci: pool too small for a {n}-entry RX queue")
-        hw.virtio_fill_rx(st, pool.arrays, bufs)
+        hw.virtio_fill_rx(self.state, self.pool.arrays, self._alloc_rx_bufs(n))
 
     def _kick_rx(self) -> None:
         q = self.state.q
@@ -130,11 +122,6 @@ class VirtioPort(PciPort):
         last = int(q[hw.Q_TX_LAST_USED])
         used = int(rd16(self.dma.buf, int(q[hw.Q_TX_USED]) + 2))
         self._watch_tx(last, used == last and st.tx_bufs[last & (int(q[hw.Q_N]) - 1)] >= 0)
-
-    def _ring_bufs(self) -> np.ndarray:
-        if self.state is None:
-            return np.empty(0, np.int32)
-        return np.concatenate([self.state.rx_bufs, self.state.tx_bufs])
 
     def _stop(self) -> None:
         if getattr(self, "t", None) is not None:
