@@ -248,15 +248,25 @@ def group_bounds(st, tid, g, buf, pos, mend):
     return entry_len, count, first
 
 
+@njit(cache=True, inline="always", _nrt=False)
+def entry_group(st, tid, buf, pos, mend):
+    """Group 0 at ``pos``, checked once for the whole group: its header and
+    count x blockLength entries lie inside the message, and an entry holds every field the
+    handler reads (else counted ``short_entry``). Returns (entry_len, count, first_entry),
+    entry_len -1 when the group cannot be read; entries are then read without further checks."""
+    entry_len, count, e = group_bounds(st, tid, 0, buf, pos, mend)
+    if entry_len >= 0 and count > 0 and entry_len < st.tpl[tid, L.T_ENEED]:
+        st.ctr[C_SHORT_ENTRY] += 1
+        return -1, 0, pos
+    return entry_len, count, e
+
+
 # ------------------------------------------------------------------ templates
 @njit(cache=True, inline="always", _nrt=False)
 def on_book(st, tid, buf, body, block_len, mend, seq, only):
     t = st.tpl[tid]
-    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
     if entry_len < 0:
-        return False
-    if count > 0 and entry_len < t[L.T_ENEED]:
-        st.ctr[C_SHORT_ENTRY] += 1
         return False
     # Offsets into locals once per message: every region is a view of the same flat
     # array, so LLVM must assume each book store may change tpl and would reload them.
@@ -303,11 +313,8 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
     """Trade summary and statistics: they advance RptSeq but not the MBP book.
     An unsupported book template (``breaks``) sends its instruments to recovery."""
     t = st.tpl[tid]
-    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
     if entry_len < 0:
-        return False
-    if count > 0 and entry_len < t[L.T_ENEED]:
-        st.ctr[C_SHORT_ENTRY] += 1
         return False
     for _ in range(count):
         s = instrument_slot(st, rd_i32(buf, e + t[L.E_SECID]), True)
@@ -324,16 +331,31 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
     return True
 
 
+@njit(cache=True, inline="always", _nrt=False)
+def add_order(mb, t, buf, e, s, side):
+    """mbo_add of the order in the 47/53 entry at ``e`` (``t``: the template's offsets)."""
+    return mbo_add(mb.orders, mb.oindex, mb.free, mb.meta, rd_i64(buf, e + t[L.E_ORDERID]),
+                   rd_i64(buf, e + t[L.E_PRIO]), rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]), s, side)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def count_mbo_failure(st, r):
+    """Count an order-table result other than MBO_OK under its cause."""
+    if r == MBO_DUPLICATE:
+        st.ctr[C_MBO_DUPLICATE_ORDER] += 1
+    elif r == MBO_UNKNOWN:
+        st.ctr[C_MBO_UNKNOWN_ORDER] += 1
+    elif r == MBO_FULL:
+        st.ctr[C_MBO_TABLE_FULL] += 1
+
+
 @njit(cache=True, _nrt=False)
 def on_mbo(st, tid, buf, body, block_len, mend, seq, only):
     """47 MDIncrementalRefreshOrderBook: New / Change / Delete by OrderID."""
     mb = mbo_of(st)
     t = st.tpl[tid]
-    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
     if entry_len < 0:
-        return False
-    if count > 0 and entry_len < t[L.T_ENEED]:
-        st.ctr[C_SHORT_ENTRY] += 1
         return False
     if st.ctr[C_REPLAYING] == 1:        # replay for an MBP snapshot: MBO already has these
         return True
@@ -356,8 +378,7 @@ def on_mbo(st, tid, buf, body, block_len, mend, seq, only):
                 if side != BID and side != OFFER:
                     st.ctr[C_BAD_ENTRY_TYPE] += 1
                 elif action == 0:
-                    r = mbo_add(mb.orders, mb.oindex, mb.free, mb.meta, oid, rd_i64(buf, e + t[L.E_PRIO]),
-                                rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]), s, side)
+                    r = add_order(mb, t, buf, e, s, side)
                 elif action == 1:
                     r = mbo_update(mb.orders, mb.oindex, oid, rd_i64(buf, e + t[L.E_PRIO]),
                                    rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]), side)
@@ -367,12 +388,7 @@ def on_mbo(st, tid, buf, body, block_len, mend, seq, only):
                     st.ctr[C_BAD_ACTION] += 1
                 if r != MBO_OK:
                     # The order book no longer matches the venue's: recover it from 53.
-                    if r == MBO_DUPLICATE:
-                        st.ctr[C_MBO_DUPLICATE_ORDER] += 1
-                    elif r == MBO_UNKNOWN:
-                        st.ctr[C_MBO_UNKNOWN_ORDER] += 1
-                    else:
-                        st.ctr[C_MBO_TABLE_FULL] += 1
+                    count_mbo_failure(st, r)
                     st.inst[s, I_MBO_STATE] = S_RECOVERING
                     start_buffering(st)
         if s >= 0 and (only < 0 or s == only):
@@ -439,6 +455,33 @@ def on_channel_reset(st):
 
 # ------------------------------------------------------------------ one packet's messages
 @njit(cache=True, inline="always", _nrt=False)
+def next_message(st, buf, pos, end):
+    """Frame the message at ``pos``: MsgSize u16, then the SBE header (blockLength,
+    templateId, schemaId, version; notes/mdp3.md §1). Returns (cause, mend, tid, body,
+    block_len). cause -1: readable, the root block lies inside the message. Otherwise the
+    counter naming why not: after C_TRUNCATED_PACKET / C_MESSAGE_OVERRUN the rest of the
+    packet cannot be framed (mend -1); after C_SCHEMA_ID_MISMATCH, C_UNKNOWN_TEMPLATE or
+    C_BLOCK_OVERRUN only this message is skipped (``mend`` is where the next one starts)."""
+    if pos + 2 + SBE_HEADER > end:
+        return C_TRUNCATED_PACKET, -1, 0, 0, 0
+    size = rd_u16(buf, pos)
+    mend = pos + size
+    if size < 2 + SBE_HEADER or mend > end:
+        return C_MESSAGE_OVERRUN, -1, 0, 0, 0
+    m = pos + 2
+    block_len = rd_u16(buf, m)
+    tid = rd_u16(buf, m + 2)
+    body = m + SBE_HEADER
+    if rd_u16(buf, m + 4) != st.ctr[C_SCHEMA_ID]:
+        return C_SCHEMA_ID_MISMATCH, mend, tid, body, block_len
+    if tid >= L.MAX_TEMPLATE or st.tpl[tid, L.T_KIND] == L.K_UNKNOWN:
+        return C_UNKNOWN_TEMPLATE, mend, tid, body, block_len
+    if body + block_len > mend or block_len < st.tpl[tid, L.T_RNEED]:
+        return C_BLOCK_OVERRUN, mend, tid, body, block_len
+    return -1, mend, tid, body, block_len
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def process_messages(st, buf, off, length, seq, only):
     """Walk the messages of an in-order incremental packet. ``only`` >= 0 restricts
     book changes to that instrument slot (replay after its snapshot)."""
@@ -446,42 +489,25 @@ def process_messages(st, buf, off, length, seq, only):
     end = off + length
     replay = only >= 0
     while pos < end:
-        if pos + 2 + SBE_HEADER > end:
+        cause, mend, tid, body, block_len = next_message(st, buf, pos, end)
+        if mend < 0:                          # the rest of the packet cannot be framed
             if not replay:
-                st.ctr[C_TRUNCATED_PACKET] += 1
+                st.ctr[cause] += 1
                 mark_all_stale(st, seq)
             return
-        size = rd_u16(buf, pos)
-        mend = pos + size
-        if size < 2 + SBE_HEADER or mend > end:
-            if not replay:
-                st.ctr[C_MESSAGE_OVERRUN] += 1
-                mark_all_stale(st, seq)
-            return
-        m = pos + 2
-        block_len = rd_u16(buf, m)
-        tid = rd_u16(buf, m + 2)
-        body = m + SBE_HEADER
         pos = mend
         if not replay:
             st.ctr[C_MESSAGES] += 1
-        if rd_u16(buf, m + 4) != st.ctr[C_SCHEMA_ID]:
+            if ((cause < 0 or cause == C_BLOCK_OVERRUN)
+                    and rd_u16(buf, body - 2) > st.ctr[C_SCHEMA_VERSION]):
+                st.ctr[C_NEWER_VERSION] += 1   # SBE §3.7: decoded by blockLength, extra fields skipped
+        if cause >= 0:
             if not replay:
-                st.ctr[C_SCHEMA_ID_MISMATCH] += 1
-                mark_all_stale(st, seq)
+                st.ctr[cause] += 1
+                if cause != C_UNKNOWN_TEMPLATE:   # it could have touched any instrument
+                    mark_all_stale(st, seq)
             continue
-        if tid >= L.MAX_TEMPLATE or st.tpl[tid, L.T_KIND] == L.K_UNKNOWN:
-            if not replay:
-                st.ctr[C_UNKNOWN_TEMPLATE] += 1
-            continue
-        if rd_u16(buf, m + 6) > st.ctr[C_SCHEMA_VERSION] and not replay:
-            st.ctr[C_NEWER_VERSION] += 1   # SBE §3.7: decoded by blockLength, extra fields skipped
         kind = st.tpl[tid, L.T_KIND]
-        if body + block_len > mend or block_len < st.tpl[tid, L.T_RNEED]:
-            if not replay:
-                st.ctr[C_BLOCK_OVERRUN] += 1
-                mark_all_stale(st, seq)
-            continue
         if st.tpl[tid, L.R_MEI] >= 0 and not replay:
             st.ctr[C_IN_EVENT] = 0 if rd_u8(buf, body + st.tpl[tid, L.R_MEI]) & END_OF_EVENT else 1
         ok = True
@@ -530,12 +556,19 @@ def keep_for_replay(st, buf, off, length, seq):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def process_in_order(st, buf, off, length, seq):
-    process_messages(st, buf, off, length, seq, -1)
+def done_in_order(st, buf, off, length, seq):
+    """Packet ``seq`` has been processed: advance the sequence; keep it for replay while
+    some instrument waits for a snapshot."""
     st.ctr[C_NEXT_SEQ] = seq + 1
     st.ctr[C_LAST_SEQ] = seq
     if st.ctr[C_BUFFERING] == 1:
         keep_for_replay(st, buf, off, length, seq)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def process_in_order(st, buf, off, length, seq):
+    process_messages(st, buf, off, length, seq, -1)
+    done_in_order(st, buf, off, length, seq)
 
 
 @njit(cache=True, _nrt=False)
@@ -547,12 +580,25 @@ def replay_messages(st, buf, off, length, seq, only):
 
 
 @njit(cache=True, _nrt=False)
+def replay_since(st, s, lmsp, mode):
+    """After a snapshot of slot ``s`` taken at ``lmsp``: replay the buffered incrementals
+    after it, for ``s`` only (notes/mdp3.md §5). ``mode`` goes to C_REPLAYING while it runs
+    (1 MBP snapshot: the MBO code skips; 2 MBO snapshot)."""
+    st.ctr[C_REPLAYING] = mode
+    n = st.ring.shape[0]
+    for k in range(st.ctr[C_RING_COUNT]):
+        i = (st.ctr[C_RING_HEAD] + k) % n
+        seq = st.ring_meta[i, 0]
+        if seq > lmsp:
+            st.ctr[C_REPLAYED_PACKETS] += 1
+            replay_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
+    st.ctr[C_REPLAYING] = 0
+
+
+@njit(cache=True, _nrt=False)
 def process_in_order_cold(st, buf, off, length, seq):
     replay_messages(st, buf, off, length, seq, -1)
-    st.ctr[C_NEXT_SEQ] = seq + 1
-    st.ctr[C_LAST_SEQ] = seq
-    if st.ctr[C_BUFFERING] == 1:
-        keep_for_replay(st, buf, off, length, seq)
+    done_in_order(st, buf, off, length, seq)
 
 
 @njit(cache=True, _nrt=False)
@@ -654,11 +700,8 @@ def apply_snapshot(st, tid, buf, body, block_len, mend):
         return True
     lmsp = rd_u32(buf, body + t[L.R_LMSP])
     rpt = rd_u32(buf, body + t[L.R_RPT])
-    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
     if entry_len < 0:
-        return False
-    if count > 0 and entry_len < t[L.T_ENEED]:
-        st.ctr[C_SHORT_ENTRY] += 1
         return False
     started = st.ctr[C_NEXT_SEQ] != 0
     last = st.ctr[C_NEXT_SEQ] - 1
@@ -685,15 +728,7 @@ def apply_snapshot(st, tid, buf, body, block_len, mend):
     st.inst[s, I_STATE] = S_SYNCED if started else S_STALE
     st.ctr[C_SNAPSHOTS_APPLIED] += 1
     if started and lmsp < last and st.inst[s, I_LAST_SEQ] > lmsp:
-        st.ctr[C_REPLAYING] = 1
-        n = st.ring.shape[0]
-        for k in range(st.ctr[C_RING_COUNT]):
-            i = (st.ctr[C_RING_HEAD] + k) % n
-            seq = st.ring_meta[i, 0]
-            if seq > lmsp:
-                st.ctr[C_REPLAYED_PACKETS] += 1
-                replay_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
-        st.ctr[C_REPLAYING] = 0
+        replay_since(st, s, lmsp, 1)
     if st.inst[s, I_STATE] == S_SYNCED:
         st.ctr[C_RECOVERIES] += 1
         st.inst[s, I_RECOVERIES] += 1
@@ -712,11 +747,8 @@ def apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
     if st.inst[s, I_MBO_STATE] == S_SYNCED:
         st.ctr[C_SNAPSHOTS_IGNORED] += 1
         return True
-    entry_len, count, e = group_bounds(st, tid, 0, buf, body + block_len, mend)
+    entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
     if entry_len < 0:
-        return False
-    if count > 0 and entry_len < t[L.T_ENEED]:
-        st.ctr[C_SHORT_ENTRY] += 1
         return False
     lmsp = rd_u32(buf, body + t[L.R_LMSP])
     nchunks = rd_u32(buf, body + t[L.R_NCHUNKS]) if t[L.R_NCHUNKS] >= 0 else 1
@@ -736,13 +768,7 @@ def apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
     for _ in range(count):
         side = side_of(rd_u8(buf, e + t[L.E_TYPE]))
         if side == BID or side == OFFER:
-            r = mbo_add(mb.orders, mb.oindex, mb.free, mb.meta, rd_i64(buf, e + t[L.E_ORDERID]),
-                        rd_i64(buf, e + t[L.E_PRIO]), rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]),
-                        s, side)
-            if r == MBO_DUPLICATE:
-                st.ctr[C_MBO_DUPLICATE_ORDER] += 1
-            elif r == MBO_FULL:
-                st.ctr[C_MBO_TABLE_FULL] += 1
+            count_mbo_failure(st, add_order(mb, t, buf, e, s, side))
         else:
             st.ctr[C_BAD_ENTRY_TYPE] += 1
         e += entry_len
@@ -752,15 +778,7 @@ def apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
     st.inst[s, I_MBO_STATE] = S_SYNCED
     st.ctr[C_MBO_SNAPSHOTS_APPLIED] += 1
     if lmsp < last and st.inst[s, I_LAST_SEQ] > lmsp:
-        st.ctr[C_REPLAYING] = 2
-        n = st.ring.shape[0]
-        for k in range(st.ctr[C_RING_COUNT]):
-            i = (st.ctr[C_RING_HEAD] + k) % n
-            seq = st.ring_meta[i, 0]
-            if seq > lmsp:
-                st.ctr[C_REPLAYED_PACKETS] += 1
-                replay_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
-        st.ctr[C_REPLAYING] = 0
+        replay_since(st, s, lmsp, 2)
     maybe_stop_buffering(st)
     return True
 
@@ -780,27 +798,13 @@ def process_snapshot_packet(st, buf, off, length):
     pos = off + PACKET_HEADER
     end = off + length
     while pos < end:
-        if pos + 2 + SBE_HEADER > end:
-            st.ctr[C_TRUNCATED_PACKET] += 1
+        cause, mend, tid, body, block_len = next_message(st, buf, pos, end)
+        if cause >= 0:
+            st.ctr[cause] += 1
+        if mend < 0:
             return
-        size = rd_u16(buf, pos)
-        mend = pos + size
-        if size < 2 + SBE_HEADER or mend > end:
-            st.ctr[C_MESSAGE_OVERRUN] += 1
-            return
-        m = pos + 2
         pos = mend
-        block_len = rd_u16(buf, m)
-        tid = rd_u16(buf, m + 2)
-        body = m + SBE_HEADER
-        if rd_u16(buf, m + 4) != st.ctr[C_SCHEMA_ID]:
-            st.ctr[C_SCHEMA_ID_MISMATCH] += 1
-            continue
-        if tid >= L.MAX_TEMPLATE or st.tpl[tid, L.T_KIND] == L.K_UNKNOWN:
-            st.ctr[C_UNKNOWN_TEMPLATE] += 1
-            continue
-        if body + block_len > mend or block_len < st.tpl[tid, L.T_RNEED]:
-            st.ctr[C_BLOCK_OVERRUN] += 1
+        if cause >= 0:
             continue
         kind = st.tpl[tid, L.T_KIND]
         if kind == L.K_SNAP:
