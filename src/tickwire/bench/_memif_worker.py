@@ -4,7 +4,8 @@
 
 MODE: tx (64-byte frames, burst 32, as fast as the ring takes them), rx (count),
 echo (macswap), ping (one frame out, wait for it back, record the round trip),
-pingpong-a / pingpong-b (a plain cache-line ping-pong over a memfd: SPEC is its fd).
+pingpong-a / pingpong-b (a plain cache-line ping-pong over a memfd: SPEC is its fd),
+pingpong3-a / pingpong3-b (the same, moving memif's index, descriptor and frame lines).
 Prints one JSON line. Measurement loops run entirely inside Numba.
 """
 
@@ -16,6 +17,7 @@ import sys
 import time
 
 import numpy as np
+from numba.extending import register_jitable
 
 from ..drivers.port import open_port, rx_burst, tx_burst
 from ..mem.atomics import cpu_pause, load_acquire_u64, rdtscp, store_release_u64
@@ -113,6 +115,50 @@ def pingpong(buf, leader, rtts, warmup):
             store_release_u64(buf, 64, seq)
 
 
+# per-direction layout of the memif-shaped ping-pong: ring index, descriptor, payload,
+# each on its own cache line, as in a memif ring (notes/memif.md §4)
+_IDX, _DESC, _DATA = 0, 64, 128
+
+
+@register_jitable
+def _send3(buf, base, seq):
+    store_release_u64(buf, base + _DATA, seq)         # the frame
+    store_release_u64(buf, base + _DESC, np.uint64(_DATA))  # its descriptor: where the frame is
+    store_release_u64(buf, base + _IDX, seq)          # publish
+
+
+@register_jitable
+def _recv3(buf, base, seq):
+    """Wait for ``seq`` on the index, then follow the descriptor to the frame (a dependent
+    chain of three line transfers, the least any memif receive can do). Returns 1 if the
+    frame holds ``seq``."""
+    while load_acquire_u64(buf, base + _IDX) != seq:
+        cpu_pause()
+    off = np.int64(load_acquire_u64(buf, base + _DESC) & np.uint64(1023))
+    return 1 if load_acquire_u64(buf, base + off) == seq else 0
+
+
+@hot
+def pingpong_memif(buf, leader, rtts, warmup):
+    """The same round trip moving memif's three dependent lines each way (index, descriptor,
+    frame) with no driver code: the memory cost a memif echo cannot avoid.
+    Returns the number of frames that did not hold the expected value (must be 0)."""
+    total = rtts.shape[0] + warmup
+    bad = 0
+    for i in range(1, total + 1):
+        seq = np.uint64(i)
+        if leader:
+            t0 = rdtscp()
+            _send3(buf, 0, seq)
+            bad += 1 - _recv3(buf, 1024, seq)
+            if i > warmup:
+                rtts[i - 1 - warmup] = rdtscp() - t0
+        else:
+            bad += 1 - _recv3(buf, 0, seq)
+            _send3(buf, 1024, seq)
+    return bad
+
+
 def _fill_pool(pool: Mempool) -> None:
     bufs = pool.alloc_burst(pool.size)
     for b in bufs:
@@ -130,15 +176,20 @@ def main(argv) -> dict:
         import mmap
         buf = np.frombuffer(mmap.mmap(int(spec), 4096), np.uint8)
         rtts = np.zeros(samples, np.int64)
-        pingpong(buf, mode == "pingpong-a", rtts, 10_000)
-        result["rtt_ns"] = clock.cycles_to_ns(rtts).tolist() if mode == "pingpong-a" else []
+        if mode.startswith("pingpong3"):
+            result["bad"] = int(pingpong_memif(buf, mode == "pingpong3-a", rtts, 10_000))
+        else:
+            pingpong(buf, mode == "pingpong-a", rtts, 10_000)
+        result["rtt_ns"] = clock.cycles_to_ns(rtts).tolist() if mode.endswith("-a") else []
         return result
     pool = Mempool(4096, 2048, 128)
     _fill_pool(pool)
     port = open_port(spec, pool)
     bufs = np.empty(32, np.int32)
     try:
-        wait_for_link(port, 30)
+        if mode == "echo":  # compile before the link is up, or the pinger's first frame waits for it
+            echo_slice(port.state, pool.arrays, bufs, 32, 1, np.zeros(3, np.int64))
+        wait_for_link(port, 300)  # the peer may still be compiling (cold cache)
         cycles = clock.ns_to_cycles(seconds * 1e9)
         if mode == "tx":
             # warm up (compile + first frames) outside the timed window
@@ -159,7 +210,7 @@ def main(argv) -> dict:
             result["echoed"] = int(stats[0])
         elif mode == "ping":
             rtts = np.zeros(samples, np.int64)
-            k = ping_loop(port.state, pool.arrays, bufs, rtts, 2000, clock.ns_to_cycles(1e9))
+            k = ping_loop(port.state, pool.arrays, bufs, rtts, 2000, clock.ns_to_cycles(30e9))
             result["rtt_ns"] = clock.cycles_to_ns(rtts[:k]).tolist()
         else:
             raise ValueError(f"unknown mode {mode}")

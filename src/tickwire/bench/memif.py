@@ -6,7 +6,9 @@ frames, burst 32, copy mode, no hugepages. Rates are measured at the receiver.
 Scenarios are interleaved and repeated; medians are reported, and beside them the
 median of the per-repetition ratios (contenders run back to back share a placement). The plain
 cache-line ping-pong between the same two CPUs, measured in the same run, is the
-shared-memory limit the echo round trip is compared with.
+shared-memory limit the echo round trip is compared with; beside it, a ping-pong that
+moves memif's three dependent lines each way (ring index, descriptor, frame) with no
+driver code shows what the protocol itself costs.
 """
 
 from __future__ import annotations
@@ -120,14 +122,16 @@ def pmd_echo_rtt(samples: int) -> list[float]:
         return _result(_worker("ping", _spec(sock, "client"), 60, CLIENT_CPU, samples))["rtt_ns"]
 
 
-def pingpong_rtt(samples: int) -> list[float]:
+def pingpong_rtt(samples: int, kind: str = "pingpong") -> list[float]:
     fd = os.memfd_create("tw-pingpong")
     os.ftruncate(fd, 4096)
     try:
-        b = _worker("pingpong-b", str(fd), 0, SERVER_CPU, samples)
-        a = _worker("pingpong-a", str(fd), 0, CLIENT_CPU, samples)
+        b = _worker(f"{kind}-b", str(fd), 0, SERVER_CPU, samples)
+        a = _worker(f"{kind}-a", str(fd), 0, CLIENT_CPU, samples)
         ra = _result(a)
         _result(b)
+        if ra.get("bad"):
+            raise RuntimeError(f"{kind}: {ra['bad']} frames did not hold the value sent")
         return ra["rtt_ns"]
     finally:
         os.close(fd)
@@ -144,6 +148,7 @@ def run(args) -> int:
                 rates.setdefault(f"tickwire<->testpmd {d}", []).append(tw_pmd_rate(d, args.seconds))
                 rates.setdefault(f"testpmd->testpmd {d}", []).append(pmd_pmd_rate(d, args.seconds))
     rtts = {"cache-line ping-pong": pingpong_rtt(args.samples),
+            "memif-shaped ping-pong": pingpong_rtt(args.samples, "pingpong3"),
             "tickwire echo (tickwire pinger)": tw_echo_rtt(args.samples)}
     if have_pmd:
         rtts["testpmd macswap (tickwire pinger)"] = pmd_echo_rtt(args.samples)
@@ -164,8 +169,10 @@ def run(args) -> int:
                 paired = [a / b for a, b in zip(row["runs"], ref["runs"]) if b > 0]
                 row["paired_ratio_median"] = statistics.median(paired) if paired else None
     limit = report["rtt_ns"]["cache-line ping-pong"]["p50"]
+    shaped = report["rtt_ns"]["memif-shaped ping-pong"]["p50"]
     for k, v in report["rtt_ns"].items():
         v["ratio_vs_pingpong_p50"] = v["p50"] / limit if limit and v["p50"] else None
+        v["ratio_vs_memif_shaped_p50"] = v["p50"] / shaped if shaped and v["p50"] else None
 
     if args.json:
         print(json.dumps(report))
@@ -178,10 +185,11 @@ def run(args) -> int:
         runs = " ".join(f"{x:.2f}" for x in v["runs"])
         print(f"  {k:<34}{v['median']:>9.2f}{(f'{ratio:.2f}x' if ratio else '-'):>12}"
               f"{(f'{paired:.2f}x' if paired else '-'):>9}   {runs}")
-    print(f"{'round trip, 1 frame (ns)':<36}{'p50':>9}{'p99':>9}{'p99.9':>9}{'vs ping-pong':>14}")
+    print(f"{'round trip, 1 frame (ns)':<36}{'p50':>9}{'p99':>9}{'p99.9':>9}{'vs ping-pong':>14}"
+          f"{'vs memif-shaped':>17}")
     for k, v in report["rtt_ns"].items():
-        r = v["ratio_vs_pingpong_p50"]
+        r, r3 = v["ratio_vs_pingpong_p50"], v["ratio_vs_memif_shaped_p50"]
         print(f"  {k:<34}{v['p50'] or 0:>9.0f}{v['p99'] or 0:>9.0f}{v['p99.9'] or 0:>9.0f}"
-              f"{(f'{r:.2f}x' if r else '-'):>14}")
+              f"{(f'{r:.2f}x' if r else '-'):>14}{(f'{r3:.2f}x' if r3 else '-'):>17}")
     print("Noisy 2-vCPU VM: host placement of the two vCPUs changes these numbers 3-10x; compare rows of one run only.")
     return 0

@@ -24,11 +24,13 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
 _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
 _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _MAP_FAILED = ctypes.c_void_p(-1).value
 _MAP_FIXED, _MAP_NORESERVE = 0x10, 0x4000
 _HUGE_ALIGN = 2 * 1024 * 1024
 
 MAX_TOTAL = 1 << 36  # 64 GiB of address space: far beyond any sane peer, bounded anyway
+LOCK_LIMIT = 1 << 30  # lock at most 1 GiB of regions (a memif interface needs a few MiB)
 
 
 def _round_up(n: int, a: int) -> int:
@@ -66,6 +68,11 @@ class RegionMap:
         except BaseException:
             self.close()
             raise
+        # Lock (and so fault in) every page now: a page fault on the first frame through each
+        # ring slot costs microseconds. Not fatal when RLIMIT_MEMLOCK says no (`locked` tells);
+        # skipped past LOCK_LIMIT so that a peer's oversized region cannot make us allocate it all.
+        self.locked = total <= LOCK_LIMIT and all(_libc.mlock(ctypes.c_void_p(addr + base), ctypes.c_size_t(_round_up(size, mmap.PAGESIZE))) == 0
+                          for _, base, size in layout)
         self.table = np.array([(base, size) for _, base, size in layout], np.int64).reshape(-1, 2)
         self.mem = np.ctypeslib.as_array((ctypes.c_uint8 * self.total).from_address(addr))
 

@@ -24,7 +24,7 @@ from collections import namedtuple
 import numpy as np
 from numba.extending import register_jitable
 
-from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, memcpy, store_release_u16,
+from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, memcpy, prefetch, store_release_u16,
                             store_u16, store_u32)
 from ...mem.hotpath import hot
 from ...mem.mempool import buf_room, buf_start, pool_alloc, pool_free
@@ -97,11 +97,18 @@ def memif_rx(state, pool, bufs, n):
     ring, size = q[Q_RING], q[Q_SIZE]
     mask = size - 1
     server = cfg[ROLE] == SERVER
+    cur = q[Q_LAST]
+    # Start fetching the next descriptor (and, as client, our own buffer behind it) together
+    # with the producer index, instead of after it: three dependent line transfers become
+    # about one when a frame arrives (prefetches never fault and are never trusted).
+    slot0 = cur & mask
+    prefetch(mem, ring + RING_DESC + slot0 * DESC_SIZE)
+    if not server:
+        prefetch(mem, q[Q_BUF0] + slot0 * cfg[BSIZE])
     if server:
         prod = np.int64(load_acquire_u16(mem, ring + RING_HEAD))
     else:
         prod = np.int64(load_acquire_u16(mem, ring + RING_TAIL))
-    cur = q[Q_LAST]
     avail = (prod - cur) & 0xFFFF
     if avail > size:
         _fail(state, ERR_BAD_INDEX, C_BAD_INDEX)
