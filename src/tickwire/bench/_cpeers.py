@@ -146,7 +146,7 @@ static int sink(char **av) {
         int r = recvmmsg(fd, m, B, 0, NULL);
         int64_t t = now_ns();
         if (r > 0) { if (!first) first = t; n += r; last = t; }
-        else if (t - last > idle) break;
+        else if (t - last > (first ? idle : 30000000000LL)) break;   /* the flood's end, or it never started */
     }
     printf("recv %ld %.6f\n", n, first ? (last - first) / 1e9 : 0.0);
     return 0;

@@ -164,7 +164,7 @@ while True:
     try:
         s.recv(2048)
     except BlockingIOError:
-        if time.monotonic() - last > idle:
+        if time.monotonic() - last > (idle if n else 30.0):   # the flood's end, or it never started
             break
         continue
     last = time.monotonic(); n += 1
@@ -218,6 +218,17 @@ class _Bench:
             if p.poll() is None:
                 p.kill()
             p.communicate()
+
+    @staticmethod
+    def _finish(p) -> str:
+        """The client is done: an echo server that has not reached its count (the client
+        lost round trips) would wait for its idle timeout; end it now, by its pid."""
+        try:
+            out = p.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out = p.communicate()
+        return " ".join(x.strip() for x in out if x)
 
     @staticmethod
     def _ready(p):
@@ -275,7 +286,7 @@ class _Bench:
                     offs += [lay.producer, lay.consumer, lay.flags, lay.desc]
                 region = p.pool.region
                 argv = ([self.exe, "xskecho", str(xs.fileno()), str(region.fd), str(p.nframes * p.chunk), str(port),
-                         str(total), "3000"] + [str(lay.size) for lay in (xs.rx_l, xs.tx_l, xs.fill_l, xs.comp_l)]
+                         str(total), "30000"] + [str(lay.size) for lay in (xs.rx_l, xs.tx_l, xs.fill_l, xs.comp_l)]
                         + [str(x) for x in offs])
                 if self.pin:
                     argv = ["taskset", "-c", "0"] + argv
@@ -283,7 +294,7 @@ class _Bench:
                 self._ready(sp)
                 cp = stack.enter_context(self._proc(client))
                 o, e = cp.communicate(timeout=120)
-                srv_out = " ".join(x.strip() for x in sp.communicate(timeout=30))
+                srv_out = self._finish(sp)
                 info = {}
             elif name in ("xdp", "packet", "udp"):
                 p = self._open(name)
@@ -303,23 +314,23 @@ class _Bench:
                 try:
                     cp = stack.enter_context(self._proc(client))
                     if name == "udp":
-                        payload_echo_loop(p.state, p.pool.arrays, bufs, total, 3_000_000)
+                        payload_echo_loop(p.state, p.pool.arrays, bufs, total, 30_000_000)
                     else:
-                        frame_echo_loop(p.state, p.pool.arrays, bufs, port, total, 50_000_000)
+                        frame_echo_loop(p.state, p.pool.arrays, bufs, port, total, 500_000_000)
                 finally:
                     os.sched_setaffinity(0, old)
                 o, e = cp.communicate(timeout=120)
                 info = dict(p.info) if hasattr(p, "info") else {}
             else:
                 if name == "kernel-c":
-                    srv = self._server_cmd(self.exe, "echo", v.A_IP, str(port), str(total), "2000")
+                    srv = self._server_cmd(self.exe, "echo", v.A_IP, str(port), str(total), "30000")
                 else:
-                    srv = self._server_cmd(sys.executable, "-c", PY_ECHO, v.A_IP, str(port), str(total), "2")
+                    srv = self._server_cmd(sys.executable, "-c", PY_ECHO, v.A_IP, str(port), str(total), "30")
                 sp = stack.enter_context(self._proc(srv))
                 self._ready(sp)
                 cp = stack.enter_context(self._proc(client))
                 o, e = cp.communicate(timeout=120)
-                srv_out = " ".join(x.strip() for x in sp.communicate(timeout=30))
+                srv_out = self._finish(sp)
                 info = {}
         if cp.returncode != 0:
             raise RuntimeError(f"rtt client for {name} failed: {e.strip()}; server said: {srv_out or '-'}")
@@ -349,7 +360,7 @@ class _Bench:
                 old = self._pinned()
                 try:
                     bp = stack.enter_context(self._proc(blast))
-                    idle = 20_000_000 if name != "udp" else 1_000_000
+                    idle = 100_000_000 if name != "udp" else 5_000_000
                     got = count_loop(p.state, p.pool.arrays, bufs, idle, idle * 5)
                 finally:
                     os.sched_setaffinity(0, old)
