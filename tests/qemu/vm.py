@@ -88,10 +88,47 @@ def numba_cache_dir(share: Path | None = None) -> Path:
     inlined into tool loops), so a cache that outlives a source change could be stale."""
     base = (share or cache_dir())
     d = base / f"numba-{source_hash()}"
-    if not d.exists():
-        for old in base.glob("numba-*"):
+    d.mkdir(parents=True, exist_ok=True)
+    _hold(d)
+    for old in base.glob("numba-*"):
+        if old != d and _unused(old):
             shutil.rmtree(old, ignore_errors=True)
     return d
+
+
+_held: list[int] = []      # fds of the cache dirs this process uses, open until it exits
+STALE_UNLOCKED = 3600.0    # a cache dir without a lock file (older harness) is deleted after an hour
+
+
+def _hold(d: Path) -> None:
+    """A shared flock on ``d/.in-use`` for the life of this process: another run on the same
+    machine (another engineer's, CI's) whose sources hash differently must not delete the
+    cache our guest is loading from (it did once: every kernel then compiled in the guest)."""
+    import fcntl
+    fd = os.open(d / ".in-use", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    _held.append(fd)
+
+
+def _unused(d: Path) -> bool:
+    import fcntl
+    lock = d / ".in-use"
+    if not lock.exists():
+        try:
+            return time.time() - d.stat().st_mtime > STALE_UNLOCKED
+        except FileNotFoundError:
+            return False
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True          # nobody holds it; released when fd closes, just before the delete
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
 
 
 @dataclass
