@@ -53,6 +53,25 @@ def _move_elems(typingctx, arr, dst, src, n):
     return types.void(arr, types.intp, types.intp, types.intp), codegen
 
 
+@intrinsic
+def _put_row(typingctx, arr, at, px, qty, nord):
+    """Store (px, qty, nord) at flat element index ``at`` of ``arr``: three plain stores,
+    none of the per-index negative-wraparound code of ``lv[s, side, i, f]`` (notes §4).
+    ``at`` comes from apply_level's checked row arithmetic."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        a, k, p, q, o = args
+        ary = context.make_array(arr)(context, builder, a)
+        ptr = builder.gep(ary.data, [k])
+        for j, v in enumerate((p, q, o)):
+            builder.store(v, builder.gep(ptr, [ir.Constant(k.type, j)]))
+        return context.get_dummy_value()
+
+    return types.void(arr, types.int64, types.int64, types.int64, types.int64), codegen
+
+
 def new_levels(max_instruments: int, max_depth: int) -> np.ndarray:
     lv = np.zeros((max_instruments, NSIDE, max_depth, NFIELD), np.int64)
     lv[:, :, :, PX] = EMPTY_PX
@@ -102,12 +121,10 @@ def apply_level(lv, s, side, level, depth, action, px, qty, nord):
             _move_elems(lv, base + i * NFIELD, base + (i + n) * NFIELD, (depth - i - n) * NFIELD)
         j = max(i, depth - n)
         while j < depth:
-            _clear_row(lv, s, side, j)
+            _put_row(lv, base + j * NFIELD, EMPTY_PX, 0, 0)
             j += 1
         return 0
     elif action != ACT_CHANGE and action != ACT_OVERLAY:
         return 2
-    lv[s, side, i, PX] = px
-    lv[s, side, i, QTY] = qty
-    lv[s, side, i, NORD] = nord
+    _put_row(lv, base + i * NFIELD, px, qty, nord)
     return 0

@@ -63,6 +63,7 @@ PACKET_HEADER = 12     # MsgSeqNum u32 + SendingTime u64
 SBE_HEADER = 8         # blockLength, templateId, schemaId, version (u16 each)
 NULL_I32 = 2147483647
 END_OF_EVENT = 0x80    # MatchEventIndicator bit 7
+NO_SECID = 1 << 40     # outside int32: "no SecurityID yet" (-1 is a valid int32 SecurityID)
 
 
 # ------------------------------------------------------------------ state views
@@ -103,18 +104,23 @@ def mbo_of_flat(m):
 
 
 # ------------------------------------------------------------------ instruments
+# index[h] holds the SecurityID and the slot in one word: (secid & 0xFFFFFFFF) << 32 | (slot + 1),
+# 0 = empty. One load answers a probe; with the slot alone, every entry paid two
+# dependent loads (index, then inst[slot, I_SECID]) - the costliest step per entry in a
+# perf profile of the benchmark.
 @njit(cache=True, inline="always", _nrt=False)
 def find_slot(st, secid):
     """Slot of SecurityID ``secid``, or -1. Open addressing; the first probe hits unless
-    two SecurityIDs collide, so this is a multiply, a mask and two loads."""
+    two SecurityIDs collide, so this is a multiply, a mask and one load."""
     mask = st.index.size - 1
+    key = secid & 0xFFFFFFFF
     h = (secid * 2654435761) & mask
     for _ in range(st.index.size):
         e = st.index[h]
         if e == 0:
             return -1
-        if st.inst[e - 1, I_SECID] == secid:
-            return e - 1
+        if ((e >> 32) & 0xFFFFFFFF) == key:   # mask: the shift is arithmetic
+            return (e & 0xFFFFFFFF) - 1
         h = (h + 1) & mask
     return -1
 
@@ -133,7 +139,7 @@ def new_slot(st, secid):
     if n >= st.inst.shape[0] or st.index[h] != 0:
         st.ctr[C_INSTRUMENT_TABLE_FULL] += 1
         return -1
-    st.index[h] = n + 1
+    st.index[h] = ((secid & 0xFFFFFFFF) << 32) | (n + 1)
     st.ctr[C_N_INST] = n + 1
     st.inst[n, I_SECID] = secid
     # Joined at the start of the channel (seq 1) and nothing lost since: the book starts
@@ -192,14 +198,9 @@ def break_chain(st, s):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def check_rpt(st, s, rpt):
-    """RptSeq rule. Returns True when the entry must be applied."""
-    return check_rpt_row(st, st.inst[s], s, rpt)
-
-
-@njit(cache=True, inline="always", _nrt=False)
 def check_rpt_row(st, row, s, rpt):
-    """check_rpt on ``row`` = ``st.inst[s]`` (the caller already holds the row)."""
+    """RptSeq rule for slot ``s`` (``row`` = ``st.inst[s]``, which the caller already holds).
+    Returns True when the entry must be applied."""
     state = row[I_STATE]
     if state == S_RECOVERING:
         return False
@@ -274,7 +275,7 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
     o_level, o_action, o_px, o_size = t[L.E_LEVEL], t[L.E_ACTION], t[L.E_PX], t[L.E_SIZE]
     lv = st.levels
     inst = st.inst
-    last_secid = -1
+    last_secid = NO_SECID
     s = -1
     applied = 0
     for _ in range(count):
@@ -294,7 +295,7 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
                 elif side < 0:
                     st.ctr[C_BAD_ENTRY_TYPE] += 1
                 else:
-                    depth = row[I_DEPTH] if side <= OFFER else row[I_IDEPTH]
+                    depth = row[I_DEPTH + (side >> 1)]  # outright or implied depth, no branch
                     nord = rd_i32(buf, e + o_nord) if o_nord >= 0 else 0
                     r = apply_level(lv, s, side, rd_u8(buf, e + o_level), depth, rd_u8(buf, e + o_action),
                                     rd_i64(buf, e + o_px), rd_i32(buf, e + o_size), nord)
@@ -316,18 +317,23 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
     entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
     if entry_len < 0:
         return False
+    o_secid, o_rpt = t[L.E_SECID], t[L.E_RPT]     # locals: see on_book
+    inst = st.inst
+    applied = 0
     for _ in range(count):
-        s = instrument_slot(st, rd_i32(buf, e + t[L.E_SECID]), True)
+        s = instrument_slot(st, rd_i32(buf, e + o_secid), True)
         if s >= 0 and (only < 0 or s == only):
-            st.ctr[C_ENTRIES] += 1
-            st.inst[s, I_LAST_SEQ] = seq
+            applied += 1
+            row = inst[s]
+            row[I_LAST_SEQ] = seq
             if breaks:
                 st.ctr[C_UNSUPPORTED_TEMPLATE_ENTRIES] += 1
-                if st.inst[s, I_STATE] != S_RECOVERING:
+                if row[I_STATE] != S_RECOVERING:
                     break_chain(st, s)
             else:
-                check_rpt(st, s, rd_u32(buf, e + t[L.E_RPT]))
+                check_rpt_row(st, row, s, rd_u32(buf, e + o_rpt))
         e += entry_len
+    st.ctr[C_ENTRIES] += applied
     return True
 
 

@@ -9,7 +9,7 @@ gets the FeedMem and rebuilds the region views (``handler.views``); Python gets 
     ctr[C_*]          counters (every drop under a named cause) and sequencing scalars
     tpl[tid, slot]    offsets from the schema (feed.layout)
     inst[slot, I_*]   per instrument: SecurityID, state, RptSeq, depth, ...
-    index[h]          SecurityID hash -> slot + 1 (open addressing, 0 = empty)
+    index[h]          SecurityID hash -> (SecurityID u32 << 32 | slot + 1) (open addressing, 0 = empty)
     levels[slot,...]  market-by-price books (book.mbp)
     pend / pend_meta  reorder window: packets ahead of the next expected seq (A/B hole fill)
     ring / ring_meta  packets processed while some instrument is recovering, for replay
@@ -42,6 +42,9 @@ INST_COLS = ("secid", "state", "rpt", "depth", "implied_depth", "status", "updat
 (I_SECID, I_STATE, I_RPT, I_DEPTH, I_IDEPTH, I_STATUS, I_UPDATES, I_LAST_SEQ,
  I_MINPX, I_DISPLAY, I_RECOVERIES, I_MBO_STATE, I_MBO_CHUNK) = range(len(INST_COLS))
 N_INST_COLS = 16
+# The book code picks a side's depth as inst[I_DEPTH + (side >> 1)] (sides 0/1 outright,
+# 2/3 implied) with no branch: the two columns must stay adjacent.
+assert I_IDEPTH == I_DEPTH + 1
 # I_MBO_STATE: S_EMPTY until the instrument's first MBO entry or snapshot (so MBP-only
 # channels never wait for MBO recovery); then S_SYNCED or S_RECOVERING (MBO entries
 # carry no RptSeq, so after any loss only a 53 snapshot makes the order book whole).
