@@ -1,7 +1,6 @@
 """udp: and tcp: kernel-socket ports against plain kernel sockets (the real peer)."""
 
 import os
-import random
 import socket
 import struct
 import threading
@@ -9,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
-from numba import njit
 
 from conftest import require
-from tickwire.drivers.port import open_port, rx_burst, tx_burst
+from tickwire.bench.xdp import echo_loop     # the benchmark's echo: a nopython loop over any port
+from tickwire.drivers.port import open_port
 from tickwire.drivers.spec import SpecError
 from tickwire.mem.mempool import Mempool
 
@@ -34,25 +33,6 @@ def _rx_all(port, want, timeout=10.0):
     return out
 
 
-@njit(cache=True)
-def _echo_loop(state, pool, bufs, count, max_idle):
-    """Echo everything received back (reply-to-sender), from nopython code."""
-    done = 0
-    idle = 0
-    while done < count and idle < max_idle:
-        n = rx_burst(state, pool, bufs, bufs.shape[0])
-        if n == 0:
-            idle += 1
-            continue
-        idle = 0
-        sent = 0
-        while sent < n:
-            k = tx_burst(state, pool, bufs[sent:], n - sent)
-            sent += k
-        done += n
-    return done
-
-
 def test_udp_receives_payloads_and_replies_to_the_sender():
     p = _free_port()
     port = open_port(f"udp:bind=127.0.0.1:{p}")
@@ -70,7 +50,7 @@ def test_udp_receives_payloads_and_replies_to_the_sender():
         # echo from Numba: the reply goes to the latest sender
         for m in msgs[:50]:
             peer.sendto(m, ("127.0.0.1", p))
-        assert _echo_loop(port.state, port.pool.arrays, np.empty(32, np.int32), 50, 10_000_000) == 50
+        assert echo_loop(port.state, port.pool.arrays, np.empty(32, np.int32), -1, 50, 10_000_000) == (50, 0)
         assert [peer.recv(2048) for _ in range(50)] == msgs[:50]
         st = port.stats()
         assert st["rx_packets"] == 1050 and st["tx_packets"] == 50 and st["rx_errors"] == 0

@@ -1,74 +1,22 @@
-"""Two network namespaces joined by a veth pair, unique names, always deleted.
+"""The TCP tests' veth pair: the shared one (tickwire.bench._veth) with its own
+addresses and no static neighbour (tickwire's stack on A answers ARP), plus
+kernel-made impairment (loss, duplication, reordering).
 
 Namespace A holds tickwire's end (``twx<hex>``, no kernel address, so the kernel
 there stays silent); namespace B holds the kernel peer's end (``twy<hex>``,
-10.78.0.2/24). TX checksum offload is off in B so its frames carry real
-checksums. ``inside(ns)`` runs a block of this thread in a namespace (setns(2));
-a socket created there stays bound to it.
+10.78.0.2/24).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
-import secrets
-import subprocess
-
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
+from tickwire.bench._veth import VethPair, inside, sh  # noqa: F401 (re-exported for the tests)
 
 
-def sh(*cmd: str, check: bool = True) -> str:
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
-    return r.stdout
-
-
-@contextlib.contextmanager
-def inside(ns: str):
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns({ns})")
-        yield
-    finally:
-        _libc.setns(own, CLONE_NEWNET)
-        os.close(own)
-        os.close(target)
-
-
-class Veth:
+class Veth(VethPair):
     A_IP, B_IP = "10.78.0.1", "10.78.0.2"
 
     def __init__(self):
-        h = secrets.token_hex(3)
-        self.ns_a, self.ns_b = f"twa{h}", f"twb{h}"
-        self.dev_a, self.dev_b = f"twx{h}", f"twy{h}"
-        try:
-            sh("ip", "netns", "add", self.ns_a)
-            sh("ip", "netns", "add", self.ns_b)
-            sh("ip", "link", "add", self.dev_a, "netns", self.ns_a, "type", "veth", "peer", "name", self.dev_b,
-               "netns", self.ns_b)
-            for ns in (self.ns_a, self.ns_b):
-                sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-            self.a("ip", "link", "set", self.dev_a, "up")
-            self.b("ip", "link", "set", "lo", "up")
-            self.b("ip", "link", "set", self.dev_b, "up")
-            self.b("ip", "addr", "add", f"{self.B_IP}/24", "dev", self.dev_b)
-            self.b("ethtool", "-K", self.dev_b, "tx", "off", "gro", "off", "tso", "off", "gso", "off")
-            self.a("ethtool", "-K", self.dev_a, "gro", "off", "tso", "off", "gso", "off")
-        except BaseException:
-            self.close()
-            raise
-
-    def a(self, *cmd, check=True):
-        return sh("ip", "netns", "exec", self.ns_a, *cmd, check=check)
-
-    def b(self, *cmd, check=True):
-        return sh("ip", "netns", "exec", self.ns_b, *cmd, check=check)
+        super().__init__(static_neigh=False)
 
     def impair(self, loss_pct: float = 2.0, dup_pct: float = 1.0, reorder_pct: float = 5.0) -> str:
         """Loss, duplication and reordering on both directions of the veth, done by the kernel.
@@ -101,8 +49,7 @@ class Veth:
   }}
 }}
 """
-            r = subprocess.run(["ip", "netns", "exec", self.ns_a if dev == self.dev_a else self.ns_b,
-                                "nft", "-f", "-"], input=rules, capture_output=True, text=True)
+            r = self.run(self.ns_a if dev == self.dev_a else self.ns_b, ["nft", "-f", "-"], input=rules)
             if r.returncode != 0:
                 raise RuntimeError(f"nft: {r.stderr.strip()}")
         return "nft+htb"
@@ -116,13 +63,3 @@ class Veth:
             for n, action in re.findall(r"counter packets (\d+) bytes \d+ (drop|dup|meta priority)", text):
                 out[action.split()[-1]] += int(n)
         return out
-
-    def close(self) -> None:
-        for ns in (self.ns_a, self.ns_b):
-            sh("ip", "netns", "del", ns, check=False)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -46,3 +47,30 @@ def udp_in_csum_errors(veth) -> int:
     text = veth.b("cat", "/proc/net/snmp")
     lines = [ln.split() for ln in text.splitlines() if ln.startswith("Udp:")]
     return int(lines[1][lines[0].index("InCsumErrors")])
+
+
+# Another process holding an xdp: port (its program, XSKMAP and socket) until killed.
+HOLDER = r"""
+import sys, time
+from tickwire.drivers.port import open_port
+from tickwire.drivers import xdp
+port = open_port(sys.argv[1], xdp.make_pool(4096))
+print("ready", port.info["mode"], flush=True)
+time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def xdp_holder(veth, spec: str):
+    """Run HOLDER with ``spec`` in namespace A; yields once the port is open. The process
+    is killed (by its pid) and reaped when the block ends, whatever happened."""
+    p = subprocess.Popen(veth.cmd(veth.ns_a, [sys.executable, "-c", HOLDER, spec]),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("ready"), p.stderr.read()
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()

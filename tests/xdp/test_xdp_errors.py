@@ -13,6 +13,7 @@ from tickwire.drivers.port import open_port
 from tickwire.drivers.spec import SpecError
 
 from .netns import inside
+from .peers import xdp_holder
 
 
 def _open(veth, tail, pool=None):
@@ -53,22 +54,10 @@ def test_umem_too_small(veth):
     assert pool.check() == 0
 
 
-_HOLDER = r"""
-import sys, time
-from tickwire.drivers.port import open_port
-port = open_port(sys.argv[1])
-print("ready", flush=True)
-time.sleep(600)
-"""
-
-
 @pytest.mark.peer
 def test_program_already_attached_by_another_process(veth2q):
     v = veth2q
-    holder = subprocess.Popen(["ip", "netns", "exec", v.ns_a, sys.executable, "-c", _HOLDER,
-                               f"xdp:dev={v.dev_a},queue=0,ports=1"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().startswith("ready")
+    with xdp_holder(v, f"xdp:dev={v.dev_a},queue=0,ports=1"):
         pool = xdp.make_pool(4096)
         with pytest.raises(xdp.XdpSetupError) as e:
             _open(v, "queue=1,ports=1", pool)
@@ -76,9 +65,6 @@ def test_program_already_attached_by_another_process(veth2q):
         assert "already has an XDP program" in msg and f"ip link set dev {v.dev_a} xdp off" in msg
         assert pool.check() == 0, "the failed port gave its buffers back"
         assert v.xdp_attached(), "the other process's program is untouched"
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 @pytest.mark.peer
@@ -86,10 +72,7 @@ def test_queue_bound_by_a_live_socket_of_another_process(veth):
     """A queue whose AF_XDP socket is alive elsewhere stays busy: after bind_wait
     seconds the error says so, and nothing of ours stays attached."""
     v = veth
-    holder = subprocess.Popen(["ip", "netns", "exec", v.ns_a, sys.executable, "-c", _HOLDER,
-                               f"xdp:dev={v.dev_a},queue=0,ports=1,mode=generic"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().startswith("ready")
+    with xdp_holder(v, f"xdp:dev={v.dev_a},queue=0,ports=1,mode=generic"):
         pool = xdp.make_pool(4096)
         with pytest.raises(xdp.XdpSetupError) as e:
             _open(v, "queue=0,ports=1,mode=native,bind_wait=1", pool)
@@ -98,9 +81,6 @@ def test_queue_bound_by_a_live_socket_of_another_process(veth):
         assert "another process holds it" in msg and "queue=" in msg
         assert pool.check() == 0
         assert "xdpgeneric" in v.a("ip", "-d", "link", "show", "dev", v.dev_a), "the holder's program is untouched"
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 @pytest.mark.peer

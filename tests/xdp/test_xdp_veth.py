@@ -17,7 +17,7 @@ from tickwire.drivers import xdp
 from tickwire.drivers.port import open_port, rx_burst
 
 from .netns import inside
-from .peers import start_sender, udp_in_csum_errors
+from .peers import start_sender, udp_in_csum_errors, xdp_holder
 
 PORT = 14310
 
@@ -187,16 +187,6 @@ def test_multicast_group_and_unmatched_traffic_still_reaches_the_kernel(veth):
     assert "01:00:5e:01:01:01" not in veth.a("ip", "maddr", "show", "dev", veth.dev_a)
 
 
-_HOLDER = r"""
-import sys, time
-from tickwire.drivers.port import open_port
-from tickwire.drivers import xdp
-port = open_port(sys.argv[1], xdp.make_pool(4096))
-print("ready", port.info["mode"], flush=True)
-time.sleep(600)
-"""
-
-
 @pytest.mark.peer
 @pytest.mark.parametrize("mode", ["native", "generic"])
 def test_program_gone_after_close_and_after_kill_9(veth, mode):
@@ -205,19 +195,10 @@ def test_program_gone_after_close_and_after_kill_9(veth, mode):
     port.close()
     assert not veth.xdp_attached()
 
-    holder = subprocess.Popen(["ip", "netns", "exec", veth.ns_a, sys.executable, "-c", _HOLDER,
-                               f"xdp:dev={veth.dev_a},mode={mode},ports={PORT}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = holder.stdout.readline()
-        assert line.startswith("ready"), holder.stderr.read()
+    with xdp_holder(veth, f"xdp:dev={veth.dev_a},mode={mode},ports={PORT}") as holder:
         assert veth.xdp_attached()
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=10)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
     t_end = time.monotonic() + 5
     while veth.xdp_attached() and time.monotonic() < t_end:
         time.sleep(0.05)
@@ -235,12 +216,10 @@ def test_queue_reopened_at_once_after_close_and_after_a_reaped_owner(veth):
     not fail (the CI failure of ``tickwire bench xdp``), and then receive."""
     pool = xdp.make_pool(8192)
     bufs = np.empty(64, np.int32)
-    retries = []
     for i in range(6):
         with inside(veth.ns_a):
             port = open_port(f"xdp:dev={veth.dev_a},ports={PORT}", pool)
         try:
-            retries.append(port.bind_retries)
             sender = start_sender(veth, veth.A_IP, PORT, 50, 1000)
             seen, got, bad = _receive_all(port, 50, timeout=30)
             sender.communicate(timeout=30)
@@ -248,17 +227,9 @@ def test_queue_reopened_at_once_after_close_and_after_a_reaped_owner(veth):
         finally:
             port.close()
         assert pool.check() == 0
-    holder = subprocess.Popen(["ip", "netns", "exec", veth.ns_a, sys.executable, "-c", _HOLDER,
-                               f"xdp:dev={veth.dev_a},ports={PORT}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().startswith("ready"), holder.stderr.read()
+    with xdp_holder(veth, f"xdp:dev={veth.dev_a},ports={PORT}") as holder:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=10)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
     with inside(veth.ns_a):
         port = open_port(f"xdp:dev={veth.dev_a},ports={PORT}", pool)
     port.close()

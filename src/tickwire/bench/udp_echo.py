@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+from ._veth import VethPair as _VethPair
 
 C_CLIENT = r"""
 /* UDP ping-pong client: sends COUNT datagrams of SIZE bytes to HOST:PORT, one at a
@@ -107,34 +108,17 @@ while True:
 """
 
 
-def _ip(*args, check=True):
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
-
-
-class VethPair:
-    """Two fresh network namespaces joined by a veth pair; ``close()`` deletes them.
-
-    ``a`` is the tickwire side (link up, no kernel address unless ``kernel_ip_a``),
-    ``b`` the kernel peer with ``ip_b``. IPv6 is off in both so that only our traffic flows."""
+class VethPair(_VethPair):
+    """The shared pair (bench/_veth.py) addressed for this benchmark: ``a`` is the tickwire
+    side (``ip_a`` = .2; no kernel address unless ``kernel_ip_a``: the stack answers ARP),
+    ``b`` the kernel peer with ``ip_b`` = .1 and a multicast route."""
 
     def __init__(self, subnet: str = "10.77.0", kernel_ip_a: bool = False):
-        tag = "tw" + secrets.token_hex(3)
-        self.ns_a, self.ns_b = f"{tag}-a", f"{tag}-b"
-        self.dev_a, self.dev_b = f"{tag}a", f"{tag}b"
         self.ip_a, self.ip_b = f"{subnet}.2", f"{subnet}.1"
-        self.closed = False
+        # B keeps its TX checksum offload: packet: must complete the partial checksums veth hands it
+        super().__init__(static_neigh=False, ips=(self.ip_a, self.ip_b), peer_csum_offload=True)
         try:
-            _ip("netns", "add", self.ns_a)
-            _ip("netns", "add", self.ns_b)
-            _ip("link", "add", self.dev_a, "type", "veth", "peer", "name", self.dev_b)
-            _ip("link", "set", self.dev_a, "netns", self.ns_a)
-            _ip("link", "set", self.dev_b, "netns", self.ns_b)
-            for ns, dev in ((self.ns_a, self.dev_a), (self.ns_b, self.dev_b)):
-                self.run(ns, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
-                _ip("-n", ns, "link", "set", "lo", "up")
-                _ip("-n", ns, "link", "set", dev, "up")
-            _ip("-n", self.ns_b, "addr", "add", f"{self.ip_b}/24", "dev", self.dev_b)
-            _ip("-n", self.ns_b, "route", "add", "224.0.0.0/4", "dev", self.dev_b)
+            self.b("ip", "route", "add", "224.0.0.0/4", "dev", self.dev_b)
             if kernel_ip_a:
                 self.set_kernel_ip_a(True)
         except BaseException:
@@ -142,36 +126,7 @@ class VethPair:
             raise
 
     def set_kernel_ip_a(self, on: bool) -> None:
-        _ip("-n", self.ns_a, "addr", "add" if on else "del", f"{self.ip_a}/24", "dev", self.dev_a, check=on)
-
-    @property
-    def mac_a(self) -> str:
-        out = _ip("-n", self.ns_a, "-o", "link", "show", self.dev_a).stdout
-        return out.split("link/ether ")[1].split()[0]
-
-    def cmd(self, ns: str, argv: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", ns, *argv]
-
-    def run(self, ns: str, argv: list[str], **kw) -> subprocess.CompletedProcess:
-        kw.setdefault("capture_output", True)
-        kw.setdefault("text", True)
-        return subprocess.run(self.cmd(ns, argv), **kw)
-
-    def popen(self, ns: str, argv: list[str], **kw) -> subprocess.Popen:
-        return subprocess.Popen(self.cmd(ns, argv), **kw)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for ns in (self.ns_a, self.ns_b):
-            _ip("netns", "del", ns, check=False)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self.a("ip", "addr", "add" if on else "del", f"{self.ip_a}/24", "dev", self.dev_a, check=on)
 
 
 def start_stack(pair: VethPair, extra: list[str], timeout: float = 180.0) -> subprocess.Popen:

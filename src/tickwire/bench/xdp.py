@@ -31,9 +31,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+from numba.extending import register_jitable
 
 from ..drivers.port import open_port, rx_burst, tx_burst
 from ..mem.hotpath import hot
@@ -44,71 +44,68 @@ from ._veth import VethPair, inside
 PORTS = {"xdp": 14310, "xdp-c": 14310, "packet": 14313, "udp": 14312, "kernel-c": 14311, "kernel-python": 14314}
 
 
-@hot
-def frame_echo_loop(state, pool, bufs, udp_port, count, max_idle):
-    """Echo IPv4/UDP frames for ``udp_port`` back to their sender by swapping the
-    Ethernet addresses, IPv4 addresses and UDP ports in place. Both checksums stay
-    valid: the one's-complement sums are order-independent (RFC 1071). Anything
-    else (ARP, other ports, short frames) is freed and counted in the return value."""
-    done = 0
-    other = 0
-    idle = 0
+@register_jitable
+def _swap_udp_frames(pool, bufs, n, udp_port):
+    """Turn IPv4/UDP frames for ``udp_port`` into their replies in place; free the rest.
+    The kept buffers are compacted to the front of ``bufs``; returns how many."""
     bsize = pool.meta[BUF_SIZE]
     ph = (udp_port >> 8) & 0xff
     pl = udp_port & 0xff
     d = pool.data
+    keep = 0
+    for i in range(n):
+        b = bufs[i]
+        a = b * bsize + pool.data_off[b]
+        if (pool.data_len[b] < 42 or d[a + 12] != 8 or d[a + 13] != 0 or d[a + 14] != 0x45
+                or d[a + 23] != 17 or d[a + 36] != ph or d[a + 37] != pl):
+            pool_free_burst(pool, bufs[i:i + 1], 1)
+            continue
+        for j in range(6):
+            t = d[a + j]
+            d[a + j] = d[a + 6 + j]
+            d[a + 6 + j] = t
+        for j in range(4):
+            t = d[a + 26 + j]
+            d[a + 26 + j] = d[a + 30 + j]
+            d[a + 30 + j] = t
+        for j in range(2):
+            t = d[a + 34 + j]
+            d[a + 34 + j] = d[a + 36 + j]
+            d[a + 36 + j] = t
+        bufs[keep] = b
+        keep += 1
+    return keep
+
+
+@hot
+def echo_loop(state, pool, bufs, udp_port, count, max_idle):
+    """Echo ``count`` packets back to their senders, then return (or after ``max_idle``
+    empty polls in a row). Returns (echoed, other).
+
+    ``udp_port >= 0`` (frame ports: xdp:, packet:): echo IPv4/UDP frames for that port
+    by swapping the Ethernet addresses, IPv4 addresses and UDP ports in place. Both
+    checksums stay valid: the one's-complement sums are order-independent (RFC 1071).
+    Anything else (ARP, other ports, short frames) is freed and counted in ``other``.
+    ``udp_port < 0`` (payload ports: udp:): send each payload back as it is; the port
+    replies to the latest sender."""
+    done = 0
+    other = 0
+    idle = 0
     while done < count and idle < max_idle:
         n = rx_burst(state, pool, bufs, bufs.shape[0])
         if n == 0:
             idle += 1
             continue
         idle = 0
-        keep = 0
-        for i in range(n):
-            b = bufs[i]
-            a = b * bsize + pool.data_off[b]
-            if (pool.data_len[b] < 42 or d[a + 12] != 8 or d[a + 13] != 0 or d[a + 14] != 0x45
-                    or d[a + 23] != 17 or d[a + 36] != ph or d[a + 37] != pl):
-                pool_free_burst(pool, bufs[i:i + 1], 1)
-                other += 1
-                continue
-            for j in range(6):
-                t = d[a + j]
-                d[a + j] = d[a + 6 + j]
-                d[a + 6 + j] = t
-            for j in range(4):
-                t = d[a + 26 + j]
-                d[a + 26 + j] = d[a + 30 + j]
-                d[a + 30 + j] = t
-            for j in range(2):
-                t = d[a + 34 + j]
-                d[a + 34 + j] = d[a + 36 + j]
-                d[a + 36 + j] = t
-            bufs[keep] = b
-            keep += 1
+        keep = n
+        if udp_port >= 0:
+            keep = _swap_udp_frames(pool, bufs, n, udp_port)
+            other += n - keep
         sent = 0
         while sent < keep:
             sent += tx_burst(state, pool, bufs[sent:], keep - sent)
         done += keep
     return done, other
-
-
-@hot
-def payload_echo_loop(state, pool, bufs, count, max_idle):
-    """Echo for payload ports (udp:): the port replies to the latest sender."""
-    done = 0
-    idle = 0
-    while done < count and idle < max_idle:
-        n = rx_burst(state, pool, bufs, bufs.shape[0])
-        if n == 0:
-            idle += 1
-            continue
-        idle = 0
-        sent = 0
-        while sent < n:
-            sent += tx_burst(state, pool, bufs[sent:], n - sent)
-        done += n
-    return done
 
 
 @hot
@@ -307,16 +304,16 @@ class _Bench:
                         guard.bind((v.A_IP, port))
                 bufs = np.empty(32, np.int32)
                 if name == "udp":
-                    payload_echo_loop(p.state, p.pool.arrays, bufs, 0, 1)          # compile/warm
+                    echo_loop(p.state, p.pool.arrays, bufs, -1, 0, 1)          # compile/warm
                 else:
-                    frame_echo_loop(p.state, p.pool.arrays, bufs, port, 0, 1)
+                    echo_loop(p.state, p.pool.arrays, bufs, port, 0, 1)
                 old = self._pinned()
                 try:
                     cp = stack.enter_context(self._proc(client))
                     if name == "udp":
-                        payload_echo_loop(p.state, p.pool.arrays, bufs, total, 30_000_000)
+                        echo_loop(p.state, p.pool.arrays, bufs, -1, total, 30_000_000)
                     else:
-                        frame_echo_loop(p.state, p.pool.arrays, bufs, port, total, 500_000_000)
+                        echo_loop(p.state, p.pool.arrays, bufs, port, total, 500_000_000)
                 finally:
                     os.sched_setaffinity(0, old)
                 o, e = cp.communicate(timeout=120)

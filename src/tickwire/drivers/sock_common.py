@@ -14,11 +14,53 @@ import socket
 import struct
 
 import numpy as np
+from numba.extending import register_jitable
 
-from ..mem.mempool import IN_USE, N_BUFS, BUF_SIZE
+from ..mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
+from .counters import COMMON, RX_NOBUF, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG
+from .libc_calls import EAGAIN, EINTR, ENOBUFS, sys_errno, sys_recvfrom, sys_sendto
 
 SOCK_EXTRA = ("rx_errors", "tx_errors", "tx_no_dest", "tx_bad_buf", "tx_partial", "peer_closed")
+RX_ERRORS, TX_ERRORS, TX_NO_DEST, TX_BAD_BUF, TX_PARTIAL, PEER_CLOSED = range(len(COMMON), len(COMMON) + 6)
 SO_BUSY_POLL = 46
+# cfg[] slots both ports' states share; slots 1.. are each port's own
+C_FD = 0
+
+
+# The per-buffer steps both socket ports share, compiled into their (runtime-free) bursts.
+
+@register_jitable
+def sock_recv_into_new_buf(fd, pool, cnt, flags, addr):
+    """Take a pool buffer and recvfrom() one datagram / stream chunk into it.
+    Returns (buffer, r): r > 0 bytes received (the buffer is the caller's); r <= 0
+    nothing (the buffer went back to the pool; read errno for why, r == 0 is EOF on a
+    stream). (-1, -1) when the pool is empty (counted as rx_nobuf)."""
+    b = pool_alloc(pool)
+    if b < 0:
+        cnt[RX_NOBUF] += 1
+        return np.int64(-1), np.int64(-1)
+    bsize = pool.meta[BUF_SIZE]
+    off = pool.data_off[b]
+    r = np.int64(sys_recvfrom(fd, pool.data, b * bsize + off, bsize - off, flags, addr))
+    if r <= 0:
+        pool_free(pool, b)
+    return np.int64(b), r
+
+
+@register_jitable
+def sock_tx_buf_len(pool, cnt, b, max_len):
+    """The length to send from buffer ``b``, or -1 when it cannot be sent: not a buffer
+    the caller owns (tx_bad_buf, left alone), or offset/length outside the buffer or
+    above ``max_len`` (tx_too_long, freed)."""
+    if b < 0 or b >= pool.meta[N_BUFS] or pool.state[b] != IN_USE:
+        cnt[TX_BAD_BUF] += 1
+        return np.int64(-1)
+    off, ln = pool.data_off[b], pool.data_len[b]
+    if ln < 0 or off < 0 or off + ln > pool.meta[BUF_SIZE] or ln > max_len:
+        cnt[TX_TOO_LONG] += 1
+        pool_free(pool, b)
+        return np.int64(-1)
+    return np.int64(ln)
 
 
 def sockaddr_in(host: str, port: int) -> np.ndarray:
@@ -42,7 +84,50 @@ def parse_hostport(scheme: str, key: str, value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def valid_tx_buf(pool, b):
-    """Python mirror of the njit check (documentation of the rule)."""
-    a = pool.arrays
-    return 0 <= b < a.meta[N_BUFS] and a.state[b] == IN_USE and 0 < a.data_len[b] <= a.meta[BUF_SIZE] - a.data_off[b]
+@register_jitable
+def sock_tx_burst(cfg, cnt, pool, bufs, n, flags, addr, addrlen, max_len, stream):
+    """Send each buffer with one sendto(); the loop both socket ports share.
+
+    Datagrams (``stream`` False, udp:): a send error other than a full socket buffer
+    drops that datagram (tx_errors) and goes on. Streams (True, tcp:): the error ends the
+    connection (``cfg[1]``, C_CLOSED, is set; later buffers are dropped as tx_errors), and
+    a partial write trims the buffer to its unsent tail, which stays with the caller
+    (tx_partial), so the byte stream is never cut or reordered. The caller checks that
+    there is a destination before calling. Returns how many buffers were taken."""
+    bsize = pool.meta[BUF_SIZE]
+    taken = 0
+    limit = min(np.int64(n), np.int64(bufs.shape[0]))
+    while taken < limit:
+        b = np.int64(bufs[taken])
+        ln = sock_tx_buf_len(pool, cnt, b, max_len)
+        if ln < 0:
+            taken += 1
+            continue
+        if stream and (cfg[C_FD] < 0 or cfg[1] != 0):
+            cnt[TX_ERRORS] += 1            # no connection: drop rather than stall the caller forever
+            pool_free(pool, b)
+            taken += 1
+            continue
+        off = pool.data_off[b]
+        r = np.int64(sys_sendto(cfg[C_FD], pool.data, b * bsize + off, ln, flags, addr, addrlen))
+        if r < 0:
+            e = sys_errno()
+            if e == EAGAIN or e == ENOBUFS or e == EINTR:
+                cnt[TX_RING_FULL] += 1     # socket buffer full: the caller keeps the rest
+                break
+            cnt[TX_ERRORS] += 1            # udp: e.g. ECONNREFUSED from an earlier ICMP; tcp: EPIPE, ECONNRESET
+            if stream:
+                cfg[1] = 1
+            pool_free(pool, b)
+            taken += 1
+            continue
+        cnt[TX_BYTES] += r
+        if r < ln:
+            pool.data_off[b] = off + r     # keep the unsent tail with the caller, in order
+            pool.data_len[b] = ln - r
+            cnt[TX_PARTIAL] += 1
+            break
+        cnt[TX_PACKETS] += 1
+        pool_free(pool, b)
+        taken += 1
+    return taken

@@ -22,48 +22,42 @@ import socket
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
-from ..mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
-from .counters import (COMMON, Counters, RX_BYTES, RX_NOBUF, RX_PACKETS, TX_BYTES, TX_PACKETS, TX_RING_FULL,
-                       TX_TOO_LONG)
-from .libc_calls import EAGAIN, EINTR, MSG_DONTWAIT, MSG_NOSIGNAL, sys_errno, sys_recvfrom, sys_sendto
+from ..mem.hotpath import hot
+from ..mem.mempool import BUF_SIZE
+from .counters import Counters, RX_BYTES, RX_PACKETS
+from .libc_calls import EAGAIN, EINTR, MSG_DONTWAIT, MSG_NOSIGNAL, sys_errno
 from .port import Port, register_burst
-from .sock_common import SO_BUSY_POLL, SOCK_EXTRA, parse_hostport
+from .sock_common import (PEER_CLOSED, RX_ERRORS, SO_BUSY_POLL, SOCK_EXTRA, parse_hostport, sock_recv_into_new_buf,
+                          sock_tx_burst)
 from .spec import SpecArgs, SpecError
 
 TcpState = namedtuple("TcpState", "cfg counters scratch")
-C_FD, C_CLOSED = 0, 1
-RX_ERRORS, TX_ERRORS, TX_NO_DEST, TX_BAD_BUF, TX_PARTIAL, PEER_CLOSED = range(len(COMMON), len(COMMON) + 6)
+C_FD, C_CLOSED = 0, 1             # sock_tx_burst reads cfg[1] as C_CLOSED
 
 
-@njit(cache=True)
+@hot
 def tcp_rx_burst(st, pool, bufs, n):
     cfg, cnt = st.cfg, st.counters
     if cfg[C_FD] < 0 or cfg[C_CLOSED] != 0:
         return 0
-    bsize = pool.meta[BUF_SIZE]
     got = 0
     nbytes = 0
     limit = min(np.int64(n), np.int64(bufs.shape[0]))
     while got < limit:
-        b = pool_alloc(pool)
-        if b < 0:
-            cnt[RX_NOBUF] += 1
-            break
-        off = pool.data_off[b]
         st.scratch[16] = 0                 # addrlen 0: a connected stream has no source address to report
-        r = sys_recvfrom(cfg[C_FD], pool.data, b * bsize + off, bsize - off, MSG_DONTWAIT, st.scratch)
-        if r <= 0:
-            pool_free(pool, b)
-            if r == 0:
-                cfg[C_CLOSED] = 1
-                cnt[PEER_CLOSED] += 1
-            else:
-                e = sys_errno()
-                if e != EAGAIN and e != EINTR:
-                    cfg[C_CLOSED] = 1      # ECONNRESET, ETIMEDOUT, ...: the stream is over
-                    cnt[RX_ERRORS] += 1
+        b, r = sock_recv_into_new_buf(cfg[C_FD], pool, cnt, MSG_DONTWAIT, st.scratch)
+        if b < 0:
+            break
+        if r == 0:
+            cfg[C_CLOSED] = 1
+            cnt[PEER_CLOSED] += 1
+            break
+        if r < 0:
+            e = sys_errno()
+            if e != EAGAIN and e != EINTR:
+                cfg[C_CLOSED] = 1          # ECONNRESET, ETIMEDOUT, ...: the stream is over
+                cnt[RX_ERRORS] += 1
             break
         pool.data_len[b] = r
         bufs[got] = b
@@ -74,50 +68,11 @@ def tcp_rx_burst(st, pool, bufs, n):
     return got
 
 
-@njit(cache=True)
+@hot
 def tcp_tx_burst(st, pool, bufs, n):
-    cfg, cnt = st.cfg, st.counters
-    bsize, nbufs = pool.meta[BUF_SIZE], pool.meta[N_BUFS]
-    taken = 0
-    limit = min(np.int64(n), np.int64(bufs.shape[0]))
-    while taken < limit:
-        b = np.int64(bufs[taken])
-        if b < 0 or b >= nbufs or pool.state[b] != IN_USE:
-            cnt[TX_BAD_BUF] += 1
-            taken += 1
-            continue
-        off, ln = pool.data_off[b], pool.data_len[b]
-        if ln < 0 or off < 0 or off + ln > bsize:
-            cnt[TX_TOO_LONG] += 1
-            pool_free(pool, b)
-            taken += 1
-            continue
-        if cfg[C_FD] < 0 or cfg[C_CLOSED] != 0:
-            cnt[TX_ERRORS] += 1            # no connection: drop rather than stall the caller forever
-            pool_free(pool, b)
-            taken += 1
-            continue
-        r = sys_sendto(cfg[C_FD], pool.data, b * bsize + off, ln, MSG_DONTWAIT | MSG_NOSIGNAL, st.scratch, 0)
-        if r < 0:
-            e = sys_errno()
-            if e == EAGAIN or e == EINTR:
-                cnt[TX_RING_FULL] += 1
-                break
-            cfg[C_CLOSED] = 1              # EPIPE, ECONNRESET
-            cnt[TX_ERRORS] += 1
-            pool_free(pool, b)
-            taken += 1
-            continue
-        cnt[TX_BYTES] += r
-        if r < ln:
-            pool.data_off[b] = off + r     # keep the unsent tail with the caller, in order
-            pool.data_len[b] = ln - r
-            cnt[TX_PARTIAL] += 1
-            break
-        cnt[TX_PACKETS] += 1
-        pool_free(pool, b)
-        taken += 1
-    return taken
+    # scratch as the (unused, length 0) address: a connected stream
+    return sock_tx_burst(st.cfg, st.counters, pool, bufs, n, MSG_DONTWAIT | MSG_NOSIGNAL, st.scratch, 0,
+                         pool.meta[BUF_SIZE], True)
 
 
 register_burst(TcpState, tcp_rx_burst, tcp_tx_burst)

@@ -21,47 +21,40 @@ import socket
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
 from ..mem.atomics import load_u32
-from ..mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
-from .counters import (COMMON, Counters, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS,
-                       TX_RING_FULL, TX_TOO_LONG)
-from .libc_calls import EAGAIN, ENOBUFS, MSG_DONTWAIT, sys_errno, sys_recvfrom, sys_sendto
+from ..mem.hotpath import hot
+from ..mem.mempool import BUF_SIZE, pool_free
+from .counters import Counters, RX_BYTES, RX_PACKETS, RX_TOO_LONG
+from .libc_calls import EAGAIN, MSG_DONTWAIT, sys_errno
 from .port import Port, register_burst
-from .sock_common import SO_BUSY_POLL, SOCK_EXTRA, parse_hostport, sockaddr_in
+from .sock_common import (RX_ERRORS, SO_BUSY_POLL, SOCK_EXTRA, TX_NO_DEST, parse_hostport, sock_recv_into_new_buf,
+                          sock_tx_buf_len, sock_tx_burst, sockaddr_in)
 from .spec import SpecArgs, SpecError
 
 UdpState = namedtuple("UdpState", "cfg counters peer rxaddr")
 C_FD, C_CONNECTED, C_HAVE_PEER = 0, 1, 2   # C_CONNECTED: fixed destination from connect=
-RX_ERRORS, TX_ERRORS, TX_NO_DEST, TX_BAD_BUF = range(len(COMMON), len(COMMON) + 4)
 MSG_TRUNC = 0x20
 
 
-@njit(cache=True)
+@hot
 def udp_rx_burst(st, pool, bufs, n):
     cfg, cnt = st.cfg, st.counters
-    bsize = pool.meta[BUF_SIZE]
     got = 0
     nbytes = 0
     limit = min(np.int64(n), np.int64(bufs.shape[0]))
     while got < limit:
-        b = pool_alloc(pool)
-        if b < 0:
-            cnt[RX_NOBUF] += 1
-            break
-        off = pool.data_off[b]
-        room = bsize - off
-        st.rxaddr[16] = 16
+        st.rxaddr[16] = 16                  # socklen_t in/out: room for a sockaddr_in
         st.rxaddr[17] = 0
-        r = sys_recvfrom(cfg[C_FD], pool.data, b * bsize + off, room, MSG_DONTWAIT | MSG_TRUNC, st.rxaddr)
+        b, r = sock_recv_into_new_buf(cfg[C_FD], pool, cnt, MSG_DONTWAIT | MSG_TRUNC, st.rxaddr)
+        if b < 0:
+            break
         if r < 0:
-            pool_free(pool, b)
             if sys_errno() != EAGAIN:
                 cnt[RX_ERRORS] += 1
             break
-        if r > room:
-            cnt[RX_TOO_LONG] += 1
+        if r > pool.meta[BUF_SIZE] - pool.data_off[b]:
+            cnt[RX_TOO_LONG] += 1          # MSG_TRUNC gave the real length: never deliver a cut datagram
             pool_free(pool, b)
             continue
         pool.data_len[b] = r
@@ -77,42 +70,22 @@ def udp_rx_burst(st, pool, bufs, n):
     return got
 
 
-@njit(cache=True)
+@hot
 def udp_tx_burst(st, pool, bufs, n):
-    cfg, cnt = st.cfg, st.counters
-    bsize, nbufs = pool.meta[BUF_SIZE], pool.meta[N_BUFS]
-    taken = 0
-    limit = min(np.int64(n), np.int64(bufs.shape[0]))
-    while taken < limit:
-        b = np.int64(bufs[taken])
-        if b < 0 or b >= nbufs or pool.state[b] != IN_USE:
-            cnt[TX_BAD_BUF] += 1
+    cfg = st.cfg
+    if cfg[C_CONNECTED] == 0 and cfg[C_HAVE_PEER] == 0:
+        # nobody to send to yet: drop (counted) the buffers the caller owns
+        taken = 0
+        limit = min(np.int64(n), np.int64(bufs.shape[0]))
+        while taken < limit:
+            b = np.int64(bufs[taken])
+            if sock_tx_buf_len(pool, st.counters, b, 65507) >= 0:
+                st.counters[TX_NO_DEST] += 1
+                pool_free(pool, b)
             taken += 1
-            continue
-        off, ln = pool.data_off[b], pool.data_len[b]
-        if ln < 0 or off < 0 or off + ln > bsize or ln > 65507:
-            cnt[TX_TOO_LONG] += 1
-            pool_free(pool, b)
-            taken += 1
-            continue
-        if cfg[C_CONNECTED] == 0 and cfg[C_HAVE_PEER] == 0:
-            cnt[TX_NO_DEST] += 1
-            pool_free(pool, b)
-            taken += 1
-            continue
-        r = sys_sendto(cfg[C_FD], pool.data, b * bsize + off, ln, MSG_DONTWAIT, st.peer, 16)
-        if r < 0:
-            e = sys_errno()
-            if e == EAGAIN or e == ENOBUFS:
-                cnt[TX_RING_FULL] += 1     # socket buffer full: the caller keeps the rest
-                break
-            cnt[TX_ERRORS] += 1            # e.g. ECONNREFUSED from an earlier ICMP: drop this one
-        else:
-            cnt[TX_PACKETS] += 1
-            cnt[TX_BYTES] += ln
-        pool_free(pool, b)
-        taken += 1
-    return taken
+        return taken
+    # 65507: the largest IPv4 UDP payload
+    return sock_tx_burst(cfg, st.counters, pool, bufs, n, MSG_DONTWAIT, st.peer, 16, 65507, False)
 
 
 register_burst(UdpState, udp_rx_burst, udp_tx_burst)

@@ -53,11 +53,12 @@ CFG_LEN = 30
 # The RX -> TX critical path (an echo, a tick-to-trade reply) touches only the RX ring,
 # the frame and the TX ring. The two housekeeping jobs that touch lines the kernel writes
 # or reads on another core -- topping up the FILL ring and draining the COMPLETION ring --
-# run on empty polls instead (as libxdp's xdpsock does), and after the TX kick, when the
-# frame is already on the wire. Each costs a few cross-core cache misses; on the path
-# they added ~0.2-0.5 us to a ~5 us veth echo. Under load (no empty polls) the FILL ring
-# is still topped up once it falls below half full (C_FILL_OUT), and every tx_burst
-# drains completions after its kick, so neither starves.
+# are kept off it: rx_burst replaces the frames the *previous* burst took at the start of
+# the next call (after the caller has handled and answered them), and completions are
+# drained after the TX kick, when the frame is already on its way, and on empty polls.
+# Each costs a few cross-core cache misses; on the path they added ~0.2-0.5 us to a ~5 us
+# veth echo. Under a backlog every call still refills what the last one took, so the
+# kernel keeps a full FILL ring against a receiver stall.
 # C_TX_OUT: frames posted on TX and not yet back on COMPLETION: an empty poll reads the
 #   kernel's COMPLETION producer only when something is outstanding.
 # C_FILL_OUT: frames posted on FILL and not yet returned on RX (shared UMEM). Frames are
@@ -67,7 +68,8 @@ CFG_LEN = 30
 #   refill never reads the FILL consumer, a line the kernel writes for every packet on
 #   another core (libxdp's xdpsock sample keeps the same invariant).
 # C_FILL_SHORT: the last refill could not top the ring up (pool empty): retry on every
-#   burst; otherwise refill only after receiving, so an idle poll loop stays off that line.
+#   burst; otherwise refill only when frames were taken (C_FILL_OUT below the ring size),
+#   so an idle poll loop stays off the FILL line.
 # C_RX_WAKEUP_EVERY: read the FILL ring's need_wakeup flag on every Nth empty poll. 1 in
 #   zero-copy mode (the driver sets it when it stops and needs recvfrom to restart);
 #   larger in copy mode, where the normal netdev receive path never needs a wakeup and
@@ -162,6 +164,9 @@ def xdp_rx_burst(st, pool, bufs, n):
     cfg, rx, fill, cnt = st.cfg, st.rx, st.fill, st.counters
     if not _same_pool(st, pool):
         return 0
+    if cfg[C_SHARED] != 0 and (cfg[C_FILL_OUT] <= cfg[C_FILL_MASK] or cfg[C_FILL_SHORT] != 0):
+        # replace what the previous burst took, now that its packets have been handled
+        xdp_fill_refill(st, pool)
     cons = np.int64(load_u32(rx, cfg[C_RX_CONS]))
     prod = np.int64(load_acquire_u32(rx, cfg[C_RX_PROD]))
     # never trust a count beyond the ring size, even from the kernel
@@ -231,12 +236,8 @@ def xdp_rx_burst(st, pool, bufs, n):
         store_release_u32(fill, cfg[C_FILL_PROD], np.uint32((fprod + frefill) & M32))
     cnt[RX_PACKETS] += got
     cnt[RX_BYTES] += nbytes
-    if shared != 0 and cfg[C_FILL_OUT] <= (cfg[C_FILL_MASK] + 1) >> 1:
-        xdp_fill_refill(st, pool)          # running low: refill now, even on the critical path
     if got == 0:
         # empty poll: the housekeeping kept off the RX -> TX path (see C_TX_OUT above)
-        if shared != 0 and (cfg[C_FILL_OUT] <= cfg[C_FILL_MASK] or cfg[C_FILL_SHORT] != 0):
-            xdp_fill_refill(st, pool)
         if cfg[C_TX_OUT] > 0:
             xdp_reap_completions(st, pool)
         idle = cfg[C_IDLE] + 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import mmap
-import os
 import socket
 import struct
 
