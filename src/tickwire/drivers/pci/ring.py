@@ -26,7 +26,9 @@ def dma_addr(pages, off):
 def foreign_pool(pool, q, q_pool_addr, counters, c_mismatch):
     """True, and counted under ``c_mismatch``, when ``pool`` is not the pool whose memory is
     this port's DMA memory: its buffers have no bus address the device could use."""
-    if pool.data.ctypes.data != q[q_pool_addr]:
+    # ctypes.data is unsigned (uintp) and q[] int64: mixed, Numba compares them as float64
+    # (notes/numba-hot-path.md §4), so convert first.
+    if np.int64(pool.data.ctypes.data) != q[q_pool_addr]:
         counters[c_mismatch] += 1
         return True
     return False
