@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent('''
     from tickwire.engine import core
     from tickwire.order import risk, orders, session, oe_codec
     from tickwire.sim import matching, publisher, flow, venue, gateway_session
-    fs = [core.md_packet, core.act_on_intents, core.oe_input, core.oe_timers, core._trades, core._business,
+    fs = [core.md_packet, core.md_begin, core.md_instrument, core.act_on_intents, core.oe_input, core.oe_timers, core._trades, core._business,
           risk.check_new, risk.check_replace, risk.check_cancel, orders.submit_new, orders.submit_replace,
           orders.submit_cancel, orders.reconcile, session.client_on_frame, session.client_poll,
           oe_codec.frame_check, oe_codec.enc_new_order, oe_codec.enc_exec, matching.new_order,
@@ -45,5 +45,5 @@ def test_no_float64_in_per_event_functions(tmp_path):
     r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=3000)
     assert r.returncode == 0, r.stderr[-3000:]
     found = json.loads(r.stdout.strip().splitlines()[-1])
-    assert len(found) == 30
+    assert len(found) == 32
     assert {k: v for k, v in found.items() if v} == {}

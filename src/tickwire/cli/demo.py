@@ -21,6 +21,7 @@ def register(sub):
     p.add_argument("--png", default="tick_to_trade.png", help="where to write the plot")
     p.add_argument("--no-kernel", action="store_true", help="skip the kernel-socket comparison")
     p.add_argument("--cpu", type=int, default=None, help="pin the engine to this CPU (sim gets the other)")
+    p.add_argument("--rt", action="store_true", help="run the engine SCHED_FIFO while it measures (root)")
     p.add_argument("--impair-a", default="0,0,0", metavar="L,D,R",
                    help="feed A loss,duplicate,reorder in ppm (passed to the simulator)")
     p.add_argument("--impair-b", default="0,0,0", metavar="L,D,R")
@@ -28,29 +29,56 @@ def register(sub):
     p.set_defaults(handler=run)
 
 
-def _spawn_sim(port, seed, duration, rate, oe_port, udp_ports, cpu, impair=("0,0,0", "0,0,0")):
+class _Sim:
+    """The simulator child process. Its stderr is read by a thread (so a line "ready"
+    can be waited for while this process compiles the engine at the same time)."""
+
+    def __init__(self, cmd, pre):
+        import threading
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pre)
+        self.err: list[str] = []
+        self.ready = threading.Event()
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for line in self.p.stderr:
+            self.err.append(line)
+            if "ready" in line:
+                self.ready.set()
+
+    def alive(self) -> bool:
+        if self.p.poll() is not None:
+            raise OSError("simulator exited: " + "".join(self.err)[-800:])
+        return True
+
+    def terminate(self):
+        self.p.terminate()
+
+    def finish(self) -> dict:
+        try:
+            self.p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        out = self.p.stdout.read()
+        self._t.join(timeout=5)
+        lines = [x for x in out.splitlines() if x.startswith("{")]
+        return json.loads(lines[-1]) if lines else {"error": "".join(self.err)[-500:]}
+
+
+def _spawn_sim(port, seed, duration, rate, oe_port, udp_ports, cpu, impair=("0,0,0", "0,0,0")) -> _Sim:
     cmd = [sys.executable, "-m", "tickwire.cli", "sim", "--port", port, "--seed", str(seed), "--duration",
            str(duration), "--rate", str(rate), "--oe-port", str(oe_port), "--udp-ports",
            ",".join(map(str, udp_ports)), "--impair-a", impair[0], "--impair-b", impair[1], "--json"]
     pre = None
     if cpu is not None:
         pre = lambda: os.sched_setaffinity(0, {cpu})  # noqa: E731
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pre)
-    line = p.stderr.readline()
-    if "ready" not in line:
-        out, err = p.communicate(timeout=30)
-        raise OSError(f"simulator did not start: {line}{err}")
-    return p
+    return _Sim(cmd, pre)
 
 
-def _finish(p):
-    try:
-        out, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    lines = [x for x in out.splitlines() if x.startswith("{")]
-    return json.loads(lines[-1]) if lines else {"error": err[-500:]}
+def _progress(msg: str) -> None:
+    print(f"tickwire demo: {msg}", file=sys.stderr, flush=True)
 
 
 def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
@@ -76,18 +104,22 @@ def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
     sim = _spawn_sim(sim_port, args.seed, args.duration + 20, args.rate, oe_port, udp_ports, sim_cpu,
                      (getattr(args, "impair_a", "0,0,0"), getattr(args, "impair_b", "0,0,0")))
     try:
-        tc = TransportConfig(port=port_spec, oe_port=oe_port, udp_ports=udp_ports, cpu=args.cpu)
+        tc = TransportConfig(port=port_spec, oe_port=oe_port, udp_ports=udp_ports, cpu=args.cpu,
+                             rt=bool(getattr(args, "rt", False)), peer_alive=sim.alive,
+                             progress=lambda m: _progress(f"{name}: {m}"))
         on_tick = (lambda E: live(name, engine_snapshot(E))) if live else None
         stats = run_engine(E, tc, args.duration, on_tick)
     finally:
         sim.terminate()
-        sim_stats = _finish(sim)
+        sim_stats = sim.finish()
     s = samples(E)
     snap = engine_snapshot(E)
     res = {"path": name, "tick_to_trade": summary(s["tick_to_trade"]),
            "stages_p50_ns": {k: int(v[len(v) // 2]) if len(v) else None
                              for k, v in ((k, sorted(v)) for k, v in s.items() if k != "tick_to_trade")},
+           "placement": {**stats.get("placement", {}), "sim_cpus": [sim_cpu] if sim_cpu is not None else "any"},
            **snap, "engine_transport": {k: v for k, v in stats.items() if not isinstance(v, dict)},
+           "engine_port": stats.get("port", {}),
            "sim": sim_stats}
     return res, s["tick_to_trade"], E
 
@@ -96,8 +128,8 @@ def run(args) -> int:
     from ..engine.latency import plot
     from ..engine.view import LiveView
 
-    print("tickwire demo: starting the simulator and compiling the engine (the first run compiles for a few "
-          "minutes; later runs load Numba's cache)", file=sys.stderr, flush=True)
+    _progress("starting the simulator and compiling the engine, in parallel (the first run compiles for "
+              "minutes; later runs load Numba's cache in seconds)")
     tmp = tempfile.mkdtemp(prefix="tw-demo-")
     sock = os.path.join(tmp, "md.sock")
     rnd = int.from_bytes(os.urandom(2), "little")

@@ -28,6 +28,12 @@ def register(sub):
     p.add_argument("--impair-a", type=_impair, default=(0, 0, 0), metavar="L,D,R",
                    help="feed A loss,duplicate,reorder probabilities in ppm")
     p.add_argument("--impair-b", type=_impair, default=(0, 0, 0), metavar="L,D,R")
+    p.add_argument("--replay", default="", metavar="FILE.pcap",
+                   help="replay the UDP payloads of a capture as feeds A and B (synthetic flow off)")
+    p.add_argument("--replay-speed", type=float, default=1.0, help="capture time scale (2: twice as fast)")
+    p.add_argument("--replay-ports", default="", help="only UDP packets to these ports (comma list; default all)")
+    p.add_argument("--start", choices=("session", "now"), default="session",
+                   help="start the run's clock at the first FIXP session (default) or at once")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
 
@@ -38,7 +44,11 @@ def run(args) -> int:
     if len(ports) != 3:
         raise ValueError("--udp-ports: three ports (feed A, feed B, snapshot)")
     cfg = SimConfig(port=args.port, ip=args.ip, oe_port=args.oe_port, udp_ports=ports, seed=args.seed,
-                    rate=args.rate, duration=args.duration, impair=(args.impair_a, args.impair_b))
+                    rate=args.rate, duration=args.duration, impair=(args.impair_a, args.impair_b),
+                    replay=args.replay, replay_speed=args.replay_speed, start=args.start,
+                    replay_ports=tuple(int(x) for x in args.replay_ports.split(",")) if args.replay_ports else None)
+    if args.replay_speed <= 0:
+        raise ValueError("--replay-speed must be positive")
     import signal
     stop = []
     # SIGTERM (from `tickwire demo`, or an operator) ends the run cleanly: statistics still printed

@@ -60,6 +60,8 @@ def build_engine(cfg: EngineConfig):
     E = EngineState(feed.mem, risk, orders, sess, view, imap, np.zeros((MAX_INTENTS, IN_N), np.int64),
                     np.zeros(M_N, np.int64), np.zeros((cfg.stamps, ST_N), np.int64), np.zeros(1 << 16, np.uint8),
                     np.zeros(1 << 16, np.uint8))
+    for a in (E.stamps, E.rxs, E.txs):
+        a.fill(0)       # fault the pages in now, not at the first order of the run
     return E, mod
 
 

@@ -40,8 +40,8 @@ from .layout import (IM_SECID, IM_SLOT, IM_STATUS_DEFAULT, IM_UPDATES, IN_INSTR,
                      IN_SIDE, IN_TIF, K_CANCEL, K_NEW, K_REPLACE, M_BAD_INTENTS, M_BOOK_EVENTS, M_CLOSE_TRANSPORT,
                      M_EXEC_EVENTS, M_INTENTS, M_KILL_CANCELS, M_LAST_T2T, M_MD_PACKETS, M_NOW, M_OE_FRAMES,
                      M_OE_GARBAGE, M_RESETS, M_RISK_REJECTS, M_RXS_LEN, M_RXS_OVERFLOW, M_SENT_CANCEL, M_SENT_NEW,
-                     M_SENT_REPLACE, M_SESSION_DOWNS, M_STAMP_N, M_TRADE_EVENTS, M_TXS_LEN, M_TXS_OVERFLOW, ST_FEED, ST_RISK,
-                     ST_RX, ST_STRATEGY, ST_TX, TOP_ASK, TOP_ASK_QTY, TOP_BID, TOP_BID_QTY, TOP_UPDATES, TOP_VALID)
+                     M_SENT_REPLACE, M_SESSION_DOWNS, M_STAMP_N, M_TRADE_EVENTS, M_TXS_LEN, M_TXS_OVERFLOW, M_T_FEED, M_T_PREV_POLL, M_T_RX,
+                     M_T_STACK, ST_FEED, ST_PREV_POLL, ST_RISK, ST_RX, ST_STACK, ST_STRATEGY, ST_TCP, ST_TX, TOP_ASK, TOP_ASK_QTY, TOP_BID, TOP_BID_QTY, TOP_UPDATES, TOP_VALID)
 
 IDS_NOW = 1
 
@@ -51,7 +51,7 @@ def _txs_room(E):
     return E.meta[M_TXS_LEN] + W.MAX_FRAME <= E.txs.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def act_on_intents(E, n, now):
     """Risk-check and encode the strategy's intents. Returns how many went out."""
     sent = 0
@@ -160,7 +160,7 @@ def _messages_seen(E):
     return views(E.feed).ctr[C_MESSAGES]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _trades(E, buf, off, length, now):
     """TradeSummary48 entries of a packet the feed handler just processed -> on_trade.
     Layout: mdp3.md §1/§3 (packet header 12, MsgSize u16, SBE header 8, root block,
@@ -203,49 +203,81 @@ def _trades(E, buf, off, length, now):
     return sent
 
 
-@njit(cache=True)
-def md_packet(E, buf, off, length, source, now, t_rx):
-    """One market-data payload. Returns the number of order-entry messages produced."""
+@njit(cache=True, _nrt=False)
+def md_begin(E, buf, off, length, source, now, t_rx):
+    """First half of a market-data payload: feed handler -> books, then trade summaries ->
+    ``on_trade``. Returns the order-entry messages produced (by on_trade). Keeps ``t_rx``
+    and the time the feed was done for the stage stamps of orders that follow."""
     E.meta[M_NOW] = now
     E.meta[M_MD_PACKETS] += 1
     E.sv.ids[IDS_NOW] = now
     seen = _messages_seen(E)
     feed_input(E.feed, buf, off, length, source)
     t_feed = rdtscp()
+    E.meta[M_T_RX] = t_rx
+    E.meta[M_T_FEED] = t_feed
     sent = 0
     if source != SRC_SNAPSHOT and _messages_seen(E) != seen:
-        sent += _trades(E, buf, off, length, now)
-    t_strat = t_feed
-    for i in range(E.imap.shape[0]):
-        if not refresh_instrument(E, i, now):
-            continue
-        E.meta[M_BOOK_EVENTS] += 1
-        n = _clamp_intents(E, strat_book(E.sv, i, E.intents))
-        t_strat = rdtscp()
-        if n > 0:
-            sent += act_on_intents(E, n, now)
-    if sent > 0:
-        t_risk = rdtscp()
-        k = E.meta[M_STAMP_N] % E.stamps.shape[0]
-        E.stamps[k, ST_RX] = t_rx
-        E.stamps[k, ST_FEED] = t_feed
-        E.stamps[k, ST_STRATEGY] = t_strat
-        E.stamps[k, ST_RISK] = t_risk
-        E.stamps[k, ST_TX] = 0          # the transport loop writes it after tx_burst
-        E.meta[M_STAMP_N] += 1
+        sent = _trades(E, buf, off, length, now)
+        if sent > 0:
+            _record(E, rdtscp())
     return sent
 
 
-@njit(cache=True)
-def stamp_tx(E, n_before):
-    """Called by the transport after the order frame is in the TX ring."""
+@njit(cache=True, _nrt=False)
+def md_instrument(E, i, now):
+    """Second half, per engine instrument: if its book moved, top of book -> risk market
+    state -> ``on_book_update`` -> risk -> encode. Returns the messages produced; the
+    transport sends them at once (before the next instrument is looked at)."""
+    if not refresh_instrument(E, i, now):
+        return 0
+    E.meta[M_BOOK_EVENTS] += 1
+    n = _clamp_intents(E, strat_book(E.sv, i, E.intents))
+    if n <= 0:
+        return 0
+    t_strat = rdtscp()
+    sent = act_on_intents(E, n, now)
+    if sent > 0:
+        _record(E, t_strat)
+    return sent
+
+
+@njit(cache=True, _nrt=False)
+def _record(E, t_strat):
+    """A stamp row for the orders just encoded (ST_TX is written by the transport)."""
+    t_risk = rdtscp()
+    k = E.meta[M_STAMP_N] % E.stamps.shape[0]
+    E.stamps[k, ST_RX] = E.meta[M_T_RX]
+    E.stamps[k, ST_FEED] = E.meta[M_T_FEED]
+    E.stamps[k, ST_STRATEGY] = t_strat
+    E.stamps[k, ST_RISK] = t_risk
+    E.stamps[k, ST_STACK] = E.meta[M_T_STACK]
+    E.stamps[k, ST_PREV_POLL] = E.meta[M_T_PREV_POLL]
+    E.stamps[k, ST_TCP] = 0
+    E.stamps[k, ST_TX] = 0
+    E.meta[M_STAMP_N] += 1
+
+
+@njit(cache=True, _nrt=False)
+def md_packet(E, buf, off, length, source, now, t_rx):
+    """One market-data payload, all instruments (transports that send once per packet,
+    tests). Returns the number of order-entry messages produced."""
+    sent = md_begin(E, buf, off, length, source, now, t_rx)
+    for i in range(E.imap.shape[0]):
+        sent += md_instrument(E, i, now)
+    return sent
+
+
+@njit(cache=True, _nrt=False)
+def stamp_tx(E, n_before, t_tcp):
+    """Called by the transport once the order frame is in the TX ring: ``t_tcp`` is when
+    the transport had the frame built (0: no separate build stage)."""
     if E.meta[M_STAMP_N] > n_before:
         t = rdtscp()
         k = (E.meta[M_STAMP_N] - 1) % E.stamps.shape[0]
+        E.stamps[k, ST_TCP] = t_tcp if t_tcp > 0 else E.stamps[k, ST_RISK]
         E.stamps[k, ST_TX] = t
         E.meta[M_LAST_T2T] = t - E.stamps[k, ST_RX]
-
-
 
 
 @njit(cache=True, inline="always")
@@ -265,7 +297,7 @@ def _exec_type(tid):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _on_session_action(E, act, now):
     if act == A_UP:
         session_changed(E.risk, True)
@@ -278,7 +310,7 @@ def _on_session_action(E, act, now):
         forget_all(E.risk, E.orders)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _business(E, buf, off, now):
     """An in-sequence execution report: reconcile, then tell the strategy."""
     tid = template_of(buf, off)
@@ -303,7 +335,7 @@ def _business(E, buf, off, now):
         act_on_intents(E, n, now)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def oe_input(E, buf, off, n, now):
     """Order-entry bytes from the transport: append to the stream buffer, then handle every
     complete frame. Garbage (frame_check < 0) ends the session: a byte stream cannot be
@@ -352,7 +384,7 @@ def oe_input(E, buf, off, n, now):
     E.meta[M_RXS_LEN] = rl - pos
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def oe_connected(E, now):
     E.meta[M_RXS_LEN] = 0
     E.meta[M_CLOSE_TRANSPORT] = 0
@@ -360,14 +392,14 @@ def oe_connected(E, now):
     E.meta[M_TXS_LEN] = t + client_connect(E.sess, now, E.txs, t)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def oe_disconnected(E):
     client_disconnected(E.sess)
     session_changed(E.risk, False)
     E.meta[M_SESSION_DOWNS] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def oe_timers(E, now):
     """Heartbeat / lapse, and while the kill switch is engaged, cancel what is working."""
     E.meta[M_NOW] = now

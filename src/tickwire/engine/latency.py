@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layout import M_STAMP_N, ST_FEED, ST_RISK, ST_RX, ST_STRATEGY, ST_TX
+from .layout import M_STAMP_N, ST_FEED, ST_PREV_POLL, ST_RISK, ST_RX, ST_STACK, ST_STRATEGY, ST_TCP, ST_TX
 
 PCTS = (50, 90, 99, 99.9)
 
@@ -31,16 +31,24 @@ def ticks_per_ns() -> float:
     return _TPN
 
 
+STAGES = ("stack", "feed", "strategy", "risk_encode", "tcp", "transmit")
+
+
 def samples(E) -> dict[str, np.ndarray]:
-    """Per-stage durations in ns for every packet that produced an order and was sent."""
+    """Per-stage durations in ns for every packet that produced an order and was sent.
+    ``tick_to_trade`` = the sum of STAGES. ``poll_gap`` is not part of it: the time from
+    the receive poll before the one that found the frame to the moment it was taken, an
+    upper bound of how long the frame sat in the ring unseen (large when the engine was
+    descheduled or in Python)."""
     n = min(int(E.meta[M_STAMP_N]), E.stamps.shape[0])
     s = E.stamps[:n]
     ok = (s[:, ST_TX] > 0) & (s[:, ST_RX] > 0)
     s = s[ok]
     tpn = ticks_per_ns()
     f = lambda a, b: np.maximum(s[:, b] - s[:, a], 0) / tpn  # noqa: E731
-    return {"tick_to_trade": f(ST_RX, ST_TX), "feed": f(ST_RX, ST_FEED), "strategy": f(ST_FEED, ST_STRATEGY),
-            "risk_encode": f(ST_STRATEGY, ST_RISK), "transmit": f(ST_RISK, ST_TX)}
+    return {"tick_to_trade": f(ST_RX, ST_TX), "stack": f(ST_RX, ST_STACK), "feed": f(ST_STACK, ST_FEED),
+            "strategy": f(ST_FEED, ST_STRATEGY), "risk_encode": f(ST_STRATEGY, ST_RISK), "tcp": f(ST_RISK, ST_TCP),
+            "transmit": f(ST_TCP, ST_TX), "poll_gap": f(ST_PREV_POLL, ST_RX)}
 
 
 def summary(ns: np.ndarray) -> dict:

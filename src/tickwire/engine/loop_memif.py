@@ -5,16 +5,19 @@ bounded Numba call does, per received frame,
              -> strategy -> risk -> encode -> TCP fast_send -> tx_burst
 
 and returns to Python only when the TCP slow path has frames to handle (handshake,
-retransmission, out-of-order), when the order session must be reconnected, or after
-``iters`` polls (the control plane: memif link, TCP timers, the live view).
-Timestamps: rdtscp when the frame is taken from the receive ring (ST_RX) and after the
-order frame was handed to tx_burst (ST_TX): tick-to-trade, wire-to-wire inside this
-process. Time for timers comes from the TSC clock of the TCP stack (``clock``).
+retransmission, out-of-order), when the order session must be reconnected, or at a TSC
+``deadline`` (the control plane: memif link, TCP timers, the live view; the runner uses
+slices of ~20 ms, so Python -- which evicts the loop's caches -- runs rarely).
+Orders leave as soon as they are encoded: the frame is built and handed to tx_burst
+after the instrument that produced them, before the rest of the packet is looked at.
+Timestamps (layout.ST_*): rdtscp when the frame is taken from the receive ring (ST_RX),
+after each stage, and after the order frame was handed to tx_burst (ST_TX):
+tick-to-trade, wire-to-wire inside this process. Time for timers comes from the TSC clock
+of the TCP stack (``clock``).
 """
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from ..drivers.port import rx_burst, tx_burst
@@ -31,45 +34,58 @@ from ..stack.tcp.tcb import ACK_PENDING, STATE
 from ..stack.tcp.states import ESTABLISHED
 from ..wire.bytes import rd48
 from ..wire.decode import I_PAYLEN, I_PAYLOAD
-from .core import md_packet, oe_input, oe_timers, stamp_tx
-from .layout import M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_TX_DROPPED, M_TXS_LEN
+from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
+from .layout import M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
-    """Send the pending order-entry bytes on the TCP connection. Returns True when the
-    slow path must run (bytes queued behind the window, or no room: session broken)."""
+    """Send the pending order-entry bytes on the TCP connection. Returns the TSC time the
+    segment was built (> 0) when it went to tx_burst, 0 when there was nothing to send, -1
+    when the slow path must run (bytes queued behind the window, or no room: session broken)."""
     n = E.meta[M_TXS_LEN]
     if n == 0:
-        return False
+        return 0
     E.meta[M_TXS_LEN] = 0
     if slot < 0:
         E.meta[M_TX_DROPPED] += 1
-        return False
+        return 0
     idx = fast_send(hot, slot, txq, rxq.shape[1], tmpl, pool, E.txs, 0, n, opts, now_us)
     if idx >= 0:
+        t_tcp = rdtscp()
         one[0] = idx
         if tx_burst(port_state, pool, one, 1) != 1:
             pool_free(pool, idx)      # counted by the port; TCP retransmits it
-        return False
+        return t_tcp
     if idx == -2:
         # the send ring is full: the byte stream would have a hole, so the session is over
         E.meta[M_TX_DROPPED] += 1
         E.meta[M_CLOSE_TRANSPORT] = 1
-    return True
+    return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
+def _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one, before):
+    """Flush what an instrument produced and stamp it. Returns False when Python must run."""
+    t_tcp = flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one)
+    stamp_tx(E, before, t_tcp if t_tcp > 0 else 0)
+    return t_tcp >= 0
+
+
+@njit(cache=True, _nrt=False)
 def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, txq, rxq, tmpl, sg, slow,
-                      opts, scratch, clock, local_mac, udp_src, txb, iters):
-    """Returns (polls done, frames left in slow[:] for the TCP slow path, need_python)."""
+                      opts, scratch, clock, local_mac, udp_src, txb, deadline):
+    """Poll until the TSC passes ``deadline`` or Python is needed.
+    Returns (polls done, frames left in slow[:] for the TCP slow path, need_python)."""
     nslow = 0
     need_python = False
-    one = np.empty(1, np.int32)
+    one = txb[txb.shape[0] - 1:]     # a one-frame burst (the loop must not allocate)
     data = pool.data
     it = 0
-    while it < iters:
+    t_poll = rdtscp()
+    while t_poll < deadline:
         it += 1
+        t_prev = t_poll
         n = rx_burst(port_state, pool, bufs, bufs.shape[0])
         now_us = clock_us(clock)
         now = now_us * 1000
@@ -90,13 +106,21 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
             net.cfg[C_NOW] = now
             act = stack_input(net, pool, b, info)
             if act == ACT_UDP:
+                E.meta[M_T_STACK] = rdtscp()
+                E.meta[M_T_PREV_POLL] = t_prev
                 before = E.meta[M_STAMP_N]
-                md_packet(E, data, info[I_PAYLOAD], info[I_PAYLEN], udp_src[info[I_EP]], now, t_rx)
-                pool_free(pool, b)
+                md_begin(E, data, info[I_PAYLOAD], info[I_PAYLEN], udp_src[info[I_EP]], now, t_rx)
+                pool_free(pool, b)      # the payload is done with: its buffer (cache-hot) carries the order
                 if E.meta[M_TXS_LEN] > 0:
-                    if flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
+                    if not _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one, before):
                         need_python = True
-                    stamp_tx(E, before)
+                for k in range(E.imap.shape[0]):
+                    before = E.meta[M_STAMP_N]
+                    md_instrument(E, k, now)
+                    if E.meta[M_TXS_LEN] > 0:
+                        if not _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one,
+                                            before):
+                            need_python = True
             elif act == ACT_TX:
                 one[0] = b
                 if tx_burst(port_state, pool, one, 1) != 1:
@@ -107,7 +131,7 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
             k = tcp_recv(hot, slot, rxq, scratch, 0, scratch.shape[0])
             if k > 0:
                 oe_input(E, scratch, 0, k, now)
-                if flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
+                if flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one) < 0:
                     need_python = True
             if hot[slot, ACK_PENDING] > 0 and hot[slot, STATE] == ESTABLISHED:
                 a = build_ack(hot, slot, tmpl, txq, rxq.shape[1], pool, opts, 0, now_us)
@@ -117,10 +141,10 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
                         pool_free(pool, a)
         if (it & 1023) == 0:
             oe_timers(E, now)
-            if flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
+            if flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one) < 0:
                 need_python = True
             net.cfg[C_NOW] = now
-            m = stack_poll(net, pool, txb, 0, txb.shape[0])
+            m = stack_poll(net, pool, txb, 0, txb.shape[0] - 1)
             if m > 0:
                 sent = tx_burst(port_state, pool, txb, m)
                 for j in range(sent, m):
@@ -129,5 +153,6 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
             break
         if n == 0:
             cpu_pause()
+        t_poll = rdtscp()
     E.meta[M_SLOW_FRAMES] += nslow
     return it, nslow, need_python

@@ -6,7 +6,6 @@ transmit path (tx_burst returned)."""
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from ..drivers.port import rx_burst, tx_burst
@@ -14,10 +13,10 @@ from ..mem.atomics import cpu_pause, memcpy, rdtscp
 from ..mem.mempool import buf_start, pool_alloc, pool_free
 from ..stack.tcp.loops import clock_us
 from .core import md_packet, oe_input, oe_timers, stamp_tx
-from .layout import M_CLOSE_TRANSPORT, M_STAMP_N, M_TX_DROPPED, M_TXS_LEN
+from .layout import M_CLOSE_TRANSPORT, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _send_oe(tcp_st, pool, E, one):
     n = E.meta[M_TXS_LEN]
     if n == 0:
@@ -39,34 +38,40 @@ def _send_oe(tcp_st, pool, E, one):
     E.meta[M_CLOSE_TRANSPORT] = 1
 
 
-@njit(cache=True)
-def _md_burst(port_st, src, pool, bufs, E, tcp_st, now, one):
+@njit(cache=True, _nrt=False)
+def _md_burst(port_st, src, pool, bufs, E, tcp_st, now, one, t_prev):
     n = rx_burst(port_st, pool, bufs, bufs.shape[0])
     for i in range(n):
         b = bufs[i]
         t_rx = rdtscp()
+        E.meta[M_T_STACK] = t_rx        # the kernel did the stack
+        E.meta[M_T_PREV_POLL] = t_prev
         before = E.meta[M_STAMP_N]
         md_packet(E, pool.data, buf_start(pool, b), pool.data_len[b], src, now, t_rx)
         pool_free(pool, b)
         if E.meta[M_TXS_LEN] > 0:
             _send_oe(tcp_st, pool, E, one)
-            stamp_tx(E, before)
+            stamp_tx(E, before, 0)
     return n
 
 
-@njit(cache=True)
-def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, iters):
-    one = np.empty(1, np.int32)
+@njit(cache=True, _nrt=False)
+def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, deadline):
+    """Poll the three UDP feeds and the TCP session until the TSC passes ``deadline``."""
+    one = bufs[bufs.shape[0] - 1:]   # a one-frame burst (the loop must not allocate)
+    rxb = bufs[:bufs.shape[0] - 1]
     it = 0
-    while it < iters:
+    t_poll = rdtscp()
+    while t_poll < deadline:
         it += 1
+        t_prev = t_poll
         now = clock_us(clock) * 1000
-        n = _md_burst(udp_a, 0, pool, bufs, E, tcp_st, now, one)
-        n += _md_burst(udp_b, 1, pool, bufs, E, tcp_st, now, one)
-        n += _md_burst(udp_s, 2, pool, bufs, E, tcp_st, now, one)
-        k = rx_burst(tcp_st, pool, bufs, bufs.shape[0])
+        n = _md_burst(udp_a, 0, pool, rxb, E, tcp_st, now, one, t_prev)
+        n += _md_burst(udp_b, 1, pool, rxb, E, tcp_st, now, one, t_prev)
+        n += _md_burst(udp_s, 2, pool, rxb, E, tcp_st, now, one, t_prev)
+        k = rx_burst(tcp_st, pool, rxb, rxb.shape[0])
         for i in range(k):
-            b = bufs[i]
+            b = rxb[i]
             oe_input(E, pool.data, buf_start(pool, b), pool.data_len[b], now)
             pool_free(pool, b)
         if k > 0:
@@ -78,4 +83,5 @@ def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, iters)
             break
         if n + k == 0:
             cpu_pause()
+        t_poll = rdtscp()
     return it

@@ -81,3 +81,15 @@ def load_strategy(name: str):
         if not hasattr(mod, fn):
             raise ValueError(f"strategy {name}: missing {fn}()")
     return mod
+
+
+@njit(cache=True, _nrt=False)
+def ignore_trade(v, i, price, qty, aggressor, out):
+    """For strategies that do not react to trades: ``on_trade = ignore_trade``."""
+    return 0
+
+
+@njit(cache=True, _nrt=False)
+def ignore_execution(v, i, clordid, exec_type, side, last_px, last_qty, out):
+    """For strategies that need nothing beyond the order table: ``on_execution = ignore_execution``."""
+    return 0

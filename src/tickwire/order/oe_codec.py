@@ -46,7 +46,7 @@ def _head(buf, off, template, block):
     return b
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def frame_check(buf, off, avail):
     """Length of the complete frame at ``off`` (> 0), FC_NEED_MORE (0) when fewer than a
     whole frame's bytes are available, or a negative FC_* code for garbage."""
@@ -78,7 +78,7 @@ def template_of(buf, off):
 
 # --- session layer ----------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_negotiate(buf, off, uuid, ts, firm):
     b = _head(buf, off, W.NEGOTIATE, 20)
     wr_u64(buf, b + W.F_UUID, uuid)
@@ -87,7 +87,7 @@ def enc_negotiate(buf, off, uuid, ts, firm):
     return W.BODY + 20
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_negotiation_response(buf, off, uuid, ts, prev_seq, prev_uuid):
     b = _head(buf, off, W.NEGOTIATION_RESPONSE, 28)
     wr_u64(buf, b + W.F_UUID, uuid)
@@ -97,7 +97,7 @@ def enc_negotiation_response(buf, off, uuid, ts, prev_seq, prev_uuid):
     return W.BODY + 28
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_establish(buf, off, uuid, ts, next_seq, keepalive_ms):
     b = _head(buf, off, W.ESTABLISH, 24)
     wr_u64(buf, b + W.F_UUID, uuid)
@@ -107,7 +107,7 @@ def enc_establish(buf, off, uuid, ts, next_seq, keepalive_ms):
     return W.BODY + 24
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_establishment_ack(buf, off, uuid, ts, next_seq, prev_seq, prev_uuid, keepalive_ms):
     b = _head(buf, off, W.ESTABLISHMENT_ACK, 36)
     wr_u64(buf, b + W.F_UUID, uuid)
@@ -119,7 +119,7 @@ def enc_establishment_ack(buf, off, uuid, ts, next_seq, prev_seq, prev_uuid, kee
     return W.BODY + 36
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_establishment_reject(buf, off, uuid, ts, next_seq, err):
     b = _head(buf, off, W.ESTABLISHMENT_REJECT, 22)
     wr_u64(buf, b + W.F_UUID, uuid)
@@ -129,7 +129,7 @@ def enc_establishment_reject(buf, off, uuid, ts, next_seq, err):
     return W.BODY + 22
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_sequence(buf, off, uuid, next_seq, lapsed):
     b = _head(buf, off, W.SEQUENCE, 14)
     wr_u64(buf, b + W.F_UUID, uuid)
@@ -139,7 +139,7 @@ def enc_sequence(buf, off, uuid, next_seq, lapsed):
     return W.BODY + 14
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_terminate(buf, off, uuid, ts, err):
     b = _head(buf, off, W.TERMINATE, 18)
     wr_u64(buf, b + W.F_UUID, uuid)
@@ -148,7 +148,7 @@ def enc_terminate(buf, off, uuid, ts, err):
     return W.BODY + 18
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_retransmit(buf, off, template, uuid, last_uuid, ts, from_seq, count):
     """RetransmitRequest508 or Retransmission509 (same layout)."""
     b = _head(buf, off, template, 30)
@@ -160,7 +160,7 @@ def enc_retransmit(buf, off, template, uuid, last_uuid, ts, from_seq, count):
     return W.BODY + 30
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_retransmit_reject(buf, off, uuid, last_uuid, ts, err):
     b = _head(buf, off, W.RETRANSMIT_REJECT, 26)
     wr_u64(buf, b + W.F_UUID, uuid)
@@ -170,9 +170,19 @@ def enc_retransmit_reject(buf, off, uuid, last_uuid, ts, err):
     return W.BODY + 26
 
 
+@njit(cache=True, _nrt=False)
+def enc_not_applied(buf, off, uuid, from_seq, count):
+    """NotApplied513: the venue tells the client which of its sequence numbers it skipped."""
+    b = _head(buf, off, W.NOT_APPLIED, 16)
+    wr_u64(buf, b + W.F_UUID, uuid)
+    wr_u32(buf, b + W.F_NA_FROM, from_seq)
+    wr_u32(buf, b + W.F_NA_COUNT, count)
+    return W.BODY + 16
+
+
 # --- business messages ------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_new_order(buf, off, seq, now, clordid, price, qty, secid, side, tif):
     b = _head(buf, off, W.NEW_ORDER, 40)
     wr_u32(buf, b + W.F_SEQNUM, seq)
@@ -187,7 +197,7 @@ def enc_new_order(buf, off, seq, now, clordid, price, qty, secid, side, tif):
     return W.BODY + 40
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_replace(buf, off, seq, now, clordid, oid, price, qty, secid, side, tif):
     b = _head(buf, off, W.REPLACE_REQUEST, 48)
     wr_u32(buf, b + W.F_SEQNUM, seq)
@@ -203,7 +213,7 @@ def enc_replace(buf, off, seq, now, clordid, oid, price, qty, secid, side, tif):
     return W.BODY + 48
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_cancel(buf, off, seq, now, clordid, oid, secid, side):
     b = _head(buf, off, W.CANCEL_REQUEST, 36)
     wr_u32(buf, b + W.F_SEQNUM, seq)
@@ -215,7 +225,7 @@ def enc_cancel(buf, off, seq, now, clordid, oid, secid, side):
     return W.BODY + 36
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enc_exec(buf, off, template, seq, now, clordid, oid, secid, side, price, qty, leaves, cum,
              last_px, last_qty, trade_id, reason):
     """Any execution report / cancel reject (the template decides which extras are written)."""

@@ -54,7 +54,7 @@ def _slot(table, clordid):
     return clordid & (table.orders.shape[0] - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def find(table, clordid):
     """Slot of the live order with this ClOrdID, or -1."""
     if clordid <= 0:
@@ -96,7 +96,7 @@ def _done(risk, table, s):
 
 # --- outbound: what the strategy asks for --------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def submit_new(risk, table, now, i, side, price, qty, tif, clordid):
     """Risk-check a new order and, if accepted, enter it as PENDING_NEW. Returns a
     reasons.* code; OK means the caller must now encode and send it."""
@@ -128,7 +128,7 @@ def submit_new(risk, table, now, i, side, price, qty, tif, clordid):
     return R.OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def submit_cancel(risk, table, now, clordid):
     s = find(table, clordid)
     if s < 0:
@@ -146,7 +146,7 @@ def submit_cancel(risk, table, now, clordid):
     return R.OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def submit_replace(risk, table, now, clordid, price, qty):
     """Replace price and total quantity of a working order (same ClOrdID, as iLink 3 allows)."""
     s = find(table, clordid)
@@ -176,7 +176,7 @@ def submit_replace(risk, table, now, clordid, price, qty):
 
 # --- inbound: execution reports ------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def reconcile(risk, table, exec_type, clordid, exch_id, last_qty, last_px):
     """Apply one execution report. Returns REC_OK, REC_UNKNOWN or REC_BAD."""
     s = find(table, clordid)
@@ -262,7 +262,7 @@ def reconcile(risk, table, exec_type, clordid, exch_id, last_qty, last_px):
     return REC_BAD
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def collect_cancels(table, out):
     """ClOrdIDs of live orders not yet being canceled (kill switch path; O(capacity), run
     only while the kill switch is engaged). Returns the count written to ``out``."""
@@ -303,7 +303,7 @@ def exposure_consistent(risk, table):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def forget_all(risk, table):
     """The venue lost our session (new FIXP UUID): every working order is gone there, so
     it is gone here. Counted as canceled; exposure released; positions stay."""

@@ -70,7 +70,7 @@ def _bucket_peek(glob, tok, ts, rate, burst, now):
 
 # --- kill switch -----------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def kill_engage(risk, why):
     """Stop all new orders. The engine then cancels every working order (orders.collect_cancels).
     The first reason is kept until reset, so the operator sees what tripped it."""
@@ -81,13 +81,13 @@ def kill_engage(risk, why):
         g[G_KILL_COUNT] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def kill_reset(risk):
     risk.glob[G_KILL] = 0
     risk.glob[G_KILL_REASON] = R.KILL_NONE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def session_changed(risk, up):
     """Session loss engages the kill switch (cancel-on-disconnect on our side too); a kill
     caused only by session loss clears itself when the session is re-established
@@ -182,7 +182,7 @@ def _check_exposure(risk, i, side, extra):
 
 # --- the three entry points ------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def check_new(risk, now, i, side, price, qty, clordid):
     """Pre-trade check of a new limit order. On OK the caller must send it and call
     ``commit_new``; on refusal the reason is counted (and may trip the kill switch)."""
@@ -214,7 +214,7 @@ def check_new(risk, now, i, side, price, qty, clordid):
     return R.OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def commit_new(risk, now, i, side, price, qty, clordid):
     """Record an accepted order: exposure, duplicate guard, ClOrdID high-water mark."""
     inst = risk.inst
@@ -230,7 +230,7 @@ def commit_new(risk, now, i, side, price, qty, clordid):
     risk.glob[G_ACCEPTED] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def check_replace(risk, now, i, side, price, qty, extra_exposure):
     """Replace = new terms for a working order. ``extra_exposure`` is how much more open
     quantity the replace reserves (orders.replace computes it)."""
@@ -252,7 +252,7 @@ def check_replace(risk, now, i, side, price, qty, extra_exposure):
     return R.OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def check_cancel(risk, now):
     """Cancels reduce risk, so only the message bucket applies, the kill switch does not,
     and a refusal here never trips the kill switch (it would loop)."""
@@ -268,7 +268,7 @@ def check_cancel(risk, now):
 
 # --- market data inputs (called by the engine after each book event) -----------------------
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def market_update(risk, i, bid, ask, last, book_valid, now):
     if i < 0 or i >= risk.inst.shape[0]:
         return
@@ -281,7 +281,7 @@ def market_update(risk, i, bid, ask, last, book_valid, now):
     inst[i, I_MD_TIME] = now
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def status_update(risk, i, status, high_limit, low_limit):
     if i < 0 or i >= risk.inst.shape[0]:
         return

@@ -59,7 +59,16 @@ def new_session(firm: int = 1, keepalive_ms: int = 1000) -> np.ndarray:
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def on_terminate(s, buf, off):
+    """A Terminate507 from the peer (either side of the session): record why, go down."""
+    s[SS_TERMINATES] += 1
+    s[SS_LAST_ERROR] = rd_field_u16(buf, off, W.F_TERM_ERR)
+    s[SS_STATE] = ST_DOWN
+    return A_DOWN
+
+
+@njit(cache=True, _nrt=False)
 def client_connect(s, now, out, off):
     """Transport is up: Negotiate (first time) or re-Establish (same UUID, keep sequences)."""
     s[SS_LAST_RX] = now
@@ -73,7 +82,7 @@ def client_connect(s, now, out, off):
     return enc_establish(out, off, s[SS_UUID], now, s[SS_NEXT_OUT], s[SS_KEEPALIVE_NS] // 1_000_000)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def client_disconnected(s):
     s[SS_STATE] = ST_DOWN
 
@@ -97,7 +106,7 @@ def _request(s, now, from_seq, upto, out, off):
     return enc_retransmit(out, off, W.RETRANSMIT_REQUEST, s[SS_UUID], s[SS_UUID], now, from_seq, count)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def client_on_frame(s, buf, off, n, now, out, ooff):
     """One checked frame from the venue. Returns (action, bytes written to out)."""
     s[SS_LAST_RX] = now
@@ -170,10 +179,7 @@ def client_on_frame(s, buf, off, n, now, out, ooff):
         s[SS_STATE] = ST_DOWN
         return A_DOWN, 0
     if tid == W.TERMINATE:
-        s[SS_TERMINATES] += 1
-        s[SS_LAST_ERROR] = rd_field_u16(buf, off, W.F_TERM_ERR)
-        s[SS_STATE] = ST_DOWN
-        return A_DOWN, 0
+        return on_terminate(s, buf, off), 0
     if tid == W.RETRANSMISSION:
         return A_NONE, 0
     if tid == W.NOT_APPLIED:
@@ -190,7 +196,7 @@ def client_on_frame(s, buf, off, n, now, out, ooff):
     return A_NONE, 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def client_garbage(s, now, out, ooff, err):
     """The stream is not our protocol (frame_check < 0): we cannot resynchronise a byte
     stream, so Terminate and go down; the engine closes the transport and reconnects."""
@@ -200,7 +206,7 @@ def client_garbage(s, now, out, ooff, err):
     return enc_terminate(out, ooff, s[SS_UUID], now, W.ERR_GARBAGE)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def client_poll(s, now, out, ooff):
     """Timers. Returns (action, bytes written): a heartbeat, or A_DOWN on a lapsed peer."""
     st = s[SS_STATE]

@@ -15,15 +15,15 @@ import numpy as np
 from numba import njit
 
 from ..mem.atomics import memcpy
-from ..sbe.le import wr_u32, wr_u64
+from ..sbe.le import wr_u32
 from ..order import wire_layout as W
-from ..order.oe_codec import (_head, enc_establishment_ack, enc_establishment_reject, enc_negotiation_response,
+from ..order.oe_codec import (enc_establishment_ack, enc_not_applied, enc_establishment_reject, enc_negotiation_response,
                               enc_retransmit, enc_retransmit_reject, enc_sequence, enc_terminate, rd_field_u16,
                               rd_field_u32, rd_field_u64, rd_seqnum, template_of)
-from ..order.session import (A_BUSINESS, A_DOWN, A_DROP, A_NONE, A_UP, SS_DUPLICATES, SS_ESTABLISHED, SS_GAPS,
+from ..order.session import (A_BUSINESS, A_DOWN, on_terminate, A_DROP, A_NONE, A_UP, SS_DUPLICATES, SS_ESTABLISHED, SS_GAPS,
                              SS_GARBAGE, SS_HIGHEST_SEEN, SS_KEEPALIVE_NS, SS_LAPSES, SS_LAST_ERROR, SS_LAST_RX,
                              SS_LAST_TX, SS_N, SS_NEXT_IN, SS_NEXT_OUT, SS_NOT_APPLIED, SS_RT_REQUESTS,
-                             SS_TERMINATES, SS_UUID, ST_DOWN, ST_ESTABLISHED, ST_ESTABLISHING, ST_NEGOTIATING)
+                             SS_UUID, ST_DOWN, ST_ESTABLISHED, ST_ESTABLISHING, ST_NEGOTIATING)
 
 SS_STATE = 0
 NOT_APPLIED_ENC = W.NOT_APPLIED
@@ -35,15 +35,6 @@ def new_server_session(keepalive_ms: int = 1000, journal: int = 8192):
     s[SS_NEXT_OUT] = 1
     s[SS_NEXT_IN] = 1
     return s, np.zeros((journal, W.MAX_FRAME), np.uint8), np.zeros(journal, np.int64)
-
-
-@njit(cache=True)
-def _not_applied(out, off, uuid, from_seq, count):
-    b = _head(out, off, W.NOT_APPLIED, 16)
-    wr_u64(out, b + W.F_UUID, uuid)
-    wr_u32(out, b + W.F_NA_FROM, from_seq)
-    wr_u32(out, b + W.F_NA_COUNT, count)
-    return W.BODY + 16
 
 
 @njit(cache=True)
@@ -79,7 +70,7 @@ def server_on_frame(s, journal, jlen, buf, off, n, now, out, ooff):
         if seq > nxt:
             s[SS_GAPS] += 1
             s[SS_NOT_APPLIED] += 1
-            w = _not_applied(out, ooff, s[SS_UUID], nxt, seq - nxt)
+            w = enc_not_applied(out, ooff, s[SS_UUID], nxt, seq - nxt)
         s[SS_NEXT_IN] = seq + 1
         return A_BUSINESS, w
     if tid == W.NEGOTIATE:
@@ -128,10 +119,7 @@ def server_on_frame(s, journal, jlen, buf, off, n, now, out, ooff):
     if tid == W.SEQUENCE:
         return A_NONE, 0
     if tid == W.TERMINATE:
-        s[SS_TERMINATES] += 1
-        s[SS_LAST_ERROR] = rd_field_u16(buf, off, W.F_TERM_ERR)
-        s[SS_STATE] = ST_DOWN
-        return A_DOWN, 0
+        return on_terminate(s, buf, off), 0
     s[SS_GARBAGE] += 1
     return A_NONE, 0
 

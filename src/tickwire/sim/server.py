@@ -46,6 +46,10 @@ class SimConfig:
     impair: tuple = ((0, 0, 0), (0, 0, 0))  # per feed: loss, dup, reorder in ppm
     mac: str = "02:77:00:00:00:01"
     keepalive_ms: int = 1000
+    replay: str = ""                       # a pcap whose UDP payloads are the feed (replay.py)
+    replay_speed: float = 1.0              # capture time x this = send time (2.0: twice as fast)
+    replay_ports: tuple | None = None      # keep only UDP packets to these ports (None: all)
+    start: str = "session"                 # the run's clock starts at the first FIXP session, or "now"
 
 
 class _Kernel:
@@ -196,6 +200,20 @@ class _Frames:
         if self.conn is not None and data:
             self.conn.send(data)
 
+    def send_packets(self, packets):
+        """Send a list of payloads on feeds A and B (replay): same path as the venue's queue."""
+        if not packets:
+            return
+        q = _EmptyQueue()
+        q.meta = np.zeros(4, np.int64)
+        q.mdq = np.zeros((len(packets), 1472), np.uint8)
+        q.mdq_len = np.zeros(len(packets), np.int64)
+        for k, p in enumerate(packets):
+            q.mdq[k, :len(p)] = np.frombuffer(p, np.uint8)
+            q.mdq_len[k] = len(p)
+        q.meta[1] = len(packets)
+        self.send_md_queue(q)
+
     def send_md_queue(self, V):
         n = int(V.meta[1])
         if n or V is _EMPTY:
@@ -225,6 +243,11 @@ class _Frames:
 def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
     """Run the venue for cfg.duration seconds (or until ``stop()``); returns statistics."""
     V = build_venue(cfg.instruments, seed=cfg.seed, keepalive_ms=cfg.keepalive_ms)
+    replay = None
+    if cfg.replay:
+        from .replay import load_replay
+        replay = load_replay(cfg.replay, cfg.replay_ports)
+    md_dropped = 0
     tr = _Kernel(cfg) if cfg.port == "socket" else _Frames(cfg)
     snap = np.zeros(2048, np.uint8)
     rx = np.zeros(1 << 16, np.uint8)
@@ -265,20 +288,31 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
                 venue_oe_input(V, buf, 0, len(data), now)
                 data = None
             if t0 is None:
-                if V.sess[SS_ESTABLISHED] == 0:
+                if V.sess[SS_ESTABLISHED] == 0 and cfg.start != "now":
                     if tr.connected():
                         tr.send_oe(take_out(V))
                     continue
                 t0 = t          # the run starts with the first established session
                 next_snap = t
-            want = int((t - t0) * cfg.rate)
-            if want > done_steps:
-                k = min(want - done_steps, 64)
-                venue_flow(V, now, k)
-                done_steps += k
+            if replay is None:
+                want = int((t - t0) * cfg.rate)
+                if want > done_steps:
+                    k = min(want - done_steps, 64)
+                    venue_flow(V, now, k)
+                    done_steps += k
             venue_timers(V, now)
             if tr.connected():
                 tr.send_oe(take_out(V))
+            if replay is not None:
+                # the recorded stream is the only market data: what the matching engine
+                # publishes for the client's own orders would break its sequence numbers
+                md_dropped += len(take_md(V))
+                due = replay.due(int((t - t0) * 1e9), cfg.replay_speed)
+                if isinstance(tr, _Frames):
+                    tr.send_packets(due)
+                else:
+                    tr.send_md(due)
+                continue
             if isinstance(tr, _Frames):
                 tr.send_md_queue(V)
             else:
@@ -291,6 +325,9 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
         stats = {"flow_steps": done_steps, "connections": connections, "md_packets": int(V.pub.meta[7]),
                  "md_seq": int(V.pub.meta[0]), **{f"venue_{k}": int(v) for k, v in zip(V_NAMES, V.meta)},
                  **{f"md_{k}": v for k, v in tr.counts.items()}}
+        if replay is not None:
+            stats.update(replay_packets=len(replay.payloads), replay_sent=replay.next, replay_md_dropped=md_dropped,
+                         **{f"replay_skipped_{k}": v for k, v in replay.skipped.items() if v})
         return stats
     finally:
         tr.close()

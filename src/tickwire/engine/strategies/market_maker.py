@@ -18,7 +18,7 @@ from ...order.layout import I_POSITION, O_PRICE, O_STATE, OS_WORKING, SIDE_BUY, 
 from ...order.orders import find
 from ..layout import TOP_ASK, TOP_BID, TOP_VALID
 from ..dispatch import register_strategy, view_type
-from ..strategy import emit_cancel, emit_new, emit_replace, new_clordid
+from ..strategy import ignore_execution, ignore_trade, emit_cancel, emit_new, emit_replace, new_clordid
 
 P_INSTR, P_HALF_SPREAD, P_QTY, P_SKEW, P_TICK, P_MAX_POS = range(6)
 S_BID_ID, S_ASK_ID = 0, 1
@@ -31,7 +31,7 @@ def params(instr=0, half_spread=2, qty=1, skew=1, tick=1, max_pos=10) -> np.ndar
     return np.array([instr, half_spread, qty, skew, tick, max_pos], np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _quote(v, out, k, i, slot, side, px, allowed):
     cid = v.state[slot]
     s = find(v.orders, cid) if cid > 0 else -1
@@ -51,7 +51,7 @@ def _quote(v, out, k, i, slot, side, px, allowed):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def on_book_update(v, i, out):
     if i != v.params[P_INSTR]:
         return 0
@@ -83,16 +83,12 @@ def on_book_update(v, i, out):
     return k
 
 
-@njit(cache=True)
-def on_trade(v, i, price, qty, aggressor, out):
-    return 0
+on_trade = ignore_trade
 
 
-@njit(cache=True)
-def on_execution(v, i, clordid, exec_type, side, last_px, last_qty, out):
-    # the order table already reflects the report; a finished quote is requoted on the
-    # next book update (its slot no longer finds a live order)
-    return 0
+# the order table already reflects the report; a finished quote is requoted on the
+# next book update (its slot no longer finds a live order)
+on_execution = ignore_execution
 
 
 register_strategy(sys.modules[__name__])

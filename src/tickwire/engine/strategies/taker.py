@@ -15,7 +15,7 @@ from numba import njit
 from ...order.layout import I_POSITION, SIDE_BUY, SIDE_SELL, TIF_IOC
 from ..layout import TOP_ASK, TOP_ASK_QTY, TOP_BID, TOP_BID_QTY, TOP_VALID
 from ..dispatch import register_strategy, view_type
-from ..strategy import emit_new, new_clordid
+from ..strategy import ignore_execution, ignore_trade, emit_new, new_clordid
 
 P_INSTR, P_QTY, P_IMBALANCE_PCT, P_COOLDOWN_NS, P_MAX_POS = range(5)
 S_LAST_ORDER_NS = 0
@@ -29,7 +29,7 @@ def params(instr=0, qty=1, imbalance_pct=65, cooldown_ns=1_000_000, max_pos=10) 
     return np.array([instr, qty, imbalance_pct, cooldown_ns, max_pos], np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def on_book_update(v, i, out):
     if i != v.params[P_INSTR] or v.top[i, TOP_VALID] == 0:
         return 0
@@ -54,14 +54,10 @@ def on_book_update(v, i, out):
     return 0
 
 
-@njit(cache=True)
-def on_trade(v, i, price, qty, aggressor, out):
-    return 0
+on_trade = ignore_trade
 
 
-@njit(cache=True)
-def on_execution(v, i, clordid, exec_type, side, last_px, last_qty, out):
-    return 0
+on_execution = ignore_execution
 
 
 register_strategy(sys.modules[__name__])
