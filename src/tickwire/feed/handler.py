@@ -45,7 +45,7 @@ from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_FIRST_SEQ, C_BAD_LEVEL, C_
                     C_SNAPSHOTS_APPLIED, C_SNAPSHOTS_IGNORED, C_SNAPSHOTS_TOO_OLD, C_STALE_MARKS, C_START_SYNCED,
                     C_TRUNCATED_PACKET, C_UNKNOWN_TEMPLATE, C_UNSUPPORTED_TEMPLATE_ENTRIES, I_DEPTH, I_DISPLAY,
                     I_IDEPTH, I_LAST_SEQ, I_MINPX, I_RECOVERIES, I_RPT, I_SECID, I_STATE, I_STATUS, I_UPDATES,
-                    S_EMPTY, S_RECOVERING, S_STALE, S_SYNCED, SRC_SNAPSHOT, FeedState, H_CTR, H_DEPTH, H_HSIZE,
+                    S_EMPTY, S_RECOVERING, S_STALE, S_SYNCED, SRC_SNAPSHOT, FeedMem, FeedState, H_CTR, H_DEPTH, H_HSIZE,
                     H_INDEX, H_INST, H_LEVELS, H_MAXPKT, H_NINST, H_PEND8, H_PENDM, H_RING, H_RING8, H_RINGM, H_TPL,
                     H_WINDOW, N_CTR, N_INST_COLS, H_MAXO, H_OFREE, H_OHSIZE, H_OINDEX, H_OMETA, H_ORDERS,
                     I_MBO_CHUNK, I_MBO_STATE, C_MBO_BAD_CHUNK, C_MBO_DUPLICATE_ORDER, C_MBO_SNAPSHOTS_APPLIED,
@@ -82,7 +82,15 @@ def views(mem):
         carve(m, m[H_PENDM], (w, 2)),
         carve(b, m[H_RING8], (r, mp)),
         carve(m, m[H_RINGM], (r, 2)),
-        m)
+        m, b)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def st_mem(st):
+    """The FeedMem behind views ``st``. Out-of-line (cold) functions take this and carve
+    their own views: passing the whole FeedState by value made every hot caller compute,
+    spill and push all ten region views for calls that almost never happen."""
+    return FeedMem(st.flat, st.u8)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -126,9 +134,10 @@ def find_slot(st, secid):
 
 
 @njit(cache=True, _nrt=False)
-def new_slot(st, secid):
+def new_slot(mem, secid):
     """A slot for an unseen SecurityID (-1 and counted if the table is full). Out of line:
     it runs once per instrument, and keeping it out of the per-entry loop keeps that loop small."""
+    st = views(mem)
     mask = st.index.size - 1
     h = (secid * 2654435761) & mask
     for _ in range(st.index.size):
@@ -154,7 +163,7 @@ def new_slot(st, secid):
     st.inst[n, I_IDEPTH] = min(2, st.levels.shape[2])
     st.inst[n, I_STATUS] = -1
     if st.inst[n, I_STATE] == S_RECOVERING:
-        start_buffering(st)
+        start_buffering(st_mem(st))
     return n
 
 
@@ -163,12 +172,13 @@ def instrument_slot(st, secid, create):
     """Slot of SecurityID ``secid``; with ``create`` a new slot (-1 if the table is full)."""
     s = find_slot(st, secid)
     if s < 0 and create:
-        s = new_slot(st, secid)
+        s = new_slot(st_mem(st), secid)
     return s
 
 
 @njit(cache=True, _nrt=False)
-def start_buffering(st):
+def start_buffering(mem):
+    st = views(mem)
     if st.ctr[C_BUFFERING] == 0:
         st.ctr[C_BUFFERING] = 1
         st.ctr[C_RING_COUNT] = 0
@@ -177,8 +187,9 @@ def start_buffering(st):
 
 
 @njit(cache=True, _nrt=False)
-def mark_all_stale(st, lost_upto):
+def mark_all_stale(mem, lost_upto):
     """Unknown loss up to seq ``lost_upto``: synced books become unproven."""
+    st = views(mem)
     if lost_upto > st.ctr[C_LAST_LOST_SEQ]:
         st.ctr[C_LAST_LOST_SEQ] = lost_upto
     for s in range(st.ctr[C_N_INST]):
@@ -187,14 +198,15 @@ def mark_all_stale(st, lost_upto):
             st.ctr[C_STALE_MARKS] += 1
         if st.inst[s, I_MBO_STATE] == S_SYNCED:    # no RptSeq in 47: only a snapshot can tell
             st.inst[s, I_MBO_STATE] = S_RECOVERING
-    start_buffering(st)
+    start_buffering(st_mem(st))
 
 
 @njit(cache=True, _nrt=False)
-def break_chain(st, s):
+def break_chain(mem, s):
+    st = views(mem)
     st.inst[s, I_STATE] = S_RECOVERING
     st.ctr[C_RPT_GAPS] += 1
-    start_buffering(st)
+    start_buffering(st_mem(st))
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -209,7 +221,7 @@ def check_rpt_row(st, row, s, rpt):
         st.ctr[C_OLD_RPT_ENTRIES] += 1    # already in the book (replay overlap, snapshot newer)
         return False
     if rpt != last + 1:
-        break_chain(st, s)
+        break_chain(st_mem(st), s)
         return False
     if state == S_STALE:
         row[I_STATE] = S_SYNCED   # chain continued across the loss: nothing was missed
@@ -329,7 +341,7 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
             if breaks:
                 st.ctr[C_UNSUPPORTED_TEMPLATE_ENTRIES] += 1
                 if row[I_STATE] != S_RECOVERING:
-                    break_chain(st, s)
+                    break_chain(st_mem(st), s)
             else:
                 check_rpt_row(st, row, s, rd_u32(buf, e + o_rpt))
         e += entry_len
@@ -356,8 +368,9 @@ def count_mbo_failure(st, r):
 
 
 @njit(cache=True, _nrt=False)
-def on_mbo(st, tid, buf, body, block_len, mend, seq, only):
+def on_mbo(mem, tid, buf, body, block_len, mend, seq, only):
     """47 MDIncrementalRefreshOrderBook: New / Change / Delete by OrderID."""
+    st = views(mem)
     mb = mbo_of(st)
     t = st.tpl[tid]
     entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
@@ -375,7 +388,7 @@ def on_mbo(st, tid, buf, body, block_len, mend, seq, only):
                 fresh = st.ctr[C_START_SYNCED] == 1 and st.ctr[C_LAST_LOST_SEQ] < 0
                 st.inst[s, I_MBO_STATE] = S_SYNCED if fresh else S_RECOVERING
                 if st.inst[s, I_MBO_STATE] == S_RECOVERING:
-                    start_buffering(st)
+                    start_buffering(st_mem(st))
             if st.inst[s, I_MBO_STATE] == S_SYNCED:
                 side = side_of(rd_u8(buf, e + t[L.E_TYPE]))
                 oid = rd_i64(buf, e + t[L.E_ORDERID])
@@ -396,7 +409,7 @@ def on_mbo(st, tid, buf, body, block_len, mend, seq, only):
                     # The order book no longer matches the venue's: recover it from 53.
                     count_mbo_failure(st, r)
                     st.inst[s, I_MBO_STATE] = S_RECOVERING
-                    start_buffering(st)
+                    start_buffering(st_mem(st))
         if s >= 0 and (only < 0 or s == only):
             st.inst[s, I_LAST_SEQ] = seq
         e += entry_len
@@ -404,7 +417,8 @@ def on_mbo(st, tid, buf, body, block_len, mend, seq, only):
 
 
 @njit(cache=True, _nrt=False)
-def on_definition(st, tid, buf, body, block_len, mend):
+def on_definition(mem, tid, buf, body, block_len, mend):
+    st = views(mem)
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
     if s < 0:
@@ -439,7 +453,8 @@ def on_definition(st, tid, buf, body, block_len, mend):
 
 
 @njit(cache=True, _nrt=False)
-def on_status(st, tid, buf, body):
+def on_status(mem, tid, buf, body):
+    st = views(mem)
     t = st.tpl[tid]
     secid = rd_i32(buf, body + t[L.R_SECID])
     if secid == NULL_I32:
@@ -450,8 +465,9 @@ def on_status(st, tid, buf, body):
 
 
 @njit(cache=True, _nrt=False)
-def on_channel_reset(st):
+def on_channel_reset(mem):
     """ChannelReset4: every book on the channel is empty, RptSeq restarts at 1."""
+    st = views(mem)
     st.ctr[C_CHANNEL_RESETS] += 1
     for s in range(st.ctr[C_N_INST]):
         clear_book(st.levels, s)
@@ -499,7 +515,7 @@ def process_messages(st, buf, off, length, seq, only):
         if mend < 0:                          # the rest of the packet cannot be framed
             if not replay:
                 st.ctr[cause] += 1
-                mark_all_stale(st, seq)
+                mark_all_stale(st_mem(st), seq)
             return
         pos = mend
         if not replay:
@@ -511,7 +527,7 @@ def process_messages(st, buf, off, length, seq, only):
             if not replay:
                 st.ctr[cause] += 1
                 if cause != C_UNKNOWN_TEMPLATE:   # it could have touched any instrument
-                    mark_all_stale(st, seq)
+                    mark_all_stale(st_mem(st), seq)
             continue
         kind = st.tpl[tid, L.T_KIND]
         if st.tpl[tid, L.R_MEI] >= 0 and not replay:
@@ -522,24 +538,25 @@ def process_messages(st, buf, off, length, seq, only):
         elif kind == L.K_TRADE or kind == L.K_RPT_ONLY:
             ok = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, False)
         elif kind == L.K_MBO:
-            ok = on_mbo(st, tid, buf, body, block_len, mend, seq, only)
+            ok = on_mbo(st_mem(st), tid, buf, body, block_len, mend, seq, only)
         elif kind == L.K_RPT_BREAK:
             ok = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, True)
         elif replay:
             continue
         elif kind == L.K_DEF:
-            ok = on_definition(st, tid, buf, body, block_len, mend)
+            ok = on_definition(st_mem(st), tid, buf, body, block_len, mend)
         elif kind == L.K_STATUS:
-            on_status(st, tid, buf, body)
+            on_status(st_mem(st), tid, buf, body)
         elif kind == L.K_RESET:
-            on_channel_reset(st)
+            on_channel_reset(st_mem(st))
         if not ok and not replay:
             st.ctr[C_GROUP_OVERRUN] += 1
-            mark_all_stale(st, seq)
+            mark_all_stale(st_mem(st), seq)
 
 
 @njit(cache=True, _nrt=False)
-def keep_for_replay(st, buf, off, length, seq):
+def keep_for_replay(mem, buf, off, length, seq):
+    st = views(mem)
     ring = st.ring
     if length > ring.shape[1]:
         st.ctr[C_PACKET_TOO_BIG] += 1
@@ -568,7 +585,7 @@ def done_in_order(st, buf, off, length, seq):
     st.ctr[C_NEXT_SEQ] = seq + 1
     st.ctr[C_LAST_SEQ] = seq
     if st.ctr[C_BUFFERING] == 1:
-        keep_for_replay(st, buf, off, length, seq)
+        keep_for_replay(st_mem(st), buf, off, length, seq)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -578,18 +595,20 @@ def process_in_order(st, buf, off, length, seq):
 
 
 @njit(cache=True, _nrt=False)
-def replay_messages(st, buf, off, length, seq, only):
+def replay_messages(mem, buf, off, length, seq, only):
     """Out-of-line copy of the message walk for the cold callers (window drain, replay),
     so the inlined hot path exists once more, in feed_input (each inlined copy costs
     seconds of compile time)."""
+    st = views(mem)
     process_messages(st, buf, off, length, seq, only)
 
 
 @njit(cache=True, _nrt=False)
-def replay_since(st, s, lmsp, mode):
+def replay_since(mem, s, lmsp, mode):
     """After a snapshot of slot ``s`` taken at ``lmsp``: replay the buffered incrementals
     after it, for ``s`` only (notes/mdp3.md §5). ``mode`` goes to C_REPLAYING while it runs
     (1 MBP snapshot: the MBO code skips; 2 MBO snapshot)."""
+    st = views(mem)
     st.ctr[C_REPLAYING] = mode
     n = st.ring.shape[0]
     for k in range(st.ctr[C_RING_COUNT]):
@@ -597,19 +616,21 @@ def replay_since(st, s, lmsp, mode):
         seq = st.ring_meta[i, 0]
         if seq > lmsp:
             st.ctr[C_REPLAYED_PACKETS] += 1
-            replay_messages(st, st.ring[i], 0, st.ring_meta[i, 1], seq, s)
+            replay_messages(st_mem(st), st.ring[i], 0, st.ring_meta[i, 1], seq, s)
     st.ctr[C_REPLAYING] = 0
 
 
 @njit(cache=True, _nrt=False)
-def process_in_order_cold(st, buf, off, length, seq):
-    replay_messages(st, buf, off, length, seq, -1)
+def process_in_order_cold(mem, buf, off, length, seq):
+    st = views(mem)
+    replay_messages(st_mem(st), buf, off, length, seq, -1)
     done_in_order(st, buf, off, length, seq)
 
 
 @njit(cache=True, _nrt=False)
-def drain_window(st):
+def drain_window(mem):
     """Process waiting packets that are now in order; drop those already seen."""
+    st = views(mem)
     progress = True
     while progress and st.ctr[C_PEND_COUNT] > 0:
         progress = False
@@ -625,13 +646,14 @@ def drain_window(st):
                 st.pend_meta[w, 0] = -1
                 st.ctr[C_PEND_COUNT] -= 1
                 st.ctr[C_REORDERED] += 1
-                process_in_order_cold(st, st.pend[w], 0, st.pend_meta[w, 1], seq)
+                process_in_order_cold(st_mem(st), st.pend[w], 0, st.pend_meta[w, 1], seq)
                 progress = True
 
 
 @njit(cache=True, _nrt=False)
-def declare_gap(st):
+def declare_gap(mem):
     """The packets before the lowest waiting one are not coming: count them lost."""
+    st = views(mem)
     lo = -1
     for w in range(st.pend_meta.shape[0]):
         seq = st.pend_meta[w, 0]
@@ -641,14 +663,15 @@ def declare_gap(st):
         return
     st.ctr[C_GAPS] += 1
     st.ctr[C_LOST_PACKETS] += lo - st.ctr[C_NEXT_SEQ]
-    mark_all_stale(st, lo - 1)
+    mark_all_stale(st_mem(st), lo - 1)
     st.ctr[C_NEXT_SEQ] = lo
-    drain_window(st)
+    drain_window(st_mem(st))
 
 
 @njit(cache=True, _nrt=False)
-def hold(st, buf, off, length, seq):
+def hold(mem, buf, off, length, seq):
     """Keep a packet that is ahead of the next expected seq for A/B hole fill."""
+    st = views(mem)
     free = -1
     for w in range(st.pend_meta.shape[0]):
         if st.pend_meta[w, 0] == seq:
@@ -660,8 +683,8 @@ def hold(st, buf, off, length, seq):
         st.ctr[C_PACKET_TOO_BIG] += 1     # cannot hold it: it is lost to us
         return
     if free < 0:
-        declare_gap(st)
-        hold(st, buf, off, length, seq)
+        declare_gap(st_mem(st))
+        hold(st_mem(st), buf, off, length, seq)
         return
     memcpy(st.pend[free], 0, buf, off, length)
     st.pend_meta[free, 0] = seq
@@ -674,16 +697,17 @@ def feed_flush(mem):
     """Give up waiting for the holes in the window (end of capture, or a timer)."""
     st = views(mem)
     while st.ctr[C_PEND_COUNT] > 0:
-        declare_gap(st)
+        declare_gap(st_mem(st))
 
 
 # ------------------------------------------------------------------ snapshots
 @njit(cache=True, _nrt=False)
-def snapshot_usable(st, s, lmsp):
+def snapshot_usable(mem, s, lmsp):
     """Can a snapshot that reflects incrementals up to ``lmsp`` make instrument ``s`` whole?
     No loss after it; and every incremental since that touched ``s`` is in the replay
     ring (an instrument never seen on the incremental feed needs no replay, only that
     we saw every packet after lmsp)."""
+    st = views(mem)
     if lmsp < st.ctr[C_LAST_LOST_SEQ]:
         return False
     if lmsp + 1 < st.ctr[C_FIRST_SEQ]:
@@ -695,7 +719,8 @@ def snapshot_usable(st, s, lmsp):
 
 
 @njit(cache=True, _nrt=False)
-def apply_snapshot(st, tid, buf, body, block_len, mend):
+def apply_snapshot(mem, tid, buf, body, block_len, mend):
+    st = views(mem)
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
     if s < 0:
@@ -711,7 +736,7 @@ def apply_snapshot(st, tid, buf, body, block_len, mend):
         return False
     started = st.ctr[C_NEXT_SEQ] != 0
     last = st.ctr[C_NEXT_SEQ] - 1
-    if started and not snapshot_usable(st, s, lmsp):
+    if started and not snapshot_usable(st_mem(st), s, lmsp):
         st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
         return True
     lv = st.levels
@@ -734,17 +759,18 @@ def apply_snapshot(st, tid, buf, body, block_len, mend):
     st.inst[s, I_STATE] = S_SYNCED if started else S_STALE
     st.ctr[C_SNAPSHOTS_APPLIED] += 1
     if started and lmsp < last and st.inst[s, I_LAST_SEQ] > lmsp:
-        replay_since(st, s, lmsp, 1)
+        replay_since(st_mem(st), s, lmsp, 1)
     if st.inst[s, I_STATE] == S_SYNCED:
         st.ctr[C_RECOVERIES] += 1
         st.inst[s, I_RECOVERIES] += 1
-    maybe_stop_buffering(st)
+    maybe_stop_buffering(st_mem(st))
     return True
 
 
 @njit(cache=True, _nrt=False)
-def apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
+def apply_snapshot_mbo(mem, tid, buf, body, block_len, mend):
     """53 SnapshotFullRefreshOrderBook: chunks 1..NoChunks of one instrument's orders."""
+    st = views(mem)
     mb = mbo_of(st)
     t = st.tpl[tid]
     s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
@@ -761,7 +787,7 @@ def apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
     chunk = rd_u32(buf, body + t[L.R_CHUNK]) if t[L.R_CHUNK] >= 0 else 1
     last = st.ctr[C_NEXT_SEQ] - 1
     # No RptSeq to prove a late-joined order book: wait for incrementals first.
-    if st.ctr[C_NEXT_SEQ] == 0 or not snapshot_usable(st, s, lmsp):
+    if st.ctr[C_NEXT_SEQ] == 0 or not snapshot_usable(st_mem(st), s, lmsp):
         st.ctr[C_SNAPSHOTS_TOO_OLD] += 1
         return True
     if chunk == 1:
@@ -784,13 +810,14 @@ def apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
     st.inst[s, I_MBO_STATE] = S_SYNCED
     st.ctr[C_MBO_SNAPSHOTS_APPLIED] += 1
     if lmsp < last and st.inst[s, I_LAST_SEQ] > lmsp:
-        replay_since(st, s, lmsp, 2)
-    maybe_stop_buffering(st)
+        replay_since(st_mem(st), s, lmsp, 2)
+    maybe_stop_buffering(st_mem(st))
     return True
 
 
 @njit(cache=True, _nrt=False)
-def maybe_stop_buffering(st):
+def maybe_stop_buffering(mem):
+    st = views(mem)
     for s in range(st.ctr[C_N_INST]):
         if st.inst[s, I_STATE] != S_SYNCED or st.inst[s, I_MBO_STATE] == S_RECOVERING:
             return
@@ -799,7 +826,8 @@ def maybe_stop_buffering(st):
 
 
 @njit(cache=True, _nrt=False)
-def process_snapshot_packet(st, buf, off, length):
+def process_snapshot_packet(mem, buf, off, length):
+    st = views(mem)
     st.ctr[C_SNAPSHOT_PACKETS] += 1
     pos = off + PACKET_HEADER
     end = off + length
@@ -814,13 +842,13 @@ def process_snapshot_packet(st, buf, off, length):
             continue
         kind = st.tpl[tid, L.T_KIND]
         if kind == L.K_SNAP:
-            if not apply_snapshot(st, tid, buf, body, block_len, mend):
+            if not apply_snapshot(st_mem(st), tid, buf, body, block_len, mend):
                 st.ctr[C_GROUP_OVERRUN] += 1
         elif kind == L.K_SNAP_MBO:
-            if not apply_snapshot_mbo(st, tid, buf, body, block_len, mend):
+            if not apply_snapshot_mbo(st_mem(st), tid, buf, body, block_len, mend):
                 st.ctr[C_GROUP_OVERRUN] += 1
         elif kind == L.K_DEF:
-            if not on_definition(st, tid, buf, body, block_len, mend):
+            if not on_definition(st_mem(st), tid, buf, body, block_len, mend):
                 st.ctr[C_GROUP_OVERRUN] += 1
 
 
@@ -834,7 +862,7 @@ def packet_in(st, buf, off, length, source):
         st.ctr[C_TRUNCATED_PACKET] += 1
         return
     if source == SRC_SNAPSHOT:
-        process_snapshot_packet(st, buf, off, length)
+        process_snapshot_packet(st_mem(st), buf, off, length)
         return
     seq = rd_u32(buf, off)
     nxt = st.ctr[C_NEXT_SEQ]
@@ -847,13 +875,13 @@ def packet_in(st, buf, off, length, source):
         st.ctr[C_DUPLICATES] += 1
         return
     if seq > nxt:
-        hold(st, buf, off, length, seq)
+        hold(st_mem(st), buf, off, length, seq)
         if seq - st.ctr[C_NEXT_SEQ] >= st.pend_meta.shape[0]:
-            declare_gap(st)
+            declare_gap(st_mem(st))
         return
     process_in_order(st, buf, off, length, seq)
     if st.ctr[C_PEND_COUNT] > 0:
-        drain_window(st)
+        drain_window(st_mem(st))
 
 
 @njit(cache=True, _nrt=False)

@@ -14,7 +14,8 @@ gets the FeedMem and rebuilds the region views (``handler.views``); Python gets 
     pend / pend_meta  reorder window: packets ahead of the next expected seq (A/B hole fill)
     ring / ring_meta  packets processed while some instrument is recovering, for replay
                       after its snapshot (notes/mdp3.md §5 "Snapshot alignment")
-    flat              the whole int64 block (the MBO regions are carved from it on demand)
+    flat, u8          the two flat arrays themselves (the MBO regions are carved from flat on
+                      demand; cold functions take FeedMem(flat, u8) and carve their own views)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..book.mbo import N_META, N_OCOLS, new_mbo
 from ..book.mbp import EMPTY_PX, NFIELD, NSIDE, PX
 from . import layout
 
-FeedState = namedtuple("FeedState", "ctr tpl inst index levels pend pend_meta ring ring_meta flat")
+FeedState = namedtuple("FeedState", "ctr tpl inst index levels pend pend_meta ring ring_meta flat u8")
 
 # Instrument states (visible to the strategy through inst[slot, I_STATE]).
 S_EMPTY = 0        # slot unused
