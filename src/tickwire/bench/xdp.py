@@ -390,6 +390,11 @@ def _available(only: str) -> list[str]:
     return names
 
 
+def _failed(failed: dict, key: str, rep: int, err: Exception) -> None:
+    f = failed.setdefault(key, {"reps": 0, "error": f"rep {rep}: {err}"})
+    f["reps"] += 1
+
+
 def run(args) -> int:
     if os.geteuid() != 0:
         print("bench xdp: needs root (network namespaces, bpf, AF_XDP)", file=sys.stderr)
@@ -404,25 +409,35 @@ def run(args) -> int:
     rtt = {n: [] for n in names}
     rx = {n: [] for n in names}
     info = {}
+    failed = {}       # "contender/test" -> failed reps and the first error; the others still run
     try:
         for rep in range(args.reps):
             for n in names:                       # interleaved: each rep runs every contender once
-                med, p99, lost, inf = b.rtt(n)
+                try:
+                    med, p99, lost, inf = b.rtt(n)
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    _failed(failed, f"{n}/rtt", rep, e)
+                    continue
                 rtt[n].append((med, p99, lost))
                 if inf:
                     info[n] = inf
             if not args.skip_rx:
                 for n in names:
                     if n != "xdp-c":
-                        rx[n].append(b.rx(n))
+                        try:
+                            rx[n].append(b.rx(n))
+                        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                            _failed(failed, f"{n}/rx", rep, e)
     finally:
         b.close()
 
     res = {"config": {"count": args.count, "warmup": args.warmup, "reps": args.reps, "seconds": args.seconds,
                       "xdp_mode": args.mode, "pinned": b.pin, "payload_bytes": 64, "xdp_port": info.get("xdp", {}),
                       "note": "2-vCPU shared VM: noisy; compare ratios within this run"},
-           "rtt_us": {}, "rx": {}}
+           "rtt_us": {}, "rx": {}, "failed": failed}
     for n in names:
+        if not rtt[n]:
+            continue
         res["rtt_us"][n] = {"median": statistics.median(r[0] for r in rtt[n]),
                             "p99": statistics.median(r[1] for r in rtt[n]),
                             "lost": sum(r[2] for r in rtt[n]), "runs": [[round(r[0], 2), round(r[1], 2)] for r in rtt[n]]}
@@ -432,13 +447,13 @@ def run(args) -> int:
                             "lost": sum(r[3] - r[2] for r in rx[n]), "sent": sum(r[3] for r in rx[n])}
     ref = res["rtt_us"].get("kernel-c", {}).get("median")
     if ref:
-        res["rtt_ratio_vs_kernel_c"] = {n: res["rtt_us"][n]["median"] / ref for n in names}
+        res["rtt_ratio_vs_kernel_c"] = {n: v["median"] / ref for n, v in res["rtt_us"].items()}
     cref = res["rtt_us"].get("xdp-c", {}).get("median")
     if cref and "xdp" in res["rtt_us"]:
         res["xdp_vs_c_af_xdp"] = res["rtt_us"]["xdp"]["median"] / cref
     if args.json:
         print(json.dumps(res, indent=2))
-        return 0
+        return 1 if failed else 0
     print(f"tickwire bench xdp  (veth, {args.mode} XDP, {'pinned server CPU0 / client CPU1' if b.pin else 'unpinned'}, "
           f"{args.reps} reps, medians; noisy shared VM)")
     if "xdp" in info:
@@ -446,7 +461,7 @@ def run(args) -> int:
         print(f"xdp port: mode={i['mode']} zerocopy={i['zerocopy']} umem={i['umem']} hugepages={i['hugepages']}")
     print(f"\nUDP echo RTT, 64-byte payload, {args.count} round trips (C busy-poll client)")
     print(f"  {'contender':<15}{'median us':>10}{'p99 us':>10}{'x kernel-c':>12}{'x xdp-c':>10}")
-    for n in names:
+    for n in res["rtt_us"]:
         r = res["rtt_us"][n]
         ratio = f"{r['median'] / ref:.2f}" if ref else "-"
         cr = f"{r['median'] / cref:.2f}" if cref else "-"
@@ -457,4 +472,6 @@ def run(args) -> int:
         for n in res["rx"]:
             r = res["rx"][n]
             print(f"  {n:<15}{r['mpps']:>8.3f}{r['offered_mpps']:>9.3f}{r['lost']:>10}")
-    return 0
+    for k, f in failed.items():
+        print(f"\nFAILED {k} in {f['reps']} rep(s), left out of the medians; first error: {f['error']}")
+    return 1 if failed else 0
