@@ -1,12 +1,15 @@
 """MDP 3.0 channel handler, compiled: one UDP payload in, books updated.
 
-    feed_input(st, buf, off, length, source)   source: SRC_A / SRC_B (incrementals),
+    feed_input(mem, buf, off, length, source)  source: SRC_A / SRC_B (incrementals),
                                                SRC_SNAPSHOT (market recovery loop)
-    feed_flush(st)                             declare the gap the reorder window holds
+    feed_run(mem, buf, offs, lens, source)     a batch of payloads (views built once)
+    feed_flush(mem)                            declare the gap the reorder window holds
 
-Both are ``@njit(cache=True, _nrt=False)`` and take the FeedState namedtuple (feed.state), so the
-engine calls them per packet from inside its own Numba loop, and Python calls them
-the same way (CLI, tests).
+All are ``@njit(cache=True, _nrt=False)`` and take the FeedMem (two flat arrays, feed.state),
+so the engine calls them per packet from inside its own Numba loop, and Python calls them
+the same way (CLI, tests). Inside, ``views(mem)`` carves the named regions (FeedState); the
+per-packet path is inlined into feed_input and feed_run, and the rare paths are out-of-line
+functions that take the FeedMem and carve their own views.
 
 Sequencing (notes/mdp3.md §5): A and B carry identical packets; the first copy of a
 MsgSeqNum is processed, later copies are counted as duplicates. A packet ahead of the
