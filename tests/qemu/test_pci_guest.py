@@ -79,10 +79,10 @@ def _boot(viommu: bool, script: str, drive) -> dict:
         results["out"] = {p.stem: p.read_text(errors="replace") for p in vm.run_dir.glob("*.out")}
         results["err"] = {p.stem: p.read_text(errors="replace") for p in vm.run_dir.glob("*.err")}
         results["files"] = {p.name: p.read_bytes() for p in vm.run_dir.glob("*.pcap")}
-        if source_hash() != src:
+        failed = bool(results["errors"])     # keep the run directory only then
+        if source_hash() != src:             # shown by any test that fails
             results["errors"].append("tickwire's sources changed during the guest run (a concurrent edit): "
                                      "the guest compiled what the prewarm had cached; slow steps may follow")
-        failed = bool(results["errors"])
     finally:
         vm.close(keep=failed)
     return results
