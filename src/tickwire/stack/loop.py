@@ -83,10 +83,8 @@ def tsc_calibration() -> tuple[float, int]:
     """(TSC ticks per ns, ns per tick in Q32) measured once per process over ~20 ms."""
     global _TSC
     if _TSC is None:
-        from ..mem.atomics import rdtscp as _r
-        from numba import njit as _nj
+        from ..tsc import read_tsc as read  # cached: a lambda here recompiled in every process
 
-        read = _nj(lambda: _r())
         read()
         t0, c0 = time.perf_counter_ns(), read()
         time.sleep(0.02)
