@@ -98,8 +98,9 @@ def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
     E, _ = build_engine(EngineConfig(secids=[s for s, _, _ in DEFAULT_INSTRUMENTS], strategy=args.strategy,
                                      strategy_params=sp, risk=risk))
     sim_cpu = None
-    if args.cpu is not None and len(os.sched_getaffinity(0)) > 1:
-        sim_cpu = next(c for c in sorted(os.sched_getaffinity(0)) if c != args.cpu)
+    if args.cpu is not None and (os.cpu_count() or 1) > 1:
+        # not sched_getaffinity(0): after the first path this process is pinned to args.cpu
+        sim_cpu = next(c for c in range(os.cpu_count()) if c != args.cpu)
     sim_port = port_spec.replace("role=client", "role=server")
     sim = _spawn_sim(sim_port, args.seed, args.duration + 20, args.rate, oe_port, udp_ports, sim_cpu,
                      (getattr(args, "impair_a", "0,0,0"), getattr(args, "impair_b", "0,0,0")))
