@@ -20,8 +20,9 @@ def test_bench_xdp_json_has_every_contender():
     r = subprocess.run([sys.executable, "-m", "tickwire.cli", "bench", "xdp", "--json", "--reps", "1",
                         "--count", "300", "--warmup", "30", "--seconds", "0.3"],
                        capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode in (0, 1) and r.stdout.startswith("{"), r.stderr[-3000:]     # 1: a contender failed
     res = json.loads(r.stdout)
+    assert res["failed"] == {} and r.returncode == 0, (res["failed"], r.stderr[-2000:])
     names = {"xdp", "xdp-c", "udp", "kernel-c", "kernel-python"}
     assert names <= set(res["rtt_us"])
     for n, v in res["rtt_us"].items():
