@@ -3,47 +3,34 @@ Compile the order/sim/engine per-event functions fresh (private cache dir, so th
 are inspectable) by running the in-process engine<->venue harness, and check that no
 float64 appears in their typed IR."""
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
+
+from conftest import float_uses_after_fresh_compile
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = textwrap.dedent('''
-    import io, json, sys
-    sys.path.insert(0, "tests/engine")
-    from inproc import Harness
-    h = Harness("market_maker", dict(instr=0, tick=250_000_000, half_spread=1))
-    h.connect(); h.run(200); h.snapshot()
-    from tickwire.engine import core
-    from tickwire.order import risk, orders, session, oe_codec
-    from tickwire.sim import matching, publisher, flow, venue, gateway_session
-    fs = [core.md_packet, core.md_begin, core.md_instrument, core.act_on_intents, core.oe_input, core.oe_timers, core._trades, core._business,
-          risk.check_new, risk.check_replace, risk.check_cancel, orders.submit_new, orders.submit_replace,
-          orders.submit_cancel, orders.reconcile, session.client_on_frame, session.client_poll,
-          oe_codec.frame_check, oe_codec.enc_new_order, oe_codec.enc_exec, matching.new_order,
-          matching.cancel_order, matching.replace_order, matching._match, publisher.pub_side_diff,
-          publisher.pub_book_entry, publisher.snapshot_packet, flow.flow_step, venue.venue_flow,
-          venue.venue_oe_input, gateway_session.server_on_frame, gateway_session.journal_put]
-    out = {}
-    for f in fs:
-        buf = io.StringIO()
-        f.inspect_types(file=buf)
-        text = buf.getvalue()
-        assert text.strip(), f.__name__
-        out[f.__name__] = [ln.strip() for ln in text.splitlines() if "float64" in ln][:5]
-    print(json.dumps(out))
-''')
+SETUP = '''
+import sys
+sys.path.insert(0, "tests/engine")
+from inproc import Harness
+h = Harness("market_maker", dict(instr=0, tick=250_000_000, half_spread=1))
+h.connect(); h.run(200); h.snapshot()
+from tickwire.engine import core
+from tickwire.order import risk, orders, session, oe_codec
+from tickwire.sim import matching, publisher, flow, venue, gateway_session
+'''
+
+FUNCTIONS = """
+    core.md_packet, core.md_begin, core.md_instrument, core.act_on_intents, core.oe_input, core.oe_timers, core._trades, core._business,
+    risk.check_new, risk.check_replace, risk.check_cancel, orders.submit_new, orders.submit_replace,
+    orders.submit_cancel, orders.reconcile, session.client_on_frame, session.client_poll,
+    oe_codec.frame_check, oe_codec.enc_new_order, oe_codec.enc_exec, matching.new_order,
+    matching.cancel_order, matching.replace_order, matching._match, publisher.pub_side_diff,
+    publisher.pub_book_entry, publisher.snapshot_packet, flow.flow_step, venue.venue_flow,
+    venue.venue_oe_input, gateway_session.server_on_frame, gateway_session.journal_put"""
 
 
 def test_no_float64_in_per_event_functions(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=3000)
-    assert r.returncode == 0, r.stderr[-3000:]
-    found = json.loads(r.stdout.strip().splitlines()[-1])
+    found = float_uses_after_fresh_compile(tmp_path, SETUP, FUNCTIONS, timeout=3000)
     assert len(found) == 32
     assert {k: v for k, v in found.items() if v} == {}

@@ -8,6 +8,8 @@ import os
 import numpy as np
 import pytest
 
+from conftest import float_uses_after_fresh_compile
+
 from tickwire.drivers.pci import list_nics, sysfs
 from tickwire.drivers.port import open_port
 from tickwire.drivers.spec import SpecError
@@ -150,20 +152,8 @@ def test_bursts_do_no_floating_point(tmp_path):
     slow, and inexact above 2**53. The compiled bursts must hold no float conversion at
     all (the pool-address check once compared ctypes.data, unsigned, with an int64).
     Compiled fresh in a subprocess: a kernel loaded from the cache has no LLVM IR."""
-    import subprocess
-    import sys
-    code = """
-from tickwire.drivers.pci import e1000e, virtio
-from tickwire.drivers.pci.warm import warm
-warm()
-for f in (e1000e.e1000e_rx_burst, e1000e.e1000e_tx_burst, virtio.virtio_rx_burst, virtio.virtio_tx_burst):
-    ir = "\\n".join(str(v) for v in f.inspect_llvm().values())
-    bad = [ln.strip() for ln in ir.splitlines() if any(op in ln for op in ("itofp ", "fptosi ", "fptoui ", " fcmp "))]
-    print(f.__name__, len(bad), bad[:2])
-"""
-    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)),
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = out.stdout.split("\n")
-    assert len([ln for ln in lines if ln]) == 4, out.stdout
-    assert all(ln.split()[1] == "0" for ln in lines if ln), out.stdout
+    setup = "from tickwire.drivers.pci import e1000e, virtio\nfrom tickwire.drivers.pci.warm import warm\nwarm()\n"
+    found = float_uses_after_fresh_compile(tmp_path, setup, "e1000e.e1000e_rx_burst, e1000e.e1000e_tx_burst, "
+                                           "virtio.virtio_rx_burst, virtio.virtio_tx_burst", llvm=True)
+    assert len(found) == 4, found
+    assert {k: v for k, v in found.items() if v} == {}
