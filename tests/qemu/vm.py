@@ -54,11 +54,6 @@ def accel_args() -> list[str]:
     return ["-accel", "tcg,thread=multi", "-cpu", "max"]
 
 
-def _tickwire_src_root() -> Path:
-    import tickwire
-    return Path(tickwire.__file__).resolve().parent.parent
-
-
 def guest_env_lines(share: Path) -> str:
     """Environment of every guest command. The Numba cache lives in the writable share
     and is keyed on a fixed generic CPU, so kernels the host pre-compiled load in the
@@ -66,10 +61,7 @@ def guest_env_lines(share: Path) -> str:
     return "\n".join([
         f"export PATH={PYTHON_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
         "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONFAULTHANDLER=1",
-        # the guest imports the very sources this test process imports (the checkout under
-        # test), not whatever tickwire the host's site-packages points at: the host's prewarm
-        # compiled those files, and Numba's cache is keyed on their paths
-        f"export PYTHONPATH={Path(__file__).parent / 'guest_shims'}:{_tickwire_src_root()}",
+        f"export PYTHONPATH={Path(__file__).parent / 'guest_shims'}",
         f"export NUMBA_CACHE_DIR={numba_cache_dir(share)}",
         "export NUMBA_CPU_NAME=generic",
     ])
