@@ -32,15 +32,16 @@ from ..order.orders import (REC_OK, collect_cancels, find, forget_all, reconcile
                             submit_replace)
 from ..order.risk import market_update, session_changed, status_update
 from ..order.session import (A_BUSINESS, A_DOWN, A_RESET, A_UP, client_connect, client_disconnected,
-                             client_garbage, client_on_frame, client_poll, next_out_seq)
+                             client_garbage, client_on_frame, client_poll, next_out_seq, SS_NEXT_OUT)
 from ..order.layout import I_LAST
-from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16
+from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
 from .dispatch import strat_book, strat_exec, strat_trade
 from .layout import (IM_SECID, IM_SLOT, IM_STATUS_DEFAULT, IM_UPDATES, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF,
                      IN_SIDE, IN_TIF, K_CANCEL, K_NEW, K_REPLACE, M_BAD_INTENTS, M_BOOK_EVENTS, M_CLOSE_TRANSPORT,
                      M_EXEC_EVENTS, M_INTENTS, M_KILL_CANCELS, M_LAST_T2T, M_MD_PACKETS, M_NOW, M_OE_FRAMES,
                      M_OE_GARBAGE, M_RESETS, M_RISK_REJECTS, M_RXS_LEN, M_RXS_OVERFLOW, M_SENT_CANCEL, M_SENT_NEW,
                      M_SENT_REPLACE, M_SESSION_DOWNS, M_STAMP_N, M_TRADE_EVENTS, M_TXS_LEN, M_TXS_OVERFLOW, M_T_FEED, M_T_PREV_POLL, M_T_RX,
+                     M_MD_SEQ, M_MD_SRC, ST_MD_SEQ, ST_MD_SRC, ST_OE_N, ST_OE_SEQ,
                      M_T_STACK, ST_FEED, ST_PREV_POLL, ST_RISK, ST_RX, ST_STACK, ST_STRATEGY, ST_TCP, ST_TX, TOP_ASK, TOP_ASK_QTY, TOP_BID, TOP_BID_QTY, TOP_UPDATES, TOP_VALID)
 
 IDS_NOW = 1
@@ -216,11 +217,13 @@ def md_begin(E, buf, off, length, source, now, t_rx):
     t_feed = rdtscp()
     E.meta[M_T_RX] = t_rx
     E.meta[M_T_FEED] = t_feed
+    E.meta[M_MD_SEQ] = rd_u32(buf, off) if length >= 4 else -1   # MsgSeqNum, mdp3.md §1
+    E.meta[M_MD_SRC] = source
     sent = 0
     if source != SRC_SNAPSHOT and _messages_seen(E) != seen:
         sent = _trades(E, buf, off, length, now)
         if sent > 0:
-            _record(E, rdtscp())
+            _record(E, rdtscp(), sent)
     return sent
 
 
@@ -238,13 +241,14 @@ def md_instrument(E, i, now):
     t_strat = rdtscp()
     sent = act_on_intents(E, n, now)
     if sent > 0:
-        _record(E, t_strat)
+        _record(E, t_strat, sent)
     return sent
 
 
 @njit(cache=True, _nrt=False)
-def _record(E, t_strat):
-    """A stamp row for the orders just encoded (ST_TX is written by the transport)."""
+def _record(E, t_strat, sent):
+    """A stamp row for the ``sent`` orders just encoded (ST_TX is written by the transport).
+    They took the ``sent`` SeqNums before the session's next one (next_out_seq)."""
     t_risk = rdtscp()
     k = E.meta[M_STAMP_N] % E.stamps.shape[0]
     E.stamps[k, ST_RX] = E.meta[M_T_RX]
@@ -255,6 +259,10 @@ def _record(E, t_strat):
     E.stamps[k, ST_PREV_POLL] = E.meta[M_T_PREV_POLL]
     E.stamps[k, ST_TCP] = 0
     E.stamps[k, ST_TX] = 0
+    E.stamps[k, ST_MD_SEQ] = E.meta[M_MD_SEQ]
+    E.stamps[k, ST_MD_SRC] = E.meta[M_MD_SRC]
+    E.stamps[k, ST_OE_SEQ] = E.sess[SS_NEXT_OUT] - sent
+    E.stamps[k, ST_OE_N] = sent
     E.meta[M_STAMP_N] += 1
 
 

@@ -39,12 +39,13 @@ MAX_INTENTS = 16
 (M_NOW, M_BOOK_EVENTS, M_TRADE_EVENTS, M_EXEC_EVENTS, M_INTENTS, M_BAD_INTENTS, M_SENT_NEW, M_SENT_CANCEL,
  M_SENT_REPLACE, M_RISK_REJECTS, M_TXS_LEN, M_RXS_LEN, M_OE_GARBAGE, M_CLOSE_TRANSPORT, M_STAMP_N,
  M_MD_PACKETS, M_OE_FRAMES, M_TXS_OVERFLOW, M_RXS_OVERFLOW, M_KILL_CANCELS, M_SESSION_DOWNS, M_RESETS,
- M_LAST_T2T, M_TX_DROPPED, M_SLOW_FRAMES, M_T_RX, M_T_FEED, M_T_STACK, M_T_PREV_POLL) = range(29)
+ M_LAST_T2T, M_TX_DROPPED, M_SLOW_FRAMES, M_T_RX, M_T_FEED, M_T_STACK, M_T_PREV_POLL, M_MD_SEQ, M_MD_SRC) = range(31)
 M_N = 32
 META_NAMES = ("now", "book_events", "trade_events", "exec_events", "intents", "bad_intents", "sent_new",
               "sent_cancel", "sent_replace", "risk_rejects", "txs_len", "rxs_len", "oe_garbage", "close_transport",
               "stamps", "md_packets", "oe_frames", "txs_overflow", "rxs_overflow", "kill_cancels", "session_downs",
-              "resets", "last_t2t_ticks", "tx_dropped", "slow_frames", "t_rx", "t_feed", "t_stack", "t_prev_poll")
+              "resets", "last_t2t_ticks", "tx_dropped", "slow_frames", "t_rx", "t_feed", "t_stack", "t_prev_poll",
+              "md_seq", "md_src")
 
 # stamps: one row per market-data packet that led to at least one order
 # (TSC ticks). In time order: PREV_POLL (the receive poll before the one that found the
@@ -52,5 +53,11 @@ META_NAMES = ("now", "book_events", "trade_events", "exec_events", "intents", "b
 # STACK (Ethernet/IP/UDP done), FEED (feed handler + books), STRATEGY (intents out),
 # RISK (risk checks + encoding), TCP (segment built), TX (frame in the transmit ring).
 ST_RX, ST_FEED, ST_STRATEGY, ST_RISK, ST_TX, ST_STACK, ST_TCP, ST_PREV_POLL = range(8)
-ST_N = 8
 STAGE_NAMES = ("rx", "feed", "strategy", "risk", "tx", "stack", "tcp", "prev_poll")
+# Identifiers, not times: they let a peer join its own stamps to the row (end to end through
+# the simulator, docs/sim-e2e.md). MD_SEQ: MsgSeqNum of the MDP packet being processed
+# (mdp3.md §1 packet header, -1 when the payload is shorter than one), MD_SRC: its feed
+# (feed.state SRC_A/SRC_B/SRC_SNAPSHOT); OE_SEQ: FIXP SeqNum of the row's first order-entry
+# business message, OE_N: how many the row sent (consecutive SeqNums from OE_SEQ).
+ST_MD_SEQ, ST_MD_SRC, ST_OE_SEQ, ST_OE_N = range(8, 12)
+ST_N = 12
