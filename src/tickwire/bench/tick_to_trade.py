@@ -5,6 +5,9 @@ Each repetition runs the simulator and the engine as two processes, first joined
 then over kernel sockets on loopback (udp:/tcp: ports). Tick-to-trade is measured inside
 the engine with rdtscp: from the market-data frame being taken from the receive path to
 the order frame being handed to the transmit path (wire-to-wire inside the process).
+End to end through the simulator: from the simulator handing the market-data packet to
+its transmit path to the simulator's receive call returning the order (rdtscp in both
+processes, joined per order after the run: sim/e2e_stamps.py, docs/sim-e2e.md).
 Reported: p50/p99/p99.9 per path, the median over repetitions, and kernel/memif at p50.
 """
 
@@ -39,22 +42,26 @@ def run(args) -> int:
         rnd = int.from_bytes(os.urandom(2), "little")
         res, _, _ = run_path("memif", a, f"memif:socket={tmp}/md.sock,role=client", 20000 + rnd % 20000,
                              (40000 + rnd % 9000, 49000 + rnd % 9000, 58000 + rnd % 7000))
-        reps["memif"].append({**res["tick_to_trade"], "stages_p50_ns": res["stages_p50_ns"]})
+        reps["memif"].append({**res["tick_to_trade"], "stages_p50_ns": res["stages_p50_ns"],
+                              "end_to_end": res.get("end_to_end", {"count": 0})})
         placement = res["placement"]
         res, _, _ = run_path("kernel", a, "socket", 20000 + (rnd + 7) % 20000,
                              (40007 + rnd % 9000, 49007 + rnd % 9000, 58007 + rnd % 7000))
-        reps["kernel"].append({**res["tick_to_trade"], "stages_p50_ns": res["stages_p50_ns"]})
+        reps["kernel"].append({**res["tick_to_trade"], "stages_p50_ns": res["stages_p50_ns"],
+                               "end_to_end": res.get("end_to_end", {"count": 0})})
     out = {"repeat": args.repeat, "duration_s": args.duration, "strategy": args.strategy, "placement": placement,
            "loadavg": os.getloadavg(),
            "note": "2-vCPU shared VM, other jobs running: noisy; max/p99.9 include vCPU preemption"}
     for path, rs in reps.items():
-        ok = [x for x in rs if x.get("count")]
-        out[path] = {k: int(statistics.median(x[k] for x in ok)) for k in ("count", "p50_ns", "p99_ns", "p99_9_ns")} \
-            if ok else {"count": 0}
+        out[path] = _medians(rs)
+        out[path]["end_to_end"] = _medians([x["end_to_end"] for x in rs])
         out[path]["runs"] = rs
     m, k = out["memif"].get("p50_ns"), out["kernel"].get("p50_ns")
     if m and k:
         out["kernel_over_memif_p50"] = round(k / m, 2)
+    m, k = out["memif"]["end_to_end"].get("p50_ns"), out["kernel"]["end_to_end"].get("p50_ns")
+    if m and k:
+        out["end_to_end_kernel_over_memif_p50"] = round(k / m, 2)
     if args.json:
         print(json.dumps(out))
     else:
@@ -63,10 +70,22 @@ def run(args) -> int:
         for path in ("memif", "kernel"):
             s = out[path]
             print(f"  {path:<7} n={s.get('count', 0):<6} p50 {s.get('p50_ns', '-')} ns  p99 {s.get('p99_ns', '-')} ns  "
-                  f"p99.9 {s.get('p99_9_ns', '-')} ns")
+                  f"p99.9 {s.get('p99_9_ns', '-')} ns   (in the engine)")
+            e = s["end_to_end"]
+            print(f"  {'':<7} n={e.get('count', 0):<6} p50 {e.get('p50_ns', '-')} ns  p99 {e.get('p99_ns', '-')} ns  "
+                  f"p99.9 {e.get('p99_9_ns', '-')} ns   (end to end through the simulator)")
             if s.get("runs"):
                 st = s["runs"][len(s["runs"]) // 2].get("stages_p50_ns", {})
                 print("          stage p50s (ns): " + ", ".join(f"{k} {v}" for k, v in st.items()))
         if "kernel_over_memif_p50" in out:
-            print(f"  kernel / memif at p50: {out['kernel_over_memif_p50']}x")
+            print(f"  kernel / memif at p50: {out['kernel_over_memif_p50']}x in the engine, "
+                  f"{out.get('end_to_end_kernel_over_memif_p50', '-')}x end to end")
     return 0
+
+
+def _medians(rs: list[dict]) -> dict:
+    """Median over the repetitions that measured something, of count and each percentile."""
+    ok = [x for x in rs if x.get("count")]
+    if not ok:
+        return {"count": 0}
+    return {k: int(statistics.median(x[k] for x in ok)) for k in ("count", "p50_ns", "p99_ns", "p99_9_ns")}

@@ -67,10 +67,12 @@ class _Sim:
         return json.loads(lines[-1]) if lines else {"error": "".join(self.err)[-500:]}
 
 
-def _spawn_sim(port, seed, duration, rate, oe_port, udp_ports, cpu, impair=("0,0,0", "0,0,0")) -> _Sim:
+def _spawn_sim(port, seed, duration, rate, oe_port, udp_ports, cpu, impair=("0,0,0", "0,0,0"), e2e_out="") -> _Sim:
     cmd = [sys.executable, "-m", "tickwire.cli", "sim", "--port", port, "--seed", str(seed), "--duration",
            str(duration), "--rate", str(rate), "--oe-port", str(oe_port), "--udp-ports",
            ",".join(map(str, udp_ports)), "--impair-a", impair[0], "--impair-b", impair[1], "--json"]
+    if e2e_out:
+        cmd += ["--e2e-out", e2e_out]
     pre = None
     if cpu is not None:
         pre = lambda: os.sched_setaffinity(0, {cpu})  # noqa: E731
@@ -102,8 +104,14 @@ def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
         # not sched_getaffinity(0): after the first path this process is pinned to args.cpu
         sim_cpu = next(c for c in range(os.cpu_count()) if c != args.cpu)
     sim_port = port_spec.replace("role=client", "role=server")
-    sim = _spawn_sim(sim_port, args.seed, args.duration + 20, args.rate, oe_port, udp_ports, sim_cpu,
-                     (getattr(args, "impair_a", "0,0,0"), getattr(args, "impair_b", "0,0,0")))
+    impair = (getattr(args, "impair_a", "0,0,0"), getattr(args, "impair_b", "0,0,0"))
+    # end to end through the simulator: not with kernel-socket impairments (e2e_poll sends plainly)
+    e2e_out = ""
+    if getattr(args, "e2e", True) and (port_spec != "socket" or impair == ("0,0,0", "0,0,0")):
+        fd, e2e_out = tempfile.mkstemp(prefix="tw-e2e-", suffix=".npz")
+        os.close(fd)
+    sim = _spawn_sim(sim_port, args.seed, args.duration + 20, args.rate, oe_port, udp_ports, sim_cpu, impair,
+                     e2e_out)
     try:
         tc = TransportConfig(port=port_spec, oe_port=oe_port, udp_ports=udp_ports, cpu=args.cpu,
                              rt=bool(getattr(args, "rt", False)), peer_alive=sim.alive,
@@ -115,6 +123,7 @@ def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
         sim_stats = sim.finish()
     s = samples(E)
     snap = engine_snapshot(E)
+    e2e = _end_to_end(E, e2e_out, sim_stats)
     res = {"path": name, "tick_to_trade": summary(s["tick_to_trade"]),
            "stages_p50_ns": {k: int(v[len(v) // 2]) if len(v) else None
                              for k, v in ((k, sorted(v)) for k, v in s.items() if k != "tick_to_trade")},
@@ -122,7 +131,36 @@ def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
            **snap, "engine_transport": {k: v for k, v in stats.items() if not isinstance(v, dict)},
            "engine_port": stats.get("port", {}),
            "sim": sim_stats}
+    if e2e is not None:
+        res["end_to_end"] = e2e
     return res, s["tick_to_trade"], E
+
+
+def _end_to_end(E, path, sim_stats):
+    """Join the simulator's stamps (saved at ``path``) with the engine's rows: e2e_stamps.join."""
+    if not path:
+        return None
+    from ..engine.latency import summary, ticks_per_ns
+    from ..engine.layout import M_STAMP_N
+    from ..sim.e2e_stamps import join, load
+    try:
+        if "e2e" not in sim_stats:
+            return {"count": 0, "error": "the simulator saved no stamps"}
+        md, oe = load(path)
+    finally:
+        os.unlink(path)
+    n = min(int(E.meta[M_STAMP_N]), E.stamps.shape[0])
+    j = join(E.stamps[:n], md, oe, ticks_per_ns())
+    out = summary(j["e2e_ns"])
+    # a consistency check of the two processes' clocks and of the join: the order cannot reach
+    # the simulator before the engine handed it to its transmit path
+    has = j["t2t_ns"] >= 0
+    out.update(rows=j["rows"], late=int(j["late"].sum()), unjoined=j["unjoined"], sim=sim_stats["e2e"],
+               e2e_below_engine_t2t=int((j["e2e_ns"][has] < j["t2t_ns"][has]).sum()),
+               engine_t2t_of_joined=summary(j["t2t_ns"][has]),
+               legs={"sim_tx_to_engine_rx": summary(j["to_engine_ns"]),
+                     "engine_tx_to_sim_rx": summary(j["from_engine_ns"][has])})
+    return out
 
 
 def run(args) -> int:
@@ -148,7 +186,8 @@ def run(args) -> int:
     shutil.rmtree(tmp, ignore_errors=True)     # the memif control socket lived here
     plot(dists, args.png)
     out = {"duration_s": args.duration, "seed": args.seed, "strategy": args.strategy, "png": args.png,
-           "tick_to_trade_ns": {k: v["tick_to_trade"] for k, v in results.items()}}
+           "tick_to_trade_ns": {k: v["tick_to_trade"] for k, v in results.items()},
+           "end_to_end_ns": {k: v["end_to_end"] for k, v in results.items() if "end_to_end" in v}}
     m, k = out["tick_to_trade_ns"].get("memif", {}), out["tick_to_trade_ns"].get("kernel", {})
     if m.get("p50_ns") and k.get("p50_ns"):
         out["kernel_over_memif_p50"] = round(k["p50_ns"] / m["p50_ns"], 2)
@@ -158,4 +197,8 @@ def run(args) -> int:
     else:
         from ..engine.view import print_report
         print_report(out)
+        for name, e in out["end_to_end_ns"].items():
+            print(f"{name}: end to end through the simulator (MD packet sent -> order received, ns): "
+                  f"n={e.get('count', 0)} p50 {e.get('p50_ns', '-')} p99 {e.get('p99_ns', '-')} "
+                  f"p99.9 {e.get('p99_9_ns', '-')}")
     return 0

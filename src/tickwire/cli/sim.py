@@ -34,6 +34,9 @@ def register(sub):
     p.add_argument("--replay-ports", default="", help="only UDP packets to these ports (comma list; default all)")
     p.add_argument("--start", choices=("session", "now"), default="session",
                    help="start the run's clock at the first FIXP session (default) or at once")
+    p.add_argument("--e2e-out", default="", metavar="FILE.npz",
+                   help="measure tick-to-trade end to end: stamp market data sent and orders received in the "
+                        "compiled loop, save the stamps here (docs/sim-e2e.md)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
 
@@ -45,7 +48,7 @@ def run(args) -> int:
         raise ValueError("--udp-ports: three ports (feed A, feed B, snapshot)")
     cfg = SimConfig(port=args.port, ip=args.ip, oe_port=args.oe_port, udp_ports=ports, seed=args.seed,
                     rate=args.rate, duration=args.duration, impair=(args.impair_a, args.impair_b),
-                    replay=args.replay, replay_speed=args.replay_speed, start=args.start,
+                    replay=args.replay, replay_speed=args.replay_speed, start=args.start, e2e_out=args.e2e_out,
                     replay_ports=tuple(int(x) for x in args.replay_ports.split(",")) if args.replay_ports else None)
     if args.replay_speed <= 0:
         raise ValueError("--replay-speed must be positive")

@@ -3,6 +3,8 @@ optional injected loss, duplication and reordering per feed (seeded, reproducibl
 
 imp[feed, *]: loss, duplicate, reorder probabilities in parts per million. A reordered
 packet is held back and sent after the next packet of that feed.
+Each packet's first hand-off to the port is stamped for the end-to-end measurement
+(e2e_stamps.py).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import numpy as np
 from numba import njit
 
 from ..drivers.port import tx_burst
-from ..mem.atomics import memcpy
+from ..mem.atomics import memcpy, rdtscp
 from ..mem.mempool import buf_start, pool_alloc, pool_free
 from ..stack.udp import SEND_OK, UDP_PAYLOAD_OFF, udp_prepare
+from .e2e_stamps import md_seq_of, stamp_md
 
 IMP_LOSS, IMP_DUP, IMP_REORDER = range(3)
 # counters c[feed, *]
@@ -44,20 +47,43 @@ def _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, k):
 
 
 @njit(cache=True)
-def send_md(port_state, pool, net, mdq, mdq_len, count, dst, dport, sport, imp, rng, hold, hold_len, cnt, txb):
-    """Send ``mdq[:count]`` on each feed f (dst[f]:dport[f]) with impairments imp[f].
-    ``hold[f]`` keeps a packet delayed for reordering. Returns frames handed to the port."""
+def _burst(port_state, pool, txb, k, cnt, st):
+    """Hand ``txb[:k]`` to the port; stamp what it took (e2e_stamps: the TSC read right
+    before tx_burst, since the peer may see the first frame before tx_burst returns)."""
+    t = rdtscp()
+    sent = tx_burst(port_state, pool, txb, k)
+    for j in range(sent):
+        stamp_md(st, st.pend[j, 1], st.pend[j, 0], t)
+    for j in range(sent, k):
+        pool_free(pool, txb[j])
+        cnt[st.pend[j, 1], MC_TX_DROPPED] += 1
+    return sent
+
+
+@njit(cache=True, inline="always")
+def _queue(port_state, pool, net, pkt, n, dst, sport, dport, txb, k, st, f):
+    k2, ok = _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, k)
+    if ok:
+        st.pend[k, 0] = md_seq_of(pkt, n)
+        st.pend[k, 1] = f
+    return k2, ok
+
+
+@njit(cache=True)
+def send_md(port_state, pool, net, mdq, mdq_len, count, dst, dport, sport, imp, rng, hold, hold_len, cnt, txb, st):
+    """Send ``mdq[:count]`` on each feed f (dst[f]:dport[f]) with impairments imp[f]:
+    packet q on feed A, then on feed B, then packet q+1 (so the first copy of a packet is
+    not queued behind the whole batch of the other feed). ``hold[f]`` keeps a packet
+    delayed for reordering. ``st`` (e2e_stamps.E2e) gets each packet's first send time.
+    Returns frames handed to the port."""
     total = 0
-    for f in range(dst.shape[0]):
-        k = 0
-        for q in range(count):
-            n = mdq_len[q]
-            if k + 3 > txb.shape[0]:
-                sent = tx_burst(port_state, pool, txb, k)
-                for j in range(sent, k):
-                    pool_free(pool, txb[j])
-                    cnt[f, 5] += 1
-                total += sent
+    k = 0
+    cap = min(txb.shape[0], st.pend.shape[0])
+    for q in range(count):
+        n = mdq_len[q]
+        for f in range(dst.shape[0]):
+            if k + 3 > cap:
+                total += _burst(port_state, pool, txb, k, cnt, st)
                 k = 0
             if _rand_ppm(rng) < imp[f, IMP_LOSS]:
                 cnt[f, MC_LOST] += 1
@@ -67,24 +93,20 @@ def send_md(port_state, pool, net, mdq, mdq_len, count, dst, dport, sport, imp, 
                 hold_len[f] = n
                 cnt[f, MC_REORDERED] += 1
                 continue
-            k, ok = _frame(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k)
+            k, ok = _queue(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k, st, f)
             if not ok:
                 cnt[f, MC_NOBUF] += 1
                 continue
             cnt[f, MC_SENT] += 1
             if _rand_ppm(rng) < imp[f, IMP_DUP]:
-                k, ok = _frame(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k)
+                k, ok = _queue(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k, st, f)
                 if ok:
                     cnt[f, MC_DUPED] += 1
             if hold_len[f] > 0:
-                k, ok = _frame(port_state, pool, net, hold[f], hold_len[f], dst[f], sport, dport[f], txb, k)
+                k, ok = _queue(port_state, pool, net, hold[f], hold_len[f], dst[f], sport, dport[f], txb, k, st, f)
                 hold_len[f] = 0
-        if k > 0:
-            sent = tx_burst(port_state, pool, txb, k)
-            for j in range(sent, k):
-                pool_free(pool, txb[j])
-                cnt[f, MC_TX_DROPPED] += 1
-            total += sent
+    if k > 0:
+        total += _burst(port_state, pool, txb, k, cnt, st)
     return total
 
 

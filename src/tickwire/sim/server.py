@@ -7,7 +7,10 @@ Two transports, same venue code:
     the same engine strategy is compared against.
 
 The control loop is Python (TCP slow path, timers, pacing); the venue's work (matching,
-publishing, session, execution reports) is compiled.
+publishing, session, execution reports) is compiled. With ``e2e_out`` set, every turn of
+the loop while a client is connected sends the queued market data and busy-polls order
+entry in one compiled call (e2e_poll.py), stamping both for the end-to-end measurement,
+which is saved to that file at the end (e2e_stamps.py, docs/sim-e2e.md).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import numpy as np
 
 from ..wire.bytes import ip_to_int
 from ..order.session import SS_ESTABLISHED
+from .e2e_poll import K_OK, frames_turn, kernel_turn
+from .e2e_stamps import EM_PEEK, EM_SCAN_LEN, new_e2e, save_e2e
 from .md_out import send_md, send_one
-from .venue import (V_NAMES, build_venue, take_md, take_out, venue_disconnected, venue_flow, venue_oe_input,
+from .venue import (V_MDQ_N, V_NAMES, build_venue, take_md, take_out, venue_disconnected, venue_flow, venue_oe_input,
                     venue_snapshot, venue_timers)
 
 TICK = 250_000_000
@@ -50,6 +55,20 @@ class SimConfig:
     replay_speed: float = 1.0              # capture time x this = send time (2.0: twice as fast)
     replay_ports: tuple | None = None      # keep only UDP packets to these ports (None: all)
     start: str = "session"                 # the run's clock starts at the first FIXP session, or "now"
+    e2e_out: str = ""                      # measure end to end; save the stamps here (.npz)
+    e2e_budget_us: float = 2000.0          # longest busy-poll turn (shorter when the flow is due sooner)
+    e2e_grace_us: float = 50.0             # a turn ends this long after the last order-entry bytes
+
+
+def _turn_ticks(cfg):
+    from ..engine.latency import ticks_per_ns
+    tpn = ticks_per_ns()
+    return tpn * 1000, int(cfg.e2e_budget_us * 1000 * tpn), int(cfg.e2e_grace_us * 1000 * tpn)
+
+
+def _budget(tr, us):
+    """Ticks for a turn that should last ``us`` microseconds, within [20 us, cfg budget]."""
+    return int(min(max(us, 20.0) * tr.tpus, tr.budget))
 
 
 class _Kernel:
@@ -67,9 +86,29 @@ class _Kernel:
         self.rng = np.random.default_rng(cfg.seed ^ 0x5EED)
         self.hold = [None, None]
         self.counts = {"sent": 0, "lost": 0, "duplicated": 0, "reordered": 0}
+        self.e2e = new_e2e(16, 16)
 
     def start(self):
-        pass
+        if self.cfg.e2e_out:
+            from ..drivers.sock_common import sockaddr_in
+            self.addrs = np.stack([sockaddr_in("127.0.0.1", p) for p in self.cfg.udp_ports[:2]])
+            self.sa = np.zeros(32, np.uint8)
+            self.rxb = np.zeros(1 << 16, np.uint8)
+            self.tpus, self.budget, self.grace = _turn_ticks(self.cfg)
+
+    def turn(self, V, us):
+        """e2e_poll.kernel_turn: queued market data out, order entry in, stamped."""
+        got, status, sent, errs = kernel_turn(self.udp.fileno(), self.addrs, V.mdq, V.mdq_len, int(V.meta[V_MDQ_N]),
+                                              self.conn.fileno(), self.rxb, self.sa, self.e2e, _budget(self, us),
+                                              self.grace)
+        V.meta[V_MDQ_N] = 0
+        self.counts["sent"] += sent
+        self.counts["send_errors"] = self.counts.get("send_errors", 0) + errs
+        if status != K_OK:
+            self.conn.close()
+            self.conn = None
+            return b"", False
+        return (self.rxb[:got].tobytes() if got else None), False
 
     def connected(self):
         return self.conn is not None
@@ -83,6 +122,7 @@ class _Kernel:
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             c.setblocking(False)
             self.conn = c
+            self.e2e.meta[EM_SCAN_LEN] = 0
             return None, True
         try:
             data = self.conn.recv(65536)
@@ -171,11 +211,18 @@ class _Frames:
         self.dport = np.array(cfg.udp_ports[:2], np.int64)
         self.imp = np.array(cfg.impair, np.int64)
         self.rng = np.array([(cfg.seed * 0x9E3779B97F4A7C15 + 1) & 0x7FFFFFFFFFFFFFFF | 1], np.int64)
+        self.e2e = new_e2e(16, 16) if not cfg.e2e_out else new_e2e()
         self.hold = np.zeros((2, 1500), np.uint8)
         self.hold_len = np.zeros(2, np.int64)
         self.cnt = np.zeros((2, 6), np.int64)
         self.txb = np.zeros(64, np.int32)
         self.send_md_queue(_EMPTY)      # compile the frame path now
+        if cfg.e2e_out:
+            t = self.tcp
+            self.tcp_arrays = (t.bufs, t.hot, t.nslots, t.txq, t.rxq, t.tmpl, t.sg, t.slow, t.acks, t.opts)
+            self.rxb = np.zeros(1 << 16, np.uint8)
+            self.tpus, self.budget, self.grace = _turn_ticks(cfg)
+            self.turn(_EMPTY, 20.0, -1)   # compile the measuring turn now (no connection: slot -1)
 
     def connected(self):
         return self.conn is not None and self.conn.state_name == "ESTABLISHED"
@@ -186,6 +233,8 @@ class _Frames:
             c = self.lst.accept(timeout=0) if self.lst.ready else None
             if c is not None:
                 self.conn = c
+                self.e2e.meta[EM_PEEK] = 0
+                self.e2e.meta[EM_SCAN_LEN] = 0
                 return None, True
             return None, False
         if self.conn.state_name != "ESTABLISHED":
@@ -199,6 +248,27 @@ class _Frames:
     def send_oe(self, data):
         if self.conn is not None and data:
             self.conn.send(data)
+
+    def turn(self, V, us, slot=None):
+        """e2e_poll.frames_turn: queued market data out, order entry polled and stamped;
+        then the TCP slow path and timers, and the bytes read as in poll()."""
+        n = int(V.meta[1])
+        self.net.set_now()
+        slot = self.conn.slot if slot is None else slot
+        _, nslow, _ = frames_turn(self.port.state, self.port.pool.arrays, self.net.state, V.mdq, V.mdq_len, n, self.dst,
+                                  self.dport, 0x3800, self.imp, self.rng, self.hold, self.hold_len, self.cnt, self.txb,
+                                  self.tcp_arrays, slot, self.tcp.local_mac, self.tcp.clock(), self.rxb, self.e2e,
+                                  _budget(self, us), self.grace if slot >= 0 else 0)
+        V.meta[1] = 0
+        self.tcp.process_slow(nslow)
+        self.tcp.service()
+        if slot < 0:
+            return None, False
+        if self.conn.state_name != "ESTABLISHED":
+            self.conn = None
+            return b"", False
+        k = self.conn.readable()
+        return (self.conn.recv(k) if k else None), False
 
     def send_packets(self, packets):
         """Send a list of payloads on feeds A and B (replay): same path as the venue's queue."""
@@ -219,7 +289,7 @@ class _Frames:
         if n or V is _EMPTY:
             self.net.set_now()
             send_md(self.port.state, self.port.pool.arrays, self.net.state, V.mdq, V.mdq_len, n, self.dst, self.dport,
-                    0x3800, self.imp, self.rng, self.hold, self.hold_len, self.cnt, self.txb)
+                    0x3800, self.imp, self.rng, self.hold, self.hold_len, self.cnt, self.txb, self.e2e)
             V.meta[1] = 0
 
     def send_snapshot(self, pkt):
@@ -248,7 +318,11 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
         from .replay import load_replay
         replay = load_replay(cfg.replay, cfg.replay_ports)
     md_dropped = 0
+    if cfg.e2e_out and (cfg.replay or (cfg.port == "socket" and any(any(x) for x in cfg.impair))):
+        raise ValueError("e2e measurement: not with --replay, nor with impairments on kernel sockets")
     tr = _Kernel(cfg) if cfg.port == "socket" else _Frames(cfg)
+    if cfg.e2e_out and cfg.port == "socket":
+        tr.e2e = new_e2e()
     snap = np.zeros(2048, np.uint8)
     rx = np.zeros(1 << 16, np.uint8)
     # compile (or load from the cache) everything before a client can connect, so no
@@ -271,6 +345,7 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
     next_snap = t_start
     done_steps = 0
     connections = 0
+    m_span = [0.0, 0.0]            # first and last measuring turn
     try:
         while True:
             t = time.monotonic()
@@ -278,7 +353,14 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
                     or (stop is not None and stop()):
                 break
             now = time.monotonic_ns()
-            data, new_conn = tr.poll()
+            measuring = bool(cfg.e2e_out) and t0 is not None and tr.connected()
+            if measuring:
+                # poll until the next synthetic flow step is due
+                data, new_conn = tr.turn(V, ((done_steps + 1) / cfg.rate - (t - t0)) * 1e6)
+                m_span[0] = m_span[0] or t
+                m_span[1] = time.monotonic()
+            else:
+                data, new_conn = tr.poll()
             if new_conn:
                 connections += 1
             if data == b"":
@@ -313,10 +395,11 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
                 else:
                     tr.send_md(due)
                 continue
-            if isinstance(tr, _Frames):
-                tr.send_md_queue(V)
-            else:
-                tr.send_md(take_md(V))
+            if not (cfg.e2e_out and tr.connected()):      # measuring: the next turn sends them
+                if isinstance(tr, _Frames):
+                    tr.send_md_queue(V)
+                else:
+                    tr.send_md(take_md(V))
             if t >= next_snap:
                 next_snap = t + cfg.snapshot_every
                 for i in range(len(cfg.instruments)):
@@ -325,6 +408,8 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
         stats = {"flow_steps": done_steps, "connections": connections, "md_packets": int(V.pub.meta[7]),
                  "md_seq": int(V.pub.meta[0]), **{f"venue_{k}": int(v) for k, v in zip(V_NAMES, V.meta)},
                  **{f"md_{k}": v for k, v in tr.counts.items()}}
+        if cfg.e2e_out:
+            stats["e2e"] = save_e2e(tr.e2e, cfg.e2e_out, m_span[1] - m_span[0])
         if replay is not None:
             stats.update(replay_packets=len(replay.payloads), replay_sent=replay.next, replay_md_dropped=md_dropped,
                          **{f"replay_skipped_{k}": v for k, v in replay.skipped.items() if v})
