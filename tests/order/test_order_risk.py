@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from tickwire.order import reasons as R
 from tickwire.order.config import InstrumentLimits, RiskConfig, build_risk_state, reject_counts
 from tickwire.order.layout import (G_KILL, G_KILL_REASON, I_OPEN_BUY, I_OPEN_SELL, SIDE_BUY, SIDE_SELL,
                                    STATUS_READY_TO_TRADE)
-from tickwire.order.risk import check_cancel, check_new, commit_new, kill_engage, kill_reset, market_update, \
+from tickwire.order.risk import check_cancel, check_new, check_new_dry, commit_new, kill_engage, kill_reset, market_update, \
     session_changed, status_update
 
 T0 = 1_000_000_000_000
@@ -181,3 +182,30 @@ def test_config_rejects_absurd_limits():
     cfg = RiskConfig.from_dict({"instruments": [{"max_qty": 3, "tick": 5}], "kill_on": ["max_qty"]})
     rs = build_risk_state(cfg)
     assert rs.limits[0, 0] == 3
+
+
+def _risk_arrays(rs):
+    return [a.copy() for a in rs]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([SIDE_BUY, SIDE_SELL, 0, 3]), st.integers(-3, 14),
+                          st.integers(-12, 12), st.integers(0, 2), st.integers(-2, 3), st.integers(0, 3_000_000)),
+                min_size=1, max_size=40))
+def test_dry_check_answers_as_check_new_and_changes_nothing(orders):
+    """check_new_dry (the engine's idle warm-up, engine/warm.py) must give the verdict
+    check_new gives, for every reason including the rate buckets, and leave every
+    risk array as it was (no count, no token, no kill switch)."""
+    rs = make(order_rate=5, order_burst=3, message_rate=1000, message_burst=4)
+    now, cid = T0, 0
+    for side, qty, dpx, i, dcid, dt in orders:
+        now += dt
+        cid = max(cid + dcid, 0)
+        price = MID + dpx * TICK
+        before = _risk_arrays(rs)
+        dry = check_new_dry(rs, now, i, side, price, qty, cid)
+        assert all(np.array_equal(a, b) for a, b in zip(before, rs))
+        r = check_new(rs, now, i, side, price, qty, cid)
+        assert dry == r
+        if r == R.OK:
+            commit_new(rs, now, i, side, price, qty, cid)

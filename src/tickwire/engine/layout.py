@@ -39,13 +39,14 @@ MAX_INTENTS = 16
 (M_NOW, M_BOOK_EVENTS, M_TRADE_EVENTS, M_EXEC_EVENTS, M_INTENTS, M_BAD_INTENTS, M_SENT_NEW, M_SENT_CANCEL,
  M_SENT_REPLACE, M_RISK_REJECTS, M_TXS_LEN, M_RXS_LEN, M_OE_GARBAGE, M_CLOSE_TRANSPORT, M_STAMP_N,
  M_MD_PACKETS, M_OE_FRAMES, M_TXS_OVERFLOW, M_RXS_OVERFLOW, M_KILL_CANCELS, M_SESSION_DOWNS, M_RESETS,
- M_LAST_T2T, M_TX_DROPPED, M_SLOW_FRAMES, M_T_RX, M_T_FEED, M_T_STACK, M_T_PREV_POLL, M_MD_SEQ, M_MD_SRC) = range(31)
+ M_LAST_T2T, M_TX_DROPPED, M_SLOW_FRAMES, M_T_RX, M_T_FEED, M_T_STACK, M_T_PREV_POLL, M_MD_SEQ, M_MD_SRC,
+ M_WARMS) = range(32)
 M_N = 32
 META_NAMES = ("now", "book_events", "trade_events", "exec_events", "intents", "bad_intents", "sent_new",
               "sent_cancel", "sent_replace", "risk_rejects", "txs_len", "rxs_len", "oe_garbage", "close_transport",
               "stamps", "md_packets", "oe_frames", "txs_overflow", "rxs_overflow", "kill_cancels", "session_downs",
               "resets", "last_t2t_ticks", "tx_dropped", "slow_frames", "t_rx", "t_feed", "t_stack", "t_prev_poll",
-              "md_seq", "md_src")
+              "md_seq", "md_src", "warms")
 
 # stamps: one row per market-data packet that led to at least one order
 # (TSC ticks). In time order: PREV_POLL (the receive poll before the one that found the

@@ -26,7 +26,7 @@ from ..mem.mempool import BUF_SIZE, pool_free
 from ..stack.input import stack_input
 from ..stack.poll import stack_poll
 from ..stack.state import ACT_TX, ACT_UDP, C_NOW, I_EP
-from ..stack.tcp.fastpath import build_ack, fast_input, fast_send, tcp_recv
+from ..stack.tcp.fastpath import build_ack, fast_input, fast_send, tcp_recv, warm_send
 from ..stack.tcp.loops import clock_us
 from ..stack.tcp.poll import find_slot
 from ..stack.tcp.segment import C_OK, tcp_decode
@@ -35,7 +35,9 @@ from ..stack.tcp.states import ESTABLISHED
 from ..wire.bytes import rd48
 from ..wire.decode import I_PAYLEN, I_PAYLOAD
 from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
-from .layout import M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN
+from .layout import (M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
+                     M_WARMS)
+from .warm import WARM_EVERY_US, tx_touch, warm_order
 
 
 @njit(cache=True, _nrt=False)
@@ -73,16 +75,35 @@ def _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, o
 
 
 @njit(cache=True, _nrt=False)
+def warm_path(port_state, E, hot, slot, txq, rxcap, tmpl, opts, now_us, frame, i):
+    """The order path on a dummy order for instrument ``i``, nothing sent, no state
+    changed (engine/warm.py): risk, encode, TCP segment, transmit slot. Returns the length
+    of the segment built into ``frame`` (0: none)."""
+    E.meta[M_WARMS] += 1
+    n = warm_order(E, i, now_us * 1000)
+    flen = 0
+    if n > 0 and slot >= 0:
+        flen = warm_send(hot, slot, txq, rxcap, tmpl, E.txs, E.meta[M_TXS_LEN], n, opts, now_us, frame)
+    tx_touch(port_state)
+    return flen
+
+
+@njit(cache=True, _nrt=False)
 def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, txq, rxq, tmpl, sg, slow,
-                      opts, scratch, clock, local_mac, udp_src, txb, deadline):
-    """Poll until the TSC passes ``deadline`` or Python is needed.
+                      opts, scratch, clock, local_mac, udp_src, txb, warm, deadline):
+    """Poll until the TSC passes ``deadline`` or Python is needed. ``warm``: a scratch
+    frame for keeping the order path warm while idle (none when it has no room for one).
     Returns (polls done, frames left in slow[:] for the TCP slow path, need_python)."""
     nslow = 0
+    # TSC ticks between warm-ups (clock[2] = microseconds per tick << 32)
+    warm_every = (WARM_EVERY_US << 32) // clock[2] if clock[2] > 0 and warm.shape[0] >= 2048 else 0
+    warm_i = 0
     need_python = False
     one = txb[txb.shape[0] - 1:]     # a one-frame burst (the loop must not allocate)
     data = pool.data
     it = 0
     t_poll = rdtscp()
+    t_warm = t_poll
     while t_poll < deadline:
         it += 1
         t_prev = t_poll
@@ -152,7 +173,12 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
         if nslow > 0 or need_python or E.meta[M_CLOSE_TRANSPORT] != 0:
             break
         if n == 0:
-            cpu_pause()
+            if warm_every > 0 and t_poll - t_warm >= warm_every:
+                warm_path(port_state, E, hot, slot, txq, rxq.shape[1], tmpl, opts, now_us, warm, warm_i)
+                warm_i = warm_i + 1 if warm_i + 1 < E.imap.shape[0] else 0
+                t_warm = rdtscp()
+            else:
+                cpu_pause()
         t_poll = rdtscp()
     E.meta[M_SLOW_FRAMES] += nslow
     return it, nslow, need_python

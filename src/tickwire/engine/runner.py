@@ -34,6 +34,7 @@ class TransportConfig:
     cpu: int | None = None          # pin the engine to this CPU (os.sched_setaffinity)
     rt: bool = False                # SCHED_FIFO for the engine while it runs (needs root/CAP_SYS_NICE)
     slice_s: float = 0.02           # the compiled loop runs this long between control-plane visits
+    warm: bool = True               # keep the order path warm while idle (engine/warm.py)
     peer_alive: object = None       # callable: raises if the venue process died (while we wait for it)
     progress: object = None         # callable(str): start-up progress (compiling, waiting for the venue)
     connect_timeout: float = 20.0
@@ -180,6 +181,7 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
         clock = tcp.clock()
         scratch = np.zeros(1 << 16, np.uint8)
         txb = np.zeros(64, np.int32)
+        warm = np.zeros(2048 if tc.warm else 0, np.uint8)
         local_mac = tcp.local_mac
         conn = None
         # compile (or load from cache) before connecting: the session's keepalive must not
@@ -189,8 +191,8 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
         _say(tc, "compiling the engine loop (or loading it from Numba's cache)...")
         engine_memif_step(port.state, port.pool.arrays, tcp.bufs, E, net.state, info, tcp.hot, tcp.nslots, -1,
                           tcp.txq, tcp.rxq, tcp.tmpl, tcp.sg, tcp.slow, tcp.opts, scratch, clock, local_mac,
-                          udp_src, txb, 0)
-        prefault(tcp.txq, tcp.rxq, scratch)
+                          udp_src, txb, warm, 0)
+        prefault(tcp.txq, tcp.rxq, scratch, warm)
         _say(tc, f"engine loop ready in {time.monotonic() - t:.1f} s; waiting for the venue's link...")
         _wait_link(port, tc)
         _say(tc, "link up")
@@ -210,7 +212,7 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
             slot = conn.slot if conn is not None else -1
             _, nslow, _ = engine_memif_step(port.state, port.pool.arrays, tcp.bufs, E, net.state, info, tcp.hot,
                                             tcp.nslots, slot, tcp.txq, tcp.rxq, tcp.tmpl, tcp.sg, tcp.slow,
-                                            tcp.opts, scratch, clock, local_mac, udp_src, txb,
+                                            tcp.opts, scratch, clock, local_mac, udp_src, txb, warm,
                                             _deadline(tc.slice_s))
             tcp.process_slow(nslow)
             tcp.service()

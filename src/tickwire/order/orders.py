@@ -37,7 +37,7 @@ from .layout import (EXEC_CANCEL_REJECT, EXEC_CANCELED, EXEC_NEW, EXEC_REJECTED,
                      OS_PENDING_REPLACE, OS_WORKING, S_ACKS, S_BAD_EXEC, S_CANCEL_REJECTED, S_CANCELED,
                      S_FILLED_QTY, S_FILLS, S_LIVE, S_N, S_REJECTED, S_REPLACED, S_SENT_CANCEL, S_SENT_NEW,
                      S_SENT_REPLACE, S_UNKNOWN_EXEC, SIDE_BUY, OrderTable)
-from .risk import check_cancel, check_new, check_replace, commit_new, kill_engage
+from .risk import check_cancel, check_new, check_new_dry, check_replace, commit_new, kill_engage
 
 # reconcile() results
 REC_OK, REC_UNKNOWN, REC_BAD = 0, 1, 2
@@ -126,6 +126,15 @@ def submit_new(risk, table, now, i, side, price, qty, tif, clordid):
     table.stats[S_LIVE] += 1
     table.stats[S_SENT_NEW] += 1
     return R.OK
+
+
+@njit(cache=True, _nrt=False)
+def submit_new_dry(risk, table, now, i, side, price, qty, clordid):
+    """What ``submit_new`` would answer, changing nothing (no count, no token, no row):
+    reads the same risk state and table row, for warming the order path while idle."""
+    if clordid > 0 and table.orders[_slot(table, clordid), O_STATE] != OS_FREE:
+        return R.TABLE_FULL
+    return check_new_dry(risk, now, i, side, price, qty, clordid)
 
 
 @njit(cache=True, _nrt=False)

@@ -182,36 +182,55 @@ def _check_exposure(risk, i, side, extra):
 
 # --- the three entry points ------------------------------------------------------------------
 
+@njit(cache=True, inline="always")
+def _new_verdict(risk, now, i, side, price, qty, clordid):
+    """Every check of a new order, without side effects: OK or the first failing reason."""
+    g = risk.glob
+    if g[G_KILL] != 0:
+        return R.KILLED
+    if g[G_SESSION_UP] == 0:
+        return R.SESSION_DOWN
+    if i < 0 or i >= risk.limits.shape[0]:
+        return R.BAD_INSTRUMENT
+    r = _check_order_terms(risk, i, side, price, qty, now)
+    if r != R.OK:
+        return r
+    r = _check_exposure(risk, i, side, qty)
+    if r != R.OK:
+        return r
+    if clordid <= g[G_MAX_CLORDID]:
+        return R.DUPLICATE_CLORDID
+    inst = risk.inst
+    if (inst[i, I_DUP_SIDE] == side and inst[i, I_DUP_PRICE] == price and inst[i, I_DUP_QTY] == qty
+            and now - inst[i, I_DUP_TIME] < g[G_DUP_WINDOW_NS]):
+        return R.DUPLICATE_ORDER
+    # Rate last: both buckets must have a token before either is spent.
+    if not _bucket_peek(g, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_BURST, now):
+        return R.MESSAGE_RATE
+    if not _bucket_peek(g, G_ORD_TOKENS, G_ORD_TS, G_ORD_RATE, G_ORD_BURST, now):
+        return R.ORDER_RATE
+    return R.OK
+
+
 @njit(cache=True, _nrt=False)
 def check_new(risk, now, i, side, price, qty, clordid):
     """Pre-trade check of a new limit order. On OK the caller must send it and call
     ``commit_new``; on refusal the reason is counted (and may trip the kill switch)."""
-    g = risk.glob
-    if g[G_KILL] != 0:
-        return _refuse(risk, R.KILLED)
-    if g[G_SESSION_UP] == 0:
-        return _refuse(risk, R.SESSION_DOWN)
-    if i < 0 or i >= risk.limits.shape[0]:
-        return _refuse(risk, R.BAD_INSTRUMENT)
-    r = _check_order_terms(risk, i, side, price, qty, now)
+    r = _new_verdict(risk, now, i, side, price, qty, clordid)
     if r != R.OK:
         return _refuse(risk, r)
-    r = _check_exposure(risk, i, side, qty)
-    if r != R.OK:
-        return _refuse(risk, r)
-    if clordid <= g[G_MAX_CLORDID]:
-        return _refuse(risk, R.DUPLICATE_CLORDID)
-    inst = risk.inst
-    if (inst[i, I_DUP_SIDE] == side and inst[i, I_DUP_PRICE] == price and inst[i, I_DUP_QTY] == qty
-            and now - inst[i, I_DUP_TIME] < g[G_DUP_WINDOW_NS]):
-        return _refuse(risk, R.DUPLICATE_ORDER)
-    # Rate last: both buckets must have a token before either is spent.
-    if not _bucket_peek(g, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_BURST, now):
-        return _refuse(risk, R.MESSAGE_RATE)
-    if not _bucket_take(g, G_ORD_TOKENS, G_ORD_TS, G_ORD_RATE, G_ORD_BURST, now):
-        return _refuse(risk, R.ORDER_RATE)
-    _bucket_take(g, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_BURST, now)
+    # both peeks succeeded, so both takes do (a take refills exactly as its peek computed)
+    _bucket_take(risk.glob, G_ORD_TOKENS, G_ORD_TS, G_ORD_RATE, G_ORD_BURST, now)
+    _bucket_take(risk.glob, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_BURST, now)
     return R.OK
+
+
+@njit(cache=True, _nrt=False)
+def check_new_dry(risk, now, i, side, price, qty, clordid):
+    """What ``check_new`` would answer, with nothing counted, spent or engaged: the
+    engine runs it on a dummy order while idle so that the risk state the next real
+    order reads is in cache (see engine/warm.py)."""
+    return _new_verdict(risk, now, i, side, price, qty, clordid)
 
 
 @njit(cache=True, _nrt=False)

@@ -6,7 +6,12 @@ header (``tmpl``), writes the few fields that change (sequence, acknowledgment,
 window, timestamps, IP length and identification) and finishes both checksums
 from sums precomputed over the constant fields (RFC 1624 style: only what
 changed is added). ``fast_send`` queues a message, builds its segment at
-SND.NXT and advances SND.NXT, all without touching Python.
+SND.NXT and advances SND.NXT, all without touching Python. ``warm_send`` does the
+same work on a frame that is never sent and changes no state: an engine runs it
+while idle so that the next real send finds its memory in cache.
+
+Everything here is compiled runtime-free (``@hot``: no NRT reference counting on the
+arrays taken out of ``txq``/``tmpl``/the pool, which cost an atomic each).
 
 Receive: ``fast_input`` accepts exactly the segment the slow path would accept
 without any decision: ESTABLISHED, ACK set and nothing else but PSH, SEQ ==
@@ -20,10 +25,9 @@ state, never two.
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit
 
 from ...mem.atomics import memcpy
+from ...mem.hotpath import hot
 from ...mem.mempool import BUF_SIZE, pool_alloc
 from ...wire.bytes import wr16, wr32
 from ...wire.checksum import csum_add, csum_finish
@@ -41,13 +45,13 @@ from .states import ACK, CLOSE_WAIT, ESTABLISHED, PSH
 ETH_IP_LEN = 34      # Ethernet (14) + IPv4 without options (20): the template's layout
 
 
-@njit(cache=True, inline="always")
+@hot(inline="always")
 def ts_now(hot, slot, now_us):
     """Our TSval: a millisecond clock with a random per-connection offset (RFC 7323 §5.4)."""
     return (now_us // 1000 + hot[slot, TS_BASE]) & 0xFFFFFFFF
 
 
-@njit(cache=True)
+@hot
 def rcv_window(hot, slot, rxcap):
     """The window field to advertise and the right edge it promises (RFC 9293 §3.8.6.2):
     free room in the receive ring, scaled (RFC 7323 §2.3), never shrinking an edge
@@ -63,37 +67,27 @@ def rcv_window(hot, slot, rxcap):
     return field, edge
 
 
-@njit(cache=True)
-def build_segment(hot, slot, tmpl, data, boff, flags, seq, ring, roff, plen, opts, optlen, rxcap, now_us):
-    """Write one segment at ``data[boff:]``; returns its frame length.
+@hot(inline="always")
+def payload_off(hot, slot, optlen):
+    """Where a segment's payload starts, relative to the frame: headers of the template
+    plus ``optlen`` bytes of extra options."""
+    return hot[slot, TMPL_LEN] + optlen
 
-    Payload: ``plen`` bytes of the send ring ``ring`` from stream offset ``roff``
-    (ring wrap handled). Extra options (SACK blocks) are ``opts[:optlen]``,
-    optlen a multiple of 4 that fits the 40 option bytes (checked by the caller).
-    The acknowledgment is always RCV.NXT and the window the current one, so every
-    segment sent also acknowledges (clears ACK_PENDING).
-    """
+
+@hot(inline="always")
+def _write_headers(hot, slot, tmpl, data, boff, flags, seq, ack, wnd, ident, opts, optlen, plen, now_us):
+    """Headers of one segment whose ``plen`` payload bytes already sit at
+    ``data[boff + payload_off:]``: copy the template, write the fields that change and
+    finish both checksums from the sums precomputed over the constant fields (RFC 1624
+    style). Reads the connection row, writes only ``data``; returns the frame length."""
     hl = hot[slot, TMPL_LEN]
     memcpy(data, boff, tmpl[slot], 0, hl)
     t = boff + hot[slot, HDR_TCP_OFF]
     thl = hot[slot, HDR_TCP_LEN] + optlen
     if optlen > 0:
         memcpy(data, boff + hl, opts, 0, optlen)
-    p = t + thl
-    if plen > 0:
-        cap = ring.shape[0]
-        start = roff & (cap - 1)
-        first = min(plen, cap - start)
-        memcpy(data, p, ring, start, first)
-        if first < plen:
-            memcpy(data, p + first, ring, 0, plen - first)
-    ack = hot[slot, RCV_NXT]
-    wnd, edge = rcv_window(hot, slot, rxcap)
-    hot[slot, RCV_ADV] = edge
     tlen = thl + plen
     # IPv4: total length and identification are the only fields that change.
-    ident = hot[slot, IP_ID]
-    hot[slot, IP_ID] = (ident + 1) & 0xFFFF
     total = 20 + tlen
     ipo = boff + 14
     wr16(data, ipo + 2, total)
@@ -116,18 +110,47 @@ def build_segment(hot, slot, tmpl, data, boff, flags, seq, ring, roff, plen, opt
     if optlen > 0:
         s = csum_add(data, boff + hl, optlen, s)
     if plen > 0:
-        s = csum_add(data, p, plen, s)
+        s = csum_add(data, t + thl, plen, s)
     wr16(data, t + 16, csum_finish(s))
-    hot[slot, ACK_PENDING] = 0
     return hot[slot, HDR_TCP_OFF] + tlen
 
 
-@njit(cache=True, inline="always")
+@hot(inline="always")
+def _segment_sent(hot, slot, rxcap):
+    """The connection-state side of sending any segment: it carries RCV.NXT and the
+    current window (RFC 9293 §3.8.6.2), so it acknowledges everything (no ACK pending),
+    and it uses one IPv4 identification. Returns (ack, window field, identification)."""
+    ack = hot[slot, RCV_NXT]
+    wnd, edge = rcv_window(hot, slot, rxcap)
+    hot[slot, RCV_ADV] = edge
+    ident = hot[slot, IP_ID]
+    hot[slot, IP_ID] = (ident + 1) & 0xFFFF
+    hot[slot, ACK_PENDING] = 0
+    return ack, wnd, ident
+
+
+@hot
+def build_segment(hot, slot, tmpl, data, boff, flags, seq, ring, roff, plen, opts, optlen, rxcap, now_us):
+    """Write one segment at ``data[boff:]``; returns its frame length.
+
+    Payload: ``plen`` bytes of the send ring ``ring`` from stream offset ``roff``
+    (ring wrap handled). Extra options (SACK blocks) are ``opts[:optlen]``,
+    optlen a multiple of 4 that fits the 40 option bytes (checked by the caller).
+    The acknowledgment is always RCV.NXT and the window the current one, so every
+    segment sent also acknowledges (clears ACK_PENDING).
+    """
+    if plen > 0:
+        ring_get(ring, roff, data, boff + payload_off(hot, slot, optlen), plen)
+    ack, wnd, ident = _segment_sent(hot, slot, rxcap)
+    return _write_headers(hot, slot, tmpl, data, boff, flags, seq, ack, wnd, ident, opts, optlen, plen, now_us)
+
+
+@hot(inline="always")
 def _frame_off(pool, idx):
     return idx * pool.meta[BUF_SIZE] + pool.data_off[idx]
 
 
-@njit(cache=True)
+@hot
 def ring_put(ring, off, src, soff, n):
     """Copy ``src[soff:soff+n]`` into a ring at stream offset ``off`` (wrap handled)."""
     cap = ring.shape[0]
@@ -138,7 +161,7 @@ def ring_put(ring, off, src, soff, n):
         memcpy(ring, 0, src, soff + first, n - first)
 
 
-@njit(cache=True)
+@hot
 def ring_get(ring, off, dst, doff, n):
     cap = ring.shape[0]
     start = off & (cap - 1)
@@ -148,38 +171,32 @@ def ring_get(ring, off, dst, doff, n):
         memcpy(dst, doff + first, ring, 0, n - first)
 
 
-@njit(cache=True)
+@hot
 def usable_window(hot, slot):
     """Bytes that may be sent now: min(peer window, congestion window) minus bytes in flight."""
     inflight = seq_sub(hot[slot, SND_NXT], hot[slot, SND_UNA])
     return min(hot[slot, SND_WND], hot[slot, CWND]) - inflight
 
 
-@njit(cache=True)
-def fast_send(hot, slot, txq, rxcap, tmpl, pool, msg, moff, mlen, opts, now_us):
-    """Engine-level send: queue ``msg[moff:moff+mlen]`` and, if it can go at once,
-    build its segment. Returns a pool buffer ready for tx_burst (>= 0), -1 when the
-    data was queued for the slow path (window closed, older data still unsent,
-    message larger than one MSS, connection not established), or -2 when the send
-    ring has no room (nothing queued; try again after ACKs arrive)."""
-    ring = txq[slot]
-    cap = ring.shape[0]
-    end = hot[slot, TX_END]
-    if hot[slot, TX_FIN] != 0 or mlen < 0 or end + mlen - hot[slot, TX_UNA] > cap:
-        return -2
-    ring_put(ring, end, msg, moff, mlen)
-    hot[slot, TX_END] = end + mlen
+@hot(inline="always")
+def _send_room(hot, slot, cap, mlen):
+    """The send ring can take ``mlen`` more bytes (and no FIN is queued after them)."""
+    return hot[slot, TX_FIN] == 0 and mlen >= 0 and hot[slot, TX_END] + mlen - hot[slot, TX_UNA] <= cap
+
+
+@hot(inline="always")
+def _can_send_now(hot, slot, end, mlen):
+    """A message queued at stream offset ``end`` may go out at once as one segment: the
+    connection may send, nothing older is waiting, it fits one MSS and the window."""
     st = hot[slot, STATE]
-    if ((st != ESTABLISHED and st != CLOSE_WAIT) or hot[slot, TX_NXT] != end
-            or mlen > hot[slot, SND_MSS] or mlen > usable_window(hot, slot)):
-        return -1
-    idx = pool_alloc(pool)
-    if idx < 0:
-        return -1
+    return ((st == ESTABLISHED or st == CLOSE_WAIT) and hot[slot, TX_NXT] == end
+            and mlen <= hot[slot, SND_MSS] and mlen <= usable_window(hot, slot))
+
+
+@hot(inline="always")
+def _data_sent(hot, slot, end, mlen, now_us):
+    """SND.NXT and the send ring's sent mark past a data segment of ``mlen`` bytes."""
     seq = hot[slot, SND_NXT]
-    n = build_segment(hot, slot, tmpl, pool.data, _frame_off(pool, idx), ACK | PSH, seq, ring, end,
-                      mlen, opts, 0, rxcap, now_us)
-    pool.data_len[idx] = n
     hot[slot, SND_NXT] = seq_add(seq, mlen)
     if seq_lt(hot[slot, SND_MAX], hot[slot, SND_NXT]):
         hot[slot, SND_MAX] = hot[slot, SND_NXT]
@@ -187,10 +204,60 @@ def fast_send(hot, slot, txq, rxcap, tmpl, pool, msg, moff, mlen, opts, now_us):
     if hot[slot, RTX_DEADLINE] == 0:           # RFC 6298 §5.1: start the timer if not running
         hot[slot, RTX_DEADLINE] = now_us + hot[slot, RTO_US]
     hot[slot, FAST_TX] += 1
+
+
+@hot
+def fast_send(hot, slot, txq, rxcap, tmpl, pool, msg, moff, mlen, opts, now_us):
+    """Engine-level send: queue ``msg[moff:moff+mlen]`` and, if it can go at once,
+    build its segment. Returns a pool buffer ready for tx_burst (>= 0), -1 when the
+    data was queued for the slow path (window closed, older data still unsent,
+    message larger than one MSS, connection not established), or -2 when the send
+    ring has no room (nothing queued; try again after ACKs arrive)."""
+    ring = txq[slot]
+    if not _send_room(hot, slot, ring.shape[0], mlen):
+        return -2
+    end = hot[slot, TX_END]
+    ring_put(ring, end, msg, moff, mlen)
+    hot[slot, TX_END] = end + mlen
+    if not _can_send_now(hot, slot, end, mlen):
+        return -1
+    idx = pool_alloc(pool)
+    if idx < 0:
+        return -1
+    boff = _frame_off(pool, idx)
+    # the payload straight from the message (contiguous, cache-hot), not back out of the ring
+    memcpy(pool.data, boff + payload_off(hot, slot, 0), msg, moff, mlen)
+    seq = hot[slot, SND_NXT]
+    ack, wnd, ident = _segment_sent(hot, slot, rxcap)
+    pool.data_len[idx] = _write_headers(hot, slot, tmpl, pool.data, boff, ACK | PSH, seq, ack, wnd, ident, opts,
+                                        0, mlen, now_us)
+    _data_sent(hot, slot, end, mlen, now_us)
     return idx
 
 
-@njit(cache=True)
+@hot
+def warm_send(hot, slot, txq, rxcap, tmpl, msg, moff, mlen, opts, now_us, frame):
+    """Keep fast_send's memory and arithmetic warm while idle (the idea of OpenOnload's
+    ONLOAD_MSG_WARM): the same checks, the message copied into the send ring's *free*
+    space after TX_END (bytes that are not part of the stream: the next real send
+    overwrites them), and a complete segment with the values the next send would use
+    built into ``frame``, which never reaches the wire. No connection state, counter or
+    pool buffer changes. Returns the frame length, 0 when a real send could not go out
+    at once either."""
+    ring = txq[slot]
+    if not _send_room(hot, slot, ring.shape[0], mlen):
+        return 0
+    end = hot[slot, TX_END]
+    ring_put(ring, end, msg, moff, mlen)
+    if not _can_send_now(hot, slot, end, mlen) or payload_off(hot, slot, 0) + mlen > frame.shape[0]:
+        return 0
+    memcpy(frame, payload_off(hot, slot, 0), msg, moff, mlen)
+    wnd, _ = rcv_window(hot, slot, rxcap)
+    return _write_headers(hot, slot, tmpl, frame, 0, ACK | PSH, hot[slot, SND_NXT], hot[slot, RCV_NXT], wnd,
+                          hot[slot, IP_ID], opts, 0, mlen, now_us)
+
+
+@hot
 def fast_input(hot, slot, rxq, data, sg, now_us):
     """Accept the next in-order segment of an ESTABLISHED connection, or return False."""
     if (hot[slot, STATE] != ESTABLISHED or hot[slot, OOO] != 0 or hot[slot, RECOVER] != 0
@@ -253,7 +320,7 @@ def fast_input(hot, slot, rxq, data, sg, now_us):
     return True
 
 
-@njit(cache=True)
+@hot
 def tcp_recv(hot, slot, rxq, out, ooff, n):
     """Engine-level receive: move up to ``n`` delivered bytes to ``out[ooff:]``; returns the count."""
     k = min(n, hot[slot, RX_NXT] - hot[slot, RX_READ])
@@ -263,7 +330,7 @@ def tcp_recv(hot, slot, rxq, out, ooff, n):
     return k
 
 
-@njit(cache=True)
+@hot
 def build_ack(hot, slot, tmpl, txq, rxcap, pool, opts, optlen, now_us):
     """A pure ACK at SND.NXT (RFC 9293 §3.10.7.4); returns its buffer or -1 if the pool is empty."""
     idx = pool_alloc(pool)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ...mem.hotpath import hot
 from ...drivers.port import rx_burst, tx_burst
 from ...mem.mempool import BUF_SIZE, pool_free
 from ...wire.bytes import rd48
@@ -28,7 +29,7 @@ def find_slot(hot, nslots, sg):
     return -1
 
 
-@njit(cache=True)
+@hot
 def slow_work_due(hot, nslots, now_us):
     """True when some connection has a timer due (retransmission, persist, keepalive,
     TIME-WAIT, delayed ACK): a compiled loop should then return to Python for ``service()``."""
@@ -42,7 +43,7 @@ def slow_work_due(hot, nslots, now_us):
     return False
 
 
-@njit(cache=True)
+@hot
 def poll_step(port_state, pool, bufs, burst, hot, nslots, txq, rxq, tmpl, sg, slow, acks, opts, local_mac, now_us):
     """Returns the number of frames left in ``slow[:]`` for the slow path (caller frees them)."""
     n = rx_burst(port_state, pool, bufs, burst)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ...mem.hotpath import hot
 from ...wire.bytes import rd16, rd32, rd48, rd8
 from ...wire.causes import OK
 from ...wire.ethernet import ETHERTYPE_IPV4, eth_decode
@@ -41,7 +42,7 @@ CAUSE_NAMES = ("ok", "not_tcp", "truncated", "bad_ip_header", "bad_checksum",
                "bad_data_offset", "bad_options", "bad_flags", "fragment")
 
 
-@njit(cache=True)
+@hot
 def tcp_decode(buf, off, length, sg):
     """Fill ``sg`` from the frame at ``buf[off:off+length]``; returns the cause (C_OK = usable)."""
     sg[:] = 0

@@ -1,0 +1,117 @@
+"""Keeping the order path warm (engine/warm.py) sends nothing and changes no state.
+
+A real engine state (session up with the in-process venue, books synced), a real
+tickwire TCP connection (two stacks joined by a pipe) and a real memif pair in this
+process: the warm-up runs many times, then every engine, TCP, pool and memif array is
+compared with its copy from before. The only bytes allowed to differ are free space:
+``E.txs`` after ``M_TXS_LEN`` and the TCP send ring after TX_END (and the warm-up
+counter ``M_WARMS``). The server side of the
+memif link receives nothing. And the warm-up did the real work: the frame it built is
+byte for byte the frame ``fast_send`` then builds for the same message, and the message
+is a NewOrderSingle with the session's next SeqNum and the next ClOrdID.
+"""
+
+import uuid
+
+import numpy as np
+
+from inproc import Harness
+from tcp.pair import Pair
+from tickwire.drivers.port import open_port
+from tickwire.engine.layout import M_TXS_LEN, M_WARMS
+from tickwire.engine.loop_memif import warm_path
+from tickwire.mem.mempool import Mempool
+from tickwire.order import wire_layout as W
+from tickwire.order.layout import G_MAX_CLORDID
+from tickwire.order.oe_codec import frame_check, rd_field_u64, rd_seqnum, template_of
+from tickwire.order.session import SS_NEXT_OUT
+from tickwire.stack.tcp import tcb as T
+from tickwire.stack.tcp.fastpath import fast_send
+
+
+def _arrays(obj, name="E"):
+    if isinstance(obj, np.ndarray):
+        yield name, obj
+    elif isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        for f in obj._fields:
+            yield from _arrays(getattr(obj, f), f"{name}.{f}")
+
+
+def _copy(obj, name):
+    return {k: a.copy() for k, a in _arrays(obj, name)}
+
+
+def _changed(before, obj, name):
+    return {k for k, a in _arrays(obj, name) if not np.array_equal(before[k], a)}
+
+
+def _poll_both(a, b, until, seconds=10):
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        a.poll()
+        b.poll()
+        if until():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def test_warm_path_sends_nothing_and_changes_no_state(tmp_path):
+    h = Harness("taker", dict(instr=0, imbalance_pct=60, cooldown_ns=200_000, max_pos=10))
+    h.connect()
+    h.run(200)
+    h.snapshot()
+    E = h.E
+    assert E.sv.top[0, 2] > 0                       # a book to price the dummy order against
+    p = Pair()
+    c, _ = p.connect()
+    tcp = p.a
+    sock = str(tmp_path / f"w{uuid.uuid4().hex[:6]}.sock")
+    ps, pc = Mempool(512, 2048, 128), Mempool(512, 2048, 128)
+    with open_port(f"memif:socket={sock},role=server", ps) as srv, \
+            open_port(f"memif:socket={sock},role=client", pc) as cli:
+        assert _poll_both(srv, cli, lambda: srv.link_up and cli.link_up)
+        frame = np.zeros(2048, np.uint8)
+        state_before = {**_copy(E, "E"), **_copy(tcp.hot, "hot"), **_copy(tcp.tmpl, "tmpl"),
+                        **_copy(tcp.rxq, "rxq"), **_copy(pc.arrays, "pool"), **_copy(cli.state, "memif")}
+        txq_before = tcp.txq.copy()
+        txs_len = int(E.meta[M_TXS_LEN])
+        txs_before = E.txs[:txs_len].copy()
+        n_instr = E.imap.shape[0]
+        flen = 0
+        now_us = tcp.now()
+        for k in range(200):
+            flen = warm_path(cli.state, E, tcp.hot, c.slot, tcp.txq, tcp.rxq.shape[1], tcp.tmpl, tcp.opts,
+                             now_us, frame, k % n_instr)
+            if k % n_instr == 0:
+                assert flen > 0
+        changed = (_changed({k: v for k, v in state_before.items() if k.startswith("E.")}, E, "E")
+                   | _changed(state_before, tcp.hot, "hot") | _changed(state_before, tcp.tmpl, "tmpl")
+                   | _changed(state_before, tcp.rxq, "rxq") | _changed(state_before, pc.arrays, "pool")
+                   | _changed(state_before, cli.state, "memif"))
+        assert changed <= {"E.txs", "E.meta"}, changed
+        meta = state_before["E.meta"]
+        assert E.meta[M_WARMS] == meta[M_WARMS] + 200          # its own counter, the only change
+        assert np.array_equal(np.delete(E.meta, M_WARMS), np.delete(meta, M_WARMS))
+        assert int(E.meta[M_TXS_LEN]) == txs_len and np.array_equal(E.txs[:txs_len], txs_before)
+        # the send ring: only free space after TX_END was written
+        cap = tcp.txq.shape[1]
+        free = (int(c.g(T.TX_END)) + np.arange(256)) & (cap - 1)
+        diff = np.nonzero((tcp.txq[c.slot] != txq_before[c.slot]))[0]
+        assert set(diff.tolist()) <= set(free.tolist())
+        assert np.array_equal(np.delete(tcp.txq, c.slot, axis=0), np.delete(txq_before, c.slot, axis=0))
+        # nothing reached the peer
+        out = np.zeros(16, np.int32)
+        assert srv.rx_burst(out) == 0 and cli.stats().get("tx_packets", 0) == 0
+
+        # it did the real work: the message is the next NewOrderSingle ...
+        n = frame_check(E.txs, txs_len, E.txs.shape[0] - txs_len)
+        assert n == W.BODY + 40 and template_of(E.txs, txs_len) == W.NEW_ORDER
+        assert rd_seqnum(E.txs, txs_len) == E.sess[SS_NEXT_OUT]
+        assert rd_field_u64(E.txs, txs_len, W.F_CLORDID) == E.risk.glob[G_MAX_CLORDID] + 1
+        # ... and its segment is the one fast_send builds next, byte for byte
+        idx = fast_send(tcp.hot, c.slot, tcp.txq, tcp.rxq.shape[1], tcp.tmpl, p.pool.arrays, E.txs, txs_len, n,
+                        tcp.opts, now_us)
+        assert idx >= 0
+        assert p.pool.read(idx) == frame[:flen].tobytes()
