@@ -25,6 +25,11 @@ def test_demo_json_both_paths(tmp_path):
         assert r["session"]["state"] == "established"
         assert r["engine"]["oe_garbage"] == 0
         assert r["sim"].get("venue_garbage", 0) == 0
+    # the kernel path starts at the kernel's receive stamp: its receive side is a stage of its own
+    k = out["paths"]["kernel"]
+    assert k["stages_p50_ns"]["kernel_rx"] > 0
+    assert k["stages_p50_ns"]["t2t_after_recv"] < out["tick_to_trade_ns"]["kernel"]["p50_ns"]
+    assert "kernel_rx" not in out["paths"]["memif"]["stages_p50_ns"]
     assert png.exists() and png.stat().st_size > 1000
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layout import M_STAMP_N, ST_FEED, ST_PREV_POLL, ST_RISK, ST_RX, ST_STACK, ST_STRATEGY, ST_TCP, ST_TX
+from .layout import (M_STAMP_N, ST_FEED, ST_KRX, ST_KTX, ST_PREV_POLL, ST_RISK, ST_RX, ST_STACK, ST_STRATEGY,
+                     ST_TCP, ST_TX)
 
 PCTS = (50, 90, 99, 99.9)
 
@@ -36,19 +37,36 @@ STAGES = ("stack", "feed", "strategy", "risk_encode", "tcp", "transmit")
 
 def samples(E) -> dict[str, np.ndarray]:
     """Per-stage durations in ns for every packet that produced an order and was sent.
-    ``tick_to_trade`` = the sum of STAGES. ``poll_gap`` is not part of it: the time from
-    the receive poll before the one that found the frame to the moment it was taken, an
-    upper bound of how long the frame sat in the ring unseen (large when the engine was
-    descheduled or in Python)."""
+
+    ``tick_to_trade``: over a frame port (memif, ...) from the frame taken from the receive
+    ring to the order frame in the transmit ring (TSC); = the sum of STAGES. Over kernel
+    sockets, rows carrying the kernel's receive stamp (ST_KRX, ST_KTX) are measured from
+    the moment the kernel received the datagram to the return of ``send`` (CLOCK_REALTIME);
+    their extra stage ``kernel_rx`` is the part before ``recvfrom`` returned (kernel IP/UDP,
+    socket queue, receive syscall) and ``t2t_after_recv`` the old, narrower measure.
+    ``poll_gap`` is not part of it: the time from the receive poll before the one that
+    found the frame to the moment it was taken, an upper bound of how long the frame sat
+    in the ring unseen (large when the engine was descheduled or in Python)."""
     n = min(int(E.meta[M_STAMP_N]), E.stamps.shape[0])
     s = E.stamps[:n]
     ok = (s[:, ST_TX] > 0) & (s[:, ST_RX] > 0)
     s = s[ok]
     tpn = ticks_per_ns()
     f = lambda a, b: np.maximum(s[:, b] - s[:, a], 0) / tpn  # noqa: E731
-    return {"tick_to_trade": f(ST_RX, ST_TX), "stack": f(ST_RX, ST_STACK), "feed": f(ST_STACK, ST_FEED),
-            "strategy": f(ST_FEED, ST_STRATEGY), "risk_encode": f(ST_STRATEGY, ST_RISK), "tcp": f(ST_RISK, ST_TCP),
-            "transmit": f(ST_TCP, ST_TX), "poll_gap": f(ST_PREV_POLL, ST_RX)}
+    out = {"tick_to_trade": f(ST_RX, ST_TX), "stack": f(ST_RX, ST_STACK), "feed": f(ST_STACK, ST_FEED),
+           "strategy": f(ST_FEED, ST_STRATEGY), "risk_encode": f(ST_STRATEGY, ST_RISK), "tcp": f(ST_RISK, ST_TCP),
+           "transmit": f(ST_TCP, ST_TX), "poll_gap": f(ST_PREV_POLL, ST_RX)}
+    if (s[:, ST_KRX] > 0).any():
+        # kernel path: only rows with the kernel's receive stamp (a datagram that came before
+        # stamping was on has none: counted in meta "krx_missing")
+        k = s[:, ST_KRX] > 0
+        after_recv = out["tick_to_trade"][k]
+        out = {name: v[k] for name, v in out.items()}
+        total = (s[k, ST_KTX] - s[k, ST_KRX]).astype(np.float64)
+        out["tick_to_trade"] = total
+        out["kernel_rx"] = np.maximum(total - after_recv, 0)
+        out["t2t_after_recv"] = after_recv
+    return out
 
 
 def summary(ns: np.ndarray) -> dict:

@@ -40,13 +40,13 @@ MAX_INTENTS = 16
  M_SENT_REPLACE, M_RISK_REJECTS, M_TXS_LEN, M_RXS_LEN, M_OE_GARBAGE, M_CLOSE_TRANSPORT, M_STAMP_N,
  M_MD_PACKETS, M_OE_FRAMES, M_TXS_OVERFLOW, M_RXS_OVERFLOW, M_KILL_CANCELS, M_SESSION_DOWNS, M_RESETS,
  M_LAST_T2T, M_TX_DROPPED, M_SLOW_FRAMES, M_T_RX, M_T_FEED, M_T_STACK, M_T_PREV_POLL, M_MD_SEQ, M_MD_SRC,
- M_WARMS) = range(32)
-M_N = 32
+ M_WARMS, M_KRX_MISSING) = range(33)
+M_N = 40
 META_NAMES = ("now", "book_events", "trade_events", "exec_events", "intents", "bad_intents", "sent_new",
               "sent_cancel", "sent_replace", "risk_rejects", "txs_len", "rxs_len", "oe_garbage", "close_transport",
               "stamps", "md_packets", "oe_frames", "txs_overflow", "rxs_overflow", "kill_cancels", "session_downs",
               "resets", "last_t2t_ticks", "tx_dropped", "slow_frames", "t_rx", "t_feed", "t_stack", "t_prev_poll",
-              "md_seq", "md_src", "warms")
+              "md_seq", "md_src", "warms", "krx_missing")
 
 # stamps: one row per market-data packet that led to at least one order
 # (TSC ticks). In time order: PREV_POLL (the receive poll before the one that found the
@@ -61,4 +61,8 @@ STAGE_NAMES = ("rx", "feed", "strategy", "risk", "tx", "stack", "tcp", "prev_pol
 # (feed.state SRC_A/SRC_B/SRC_SNAPSHOT); OE_SEQ: FIXP SeqNum of the row's first order-entry
 # business message, OE_N: how many the row sent (consecutive SeqNums from OE_SEQ).
 ST_MD_SEQ, ST_MD_SRC, ST_OE_SEQ, ST_OE_N = range(8, 12)
-ST_N = 12
+# Kernel-socket path only (0 elsewhere), CLOCK_REALTIME ns: KRX when the kernel received the
+# market-data datagram (its software receive timestamp, engine/kernel_stamps.py), KTX right
+# after ``send`` of the order returned. Tick-to-trade of that path = KTX - KRX.
+ST_KRX, ST_KTX = 12, 13
+ST_N = 14

@@ -1,8 +1,13 @@
 """The same engine core over kernel sockets (``udp:`` and ``tcp:`` ports): the baseline
-that ``tickwire demo`` and ``tickwire bench tick-to-trade`` compare against. Timestamps
-are taken at the same points as in loop_memif: when a datagram has been taken from the
-receive path (rx_burst returned it) and after the order bytes were handed to the
-transmit path (tx_burst returned)."""
+that ``tickwire demo`` and ``tickwire bench tick-to-trade`` compare against.
+
+Tick-to-trade of this path (wire to wire, the kernel being this path's "wire" handling):
+from the moment the kernel received the market-data datagram (its software receive
+timestamp, engine/kernel_stamps.py) to the return of ``send`` on the order-entry socket,
+both CLOCK_REALTIME (ST_KRX, ST_KTX). The TSC stamps are kept at the same points as in
+loop_memif as well: when ``recvfrom`` returned the datagram (ST_RX) and after the order
+bytes were handed to ``send`` (ST_TX), so the kernel's receive side (IP/UDP, socket queue,
+the receive syscall) shows as its own stage."""
 
 from __future__ import annotations
 
@@ -12,8 +17,11 @@ from ..drivers.port import rx_burst, tx_burst
 from ..mem.atomics import cpu_pause, memcpy, rdtscp
 from ..mem.mempool import buf_start, pool_alloc, pool_free
 from ..stack.tcp.loops import clock_us
-from .core import md_packet, oe_input, oe_timers, stamp_tx
-from .layout import M_CLOSE_TRANSPORT, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN
+from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
+from .kernel_stamps import last_rx_stamp_ns, realtime_ns
+from .layout import (M_CLOSE_TRANSPORT, M_KRX_MISSING, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
+                     M_WARMS, ST_KRX, ST_KTX)
+from .warm import WARM_EVERY_US, warm_order
 
 
 @njit(cache=True, _nrt=False)
@@ -39,36 +47,76 @@ def _send_oe(tcp_st, pool, E, one):
 
 
 @njit(cache=True, _nrt=False)
-def _md_burst(port_st, src, pool, bufs, E, tcp_st, now, one, t_prev):
-    n = rx_burst(port_st, pool, bufs, bufs.shape[0])
-    for i in range(n):
-        b = bufs[i]
-        t_rx = rdtscp()
-        E.meta[M_T_STACK] = t_rx        # the kernel did the stack
-        E.meta[M_T_PREV_POLL] = t_prev
-        before = E.meta[M_STAMP_N]
-        md_packet(E, pool.data, buf_start(pool, b), pool.data_len[b], src, now, t_rx)
-        pool_free(pool, b)
-        if E.meta[M_TXS_LEN] > 0:
-            _send_oe(tcp_st, pool, E, one)
-            stamp_tx(E, before, 0)
-    return n
+def _kernel_stamps(E, before, fd, ts):
+    """The kernel path's own start and end (layout.ST_KRX/ST_KTX, CLOCK_REALTIME): called at
+    once after stamp_tx, so KTX is ~ the ST_TX moment; the receive stamp is read afterwards
+    (an ioctl, outside the measured span). A datagram without a kernel stamp (the ioctl then
+    answers with the current time) is counted and keeps no kernel stamps."""
+    if E.meta[M_STAMP_N] <= before:
+        return
+    k = (E.meta[M_STAMP_N] - 1) % E.stamps.shape[0]
+    end = realtime_ns(ts)
+    krx = last_rx_stamp_ns(fd, ts)
+    if krx <= 0 or krx > end:
+        E.meta[M_KRX_MISSING] += 1
+        return
+    E.stamps[k, ST_KRX] = krx
+    E.stamps[k, ST_KTX] = end
 
 
 @njit(cache=True, _nrt=False)
-def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, deadline):
-    """Poll the three UDP feeds and the TCP session until the TSC passes ``deadline``."""
+def _send_stamped(tcp_st, pool, E, one, before, fd, ts):
+    if E.meta[M_TXS_LEN] > 0:
+        _send_oe(tcp_st, pool, E, one)
+        stamp_tx(E, before, 0)
+        _kernel_stamps(E, before, fd, ts)
+
+
+@njit(cache=True, _nrt=False)
+def _md_burst(port_st, src, fd, pool, bufs, E, tcp_st, now, one, t_prev, ts):
+    """Every datagram waiting on one feed socket, each handled (and its orders sent) before
+    the next is received: the kernel stamp of a datagram is the socket's *last* one."""
+    got = 0
+    while got < bufs.shape[0]:
+        if rx_burst(port_st, pool, bufs, 1) == 0:
+            break
+        got += 1
+        b = bufs[0]
+        t_rx = rdtscp()
+        E.meta[M_T_STACK] = t_rx        # the kernel did the stack
+        E.meta[M_T_PREV_POLL] = t_prev
+        # as on the memif path, an order leaves as soon as the instrument that produced it is done
+        before = E.meta[M_STAMP_N]
+        md_begin(E, pool.data, buf_start(pool, b), pool.data_len[b], src, now, t_rx)
+        pool_free(pool, b)
+        _send_stamped(tcp_st, pool, E, one, before, fd, ts)
+        for i in range(E.imap.shape[0]):
+            before = E.meta[M_STAMP_N]
+            md_instrument(E, i, now)
+            _send_stamped(tcp_st, pool, E, one, before, fd, ts)
+    return got
+
+
+@njit(cache=True, _nrt=False)
+def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, fds, ts, deadline):
+    """Poll the three UDP feeds and the TCP session until the TSC passes ``deadline``.
+    ``fds``: the feed sockets' descriptors (kernel receive stamps); ``ts``: int64[2] scratch.
+    While idle, the order path is kept warm as on the memif path (engine/warm.py: risk and
+    encoding only; a kernel socket has no send path to warm without sending)."""
     one = bufs[bufs.shape[0] - 1:]   # a one-frame burst (the loop must not allocate)
     rxb = bufs[:bufs.shape[0] - 1]
+    warm_every = (WARM_EVERY_US << 32) // clock[2] if clock[2] > 0 else 0
+    warm_i = 0
     it = 0
     t_poll = rdtscp()
+    t_warm = t_poll
     while t_poll < deadline:
         it += 1
         t_prev = t_poll
         now = clock_us(clock) * 1000
-        n = _md_burst(udp_a, 0, pool, rxb, E, tcp_st, now, one, t_prev)
-        n += _md_burst(udp_b, 1, pool, rxb, E, tcp_st, now, one, t_prev)
-        n += _md_burst(udp_s, 2, pool, rxb, E, tcp_st, now, one, t_prev)
+        n = _md_burst(udp_a, 0, fds[0], pool, rxb, E, tcp_st, now, one, t_prev, ts)
+        n += _md_burst(udp_b, 1, fds[1], pool, rxb, E, tcp_st, now, one, t_prev, ts)
+        n += _md_burst(udp_s, 2, fds[2], pool, rxb, E, tcp_st, now, one, t_prev, ts)
         k = rx_burst(tcp_st, pool, rxb, rxb.shape[0])
         for i in range(k):
             b = rxb[i]
@@ -82,6 +130,12 @@ def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, deadli
         if E.meta[M_CLOSE_TRANSPORT] != 0:
             break
         if n + k == 0:
-            cpu_pause()
+            if warm_every > 0 and t_poll - t_warm >= warm_every:
+                E.meta[M_WARMS] += 1
+                warm_order(E, warm_i, now)
+                warm_i = warm_i + 1 if warm_i + 1 < E.imap.shape[0] else 0
+                t_warm = rdtscp()
+            else:
+                cpu_pause()
         t_poll = rdtscp()
     return it

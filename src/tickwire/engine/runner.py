@@ -242,10 +242,15 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
     from ..drivers.port import open_port
     from ..mem.mempool import Mempool
     from ..stack.tcp.loops import tsc_clock
+    from .kernel_stamps import enable_rx_stamps
     from .loop_socket import engine_socket_step
 
     pool = Mempool(n_bufs=8192)
     udps = [open_port(f"udp:bind=127.0.0.1:{p}", pool) for p in tc.udp_ports]
+    fds = np.array([u.sock.fileno() for u in udps], np.int64)
+    for fd in fds:
+        enable_rx_stamps(int(fd))       # the kernel path's tick-to-trade starts at the kernel's receive stamp
+    ts = np.zeros(2, np.int64)
     tcpp = None
     stats = {"reconnects": 0}
     bufs = np.zeros(32, np.int32)
@@ -263,7 +268,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
                     tcpp = open_port(f"tcp:connect=127.0.0.1:{tc.oe_port},nodelay=on", pool)
                     # compile (or load from cache) before the session starts its keepalive clock
                     engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs,
-                                       E, clock, 0)
+                                       E, clock, fds, ts, 0)
                     oe_connected(E, time.monotonic_ns())
                 except OSError:
                     tcpp = None
@@ -273,7 +278,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
                 time.sleep(0.01)
                 continue
             engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs, E, clock,
-                               _deadline(tc.slice_s))
+                               fds, ts, _deadline(tc.slice_s))
             run.observe(True, int(E.meta[M_BOOK_EVENTS]))
             tcpp.poll()
             if not tcpp.link_up or E.meta[M_CLOSE_TRANSPORT]:
