@@ -21,23 +21,23 @@ from __future__ import annotations
 from numba import njit
 
 from ..drivers.port import rx_burst, tx_burst
-from ..mem.atomics import cpu_pause, rdtscp
+from ..mem.atomics import cpu_pause, memcpy, rdtscp
 from ..mem.mempool import BUF_SIZE, pool_free
 from ..stack.input import stack_input
 from ..stack.poll import stack_poll
 from ..stack.state import ACT_TX, ACT_UDP, C_NOW, I_EP
-from ..stack.tcp.fastpath import build_ack, fast_input, fast_send, tcp_recv, warm_send
+from ..stack.tcp.fastpath import build_ack, fast_input, fast_send, tcp_recv
 from ..stack.tcp.loops import clock_us
 from ..stack.tcp.poll import find_slot
 from ..stack.tcp.segment import C_OK, tcp_decode
-from ..stack.tcp.tcb import ACK_PENDING, STATE
+from ..stack.tcp.tcb import ACK_PENDING, STATE, TMPL_LEN, TX_END
 from ..stack.tcp.states import ESTABLISHED
 from ..wire.bytes import rd48
 from ..wire.decode import I_PAYLEN, I_PAYLOAD
 from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
 from .layout import (M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
                      M_WARMS)
-from .warm import WARM_EVERY_US, tx_touch, warm_order
+from .warm import prefetch_w, tx_touch, warm_run
 
 
 @njit(cache=True, _nrt=False)
@@ -75,28 +75,36 @@ def _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, o
 
 
 @njit(cache=True, _nrt=False)
-def warm_path(port_state, E, hot, slot, txq, rxcap, tmpl, opts, now_us, frame, i):
-    """The order path on a dummy order for instrument ``i``, nothing sent, no state
-    changed (engine/warm.py): risk, encode, TCP segment, transmit slot. Returns the length
-    of the segment built into ``frame`` (0: none)."""
+def warm_path(port_state, E, S, hot, slot, txq, rxcap, tmpl, opts, now_us, i):
+    """The order path on a dummy order for instrument ``i``, nothing sent, no real state
+    changed (engine/warm.py): the real risk/encode/segment code on the shadow ``S``, the
+    real state's lines read or prefetched. Returns the length of the shadow's segment (0: none)."""
     E.meta[M_WARMS] += 1
-    n = warm_order(E, i, now_us * 1000)
+    n = warm_run(E, S, i, now_us * 1000)
     flen = 0
     if n > 0 and slot >= 0:
-        flen = warm_send(hot, slot, txq, rxcap, tmpl, E.txs, E.meta[M_TXS_LEN], n, opts, now_us, frame)
+        for j in range(hot.shape[1]):
+            S.hot[0, j] = hot[slot, j]
+        memcpy(S.tmpl[0], 0, tmpl[slot], 0, hot[slot, TMPL_LEN])
+        ring = txq[slot]
+        prefetch_w(ring, hot[slot, TX_END] & (ring.shape[0] - 1))
+        idx = fast_send(S.hot, 0, S.txq, rxcap, S.tmpl, S.pool, S.E.txs, 0, n, opts, now_us)
+        if idx >= 0:
+            flen = S.pool.data_len[idx]
+            pool_free(S.pool, idx)
     tx_touch(port_state)
     return flen
 
 
 @njit(cache=True, _nrt=False)
 def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, txq, rxq, tmpl, sg, slow,
-                      opts, scratch, clock, local_mac, udp_src, txb, warm, deadline):
-    """Poll until the TSC passes ``deadline`` or Python is needed. ``warm``: a scratch
-    frame for keeping the order path warm while idle (none when it has no room for one).
+                      opts, scratch, clock, local_mac, udp_src, txb, S, warm_us, deadline):
+    """Poll until the TSC passes ``deadline`` or Python is needed. ``S``: the shadow state
+    that keeps the order path warm while idle, every ``warm_us`` (0: never; engine/warm.py).
     Returns (polls done, frames left in slow[:] for the TCP slow path, need_python)."""
     nslow = 0
     # TSC ticks between warm-ups (clock[2] = microseconds per tick << 32)
-    warm_every = (WARM_EVERY_US << 32) // clock[2] if clock[2] > 0 and warm.shape[0] >= 2048 else 0
+    warm_every = (warm_us << 32) // clock[2] if clock[2] > 0 and warm_us > 0 else 0
     warm_i = 0
     need_python = False
     one = txb[txb.shape[0] - 1:]     # a one-frame burst (the loop must not allocate)
@@ -174,7 +182,7 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
             break
         if n == 0:
             if warm_every > 0 and t_poll - t_warm >= warm_every:
-                warm_path(port_state, E, hot, slot, txq, rxq.shape[1], tmpl, opts, now_us, warm, warm_i)
+                warm_path(port_state, E, S, hot, slot, txq, rxq.shape[1], tmpl, opts, now_us, warm_i)
                 warm_i = warm_i + 1 if warm_i + 1 < E.imap.shape[0] else 0
                 t_warm = rdtscp()
             else:

@@ -21,7 +21,7 @@ from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
 from .kernel_stamps import last_rx_stamp_ns, realtime_ns
 from .layout import (M_CLOSE_TRANSPORT, M_KRX_MISSING, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
                      M_WARMS, ST_KRX, ST_KTX)
-from .warm import WARM_EVERY_US, warm_order
+from .warm import warm_run
 
 
 @njit(cache=True, _nrt=False)
@@ -98,14 +98,15 @@ def _md_burst(port_st, src, fd, pool, bufs, E, tcp_st, now, one, t_prev, ts):
 
 
 @njit(cache=True, _nrt=False)
-def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, fds, ts, deadline):
+def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, fds, ts, S, warm_us, deadline):
     """Poll the three UDP feeds and the TCP session until the TSC passes ``deadline``.
     ``fds``: the feed sockets' descriptors (kernel receive stamps); ``ts``: int64[2] scratch.
-    While idle, the order path is kept warm as on the memif path (engine/warm.py: risk and
-    encoding only; a kernel socket has no send path to warm without sending)."""
+    While idle, the order path is kept warm as on the memif path, every ``warm_us`` with the
+    shadow ``S`` (engine/warm.py: risk and encoding; a kernel socket has no send path to
+    warm without sending)."""
     one = bufs[bufs.shape[0] - 1:]   # a one-frame burst (the loop must not allocate)
     rxb = bufs[:bufs.shape[0] - 1]
-    warm_every = (WARM_EVERY_US << 32) // clock[2] if clock[2] > 0 else 0
+    warm_every = (warm_us << 32) // clock[2] if clock[2] > 0 and warm_us > 0 else 0
     warm_i = 0
     it = 0
     t_poll = rdtscp()
@@ -132,7 +133,7 @@ def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, fds, t
         if n + k == 0:
             if warm_every > 0 and t_poll - t_warm >= warm_every:
                 E.meta[M_WARMS] += 1
-                warm_order(E, warm_i, now)
+                warm_run(E, S, warm_i, now)
                 warm_i = warm_i + 1 if warm_i + 1 < E.imap.shape[0] else 0
                 t_warm = rdtscp()
             else:

@@ -165,6 +165,7 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
     from ..stack.tcp.conn import TcpError
     from ..wire.decode import new_info
     from .loop_memif import engine_memif_step
+    from .warm import WARM_EVERY_US, new_warm_state
 
     port = open_port(tc.port, Mempool(n_bufs=16384))
     stats = {"reconnects": 0}
@@ -181,7 +182,8 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
         clock = tcp.clock()
         scratch = np.zeros(1 << 16, np.uint8)
         txb = np.zeros(64, np.int32)
-        warm = np.zeros(2048 if tc.warm else 0, np.uint8)
+        shadow = new_warm_state(E, tcp.hot, tcp.tmpl)
+        warm_us = WARM_EVERY_US if tc.warm else 0
         local_mac = tcp.local_mac
         conn = None
         # compile (or load from cache) before connecting: the session's keepalive must not
@@ -191,8 +193,8 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
         _say(tc, "compiling the engine loop (or loading it from Numba's cache)...")
         engine_memif_step(port.state, port.pool.arrays, tcp.bufs, E, net.state, info, tcp.hot, tcp.nslots, -1,
                           tcp.txq, tcp.rxq, tcp.tmpl, tcp.sg, tcp.slow, tcp.opts, scratch, clock, local_mac,
-                          udp_src, txb, warm, 0)
-        prefault(tcp.txq, tcp.rxq, scratch, warm)
+                          udp_src, txb, shadow, warm_us, 0)
+        prefault(tcp.txq, tcp.rxq, scratch)
         _say(tc, f"engine loop ready in {time.monotonic() - t:.1f} s; waiting for the venue's link...")
         _wait_link(port, tc)
         _say(tc, "link up")
@@ -212,8 +214,8 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
             slot = conn.slot if conn is not None else -1
             _, nslow, _ = engine_memif_step(port.state, port.pool.arrays, tcp.bufs, E, net.state, info, tcp.hot,
                                             tcp.nslots, slot, tcp.txq, tcp.rxq, tcp.tmpl, tcp.sg, tcp.slow,
-                                            tcp.opts, scratch, clock, local_mac, udp_src, txb, warm,
-                                            _deadline(tc.slice_s))
+                                            tcp.opts, scratch, clock, local_mac, udp_src, txb, shadow,
+                                            warm_us, _deadline(tc.slice_s))
             tcp.process_slow(nslow)
             tcp.service()
             run.observe(conn is not None, int(E.meta[M_BOOK_EVENTS]))
@@ -244,6 +246,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
     from ..stack.tcp.loops import tsc_clock
     from .kernel_stamps import enable_rx_stamps
     from .loop_socket import engine_socket_step
+    from .warm import WARM_EVERY_US, new_warm_state
 
     pool = Mempool(n_bufs=8192)
     udps = [open_port(f"udp:bind=127.0.0.1:{p}", pool) for p in tc.udp_ports]
@@ -251,6 +254,8 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
     for fd in fds:
         enable_rx_stamps(int(fd))       # the kernel path's tick-to-trade starts at the kernel's receive stamp
     ts = np.zeros(2, np.int64)
+    shadow = new_warm_state(E)
+    warm_us = WARM_EVERY_US if tc.warm else 0
     tcpp = None
     stats = {"reconnects": 0}
     bufs = np.zeros(32, np.int32)
@@ -268,7 +273,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
                     tcpp = open_port(f"tcp:connect=127.0.0.1:{tc.oe_port},nodelay=on", pool)
                     # compile (or load from cache) before the session starts its keepalive clock
                     engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs,
-                                       E, clock, fds, ts, 0)
+                                       E, clock, fds, ts, shadow, warm_us, 0)
                     oe_connected(E, time.monotonic_ns())
                 except OSError:
                     tcpp = None
@@ -278,7 +283,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
                 time.sleep(0.01)
                 continue
             engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs, E, clock,
-                               fds, ts, _deadline(tc.slice_s))
+                               fds, ts, shadow, warm_us, _deadline(tc.slice_s))
             run.observe(True, int(E.meta[M_BOOK_EVENTS]))
             tcpp.poll()
             if not tcpp.link_up or E.meta[M_CLOSE_TRANSPORT]:

@@ -6,9 +6,7 @@ header (``tmpl``), writes the few fields that change (sequence, acknowledgment,
 window, timestamps, IP length and identification) and finishes both checksums
 from sums precomputed over the constant fields (RFC 1624 style: only what
 changed is added). ``fast_send`` queues a message, builds its segment at
-SND.NXT and advances SND.NXT, all without touching Python. ``warm_send`` does the
-same work on a frame that is never sent and changes no state: an engine runs it
-while idle so that the next real send finds its memory in cache.
+SND.NXT and advances SND.NXT, all without touching Python.
 
 Everything here is compiled runtime-free (``@hot``: no NRT reference counting on the
 arrays taken out of ``txq``/``tmpl``/the pool, which cost an atomic each).
@@ -233,28 +231,6 @@ def fast_send(hot, slot, txq, rxcap, tmpl, pool, msg, moff, mlen, opts, now_us):
                                         0, mlen, now_us)
     _data_sent(hot, slot, end, mlen, now_us)
     return idx
-
-
-@hot
-def warm_send(hot, slot, txq, rxcap, tmpl, msg, moff, mlen, opts, now_us, frame):
-    """Keep fast_send's memory and arithmetic warm while idle (the idea of OpenOnload's
-    ONLOAD_MSG_WARM): the same checks, the message copied into the send ring's *free*
-    space after TX_END (bytes that are not part of the stream: the next real send
-    overwrites them), and a complete segment with the values the next send would use
-    built into ``frame``, which never reaches the wire. No connection state, counter or
-    pool buffer changes. Returns the frame length, 0 when a real send could not go out
-    at once either."""
-    ring = txq[slot]
-    if not _send_room(hot, slot, ring.shape[0], mlen):
-        return 0
-    end = hot[slot, TX_END]
-    ring_put(ring, end, msg, moff, mlen)
-    if not _can_send_now(hot, slot, end, mlen) or payload_off(hot, slot, 0) + mlen > frame.shape[0]:
-        return 0
-    memcpy(frame, payload_off(hot, slot, 0), msg, moff, mlen)
-    wnd, _ = rcv_window(hot, slot, rxcap)
-    return _write_headers(hot, slot, tmpl, frame, 0, ACK | PSH, hot[slot, SND_NXT], hot[slot, RCV_NXT], wnd,
-                          hot[slot, IP_ID], opts, 0, mlen, now_us)
 
 
 @hot
