@@ -14,6 +14,7 @@ import uuid
 import numpy as np
 
 from inproc import Harness
+from memif.test_pair import poll_both
 from tcp.pair import Pair
 from tickwire.drivers.port import open_port
 from tickwire.engine.layout import M_TXS_LEN, M_WARMS
@@ -44,18 +45,6 @@ def _changed(before, obj, name):
     return {k for k, a in _arrays(obj, name) if not np.array_equal(before[k], a)}
 
 
-def _poll_both(a, b, until, seconds=10):
-    import time
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        a.poll()
-        b.poll()
-        if until():
-            return True
-        time.sleep(0.001)
-    return False
-
-
 def test_warm_path_sends_nothing_and_changes_no_state(tmp_path):
     h = Harness("taker", dict(instr=0, imbalance_pct=60, cooldown_ns=200_000, max_pos=10))
     h.connect()
@@ -70,7 +59,7 @@ def test_warm_path_sends_nothing_and_changes_no_state(tmp_path):
     ps, pc = Mempool(512, 2048, 128), Mempool(512, 2048, 128)
     with open_port(f"memif:socket={sock},role=server", ps) as srv, \
             open_port(f"memif:socket={sock},role=client", pc) as cli:
-        assert _poll_both(srv, cli, lambda: srv.link_up and cli.link_up)
+        assert poll_both(srv, cli, lambda: srv.link_up and cli.link_up)
         S = new_warm_state(E, tcp.hot, tcp.tmpl)
         state_before = {**_copy(E, "E"), **_copy(tcp.hot, "hot"), **_copy(tcp.tmpl, "tmpl"), **_copy(tcp.txq, "txq"),
                         **_copy(tcp.rxq, "rxq"), **_copy(pc.arrays, "pool"), **_copy(cli.state, "memif")}

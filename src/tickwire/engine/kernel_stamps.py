@@ -34,7 +34,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..drivers.libc_calls import _fn, _ptr
+from ..drivers.libc_calls import _ptr
 
 SIOCGSTAMPNS = 0x8907        # include/uapi/asm-generic/sockios.h (SIOCGSTAMPNS_OLD: 64-bit time_t on x86-64)
 CLOCK_REALTIME = 0
@@ -42,41 +42,28 @@ _i8p = ir.IntType(8).as_pointer()
 _i32, _i64 = ir.IntType(32), ir.IntType(64)
 
 
-@intrinsic
-def _ioctl_timespec(typingctx, fd, ts):
-    """``ioctl(fd, SIOCGSTAMPNS, (struct timespec *) ts)`` -> int (0 or -1)."""
-    if not isinstance(ts, types.Array):
-        return None
-    sig = types.int64(fd, ts)
+def _timespec_call(name, fnty, extra):
+    """An intrinsic ``f(n, ts) -> int64`` calling libc ``name((int) n, *extra, (struct timespec *) ts)``."""
+    @intrinsic
+    def call(typingctx, n, ts):
+        if not isinstance(n, types.Integer) or not isinstance(ts, types.Array):
+            return None
 
-    def codegen(context, builder, signature, args):
-        vfd, vts = args
-        p = _ptr(context, builder, ts, vts, ir.Constant(_i64, 0))
-        # int ioctl(int, unsigned long, ...): declared variadic so the call sets up %al as the ABI wants
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_i32, [_i32, _i64], var_arg=True),
-                                            "ioctl")
-        r = builder.call(fn, [builder.trunc(vfd, _i32) if vfd.type.width > 32 else vfd,
-                              ir.Constant(_i64, SIOCGSTAMPNS), p])
-        return builder.sext(r, _i64)
+        def codegen(context, builder, signature, args):
+            vn, vts = args
+            p = _ptr(context, builder, ts, vts, ir.Constant(_i64, 0))
+            fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+            r = builder.call(fn, [builder.trunc(vn, _i32) if vn.type.width > 32 else vn, *extra, p])
+            return builder.sext(r, _i64)
 
-    return sig, codegen
+        return types.int64(n, ts), codegen
+    return call
 
 
-@intrinsic
-def _clock_gettime(typingctx, clk, ts):
-    """``clock_gettime(clk, (struct timespec *) ts)`` -> int (0 or -1)."""
-    if not isinstance(ts, types.Array):
-        return None
-    sig = types.int64(clk, ts)
-
-    def codegen(context, builder, signature, args):
-        vclk, vts = args
-        p = _ptr(context, builder, ts, vts, ir.Constant(_i64, 0))
-        fn = _fn(builder, "clock_gettime", _i32, [_i32, _i8p])
-        r = builder.call(fn, [builder.trunc(vclk, _i32) if vclk.type.width > 32 else vclk, p])
-        return builder.sext(r, _i64)
-
-    return sig, codegen
+# int ioctl(int, unsigned long, ...): declared variadic, so the call sets %al as the ABI wants
+_ioctl_timespec = _timespec_call("ioctl", ir.FunctionType(_i32, [_i32, _i64], var_arg=True),
+                                 [ir.Constant(_i64, SIOCGSTAMPNS)])
+_clock_gettime = _timespec_call("clock_gettime", ir.FunctionType(_i32, [_i32, _i8p]), [])
 
 
 @njit(cache=True, inline="always")
