@@ -34,6 +34,11 @@ def ticks_per_ns() -> float:
 
 STAGES = ("stack", "feed", "strategy", "risk_encode", "tcp", "transmit")
 
+# What "tick-to-trade in the engine" is, for reports (docs/engine.md, Benchmark)
+T2T_DEFINITION = ("in the engine: memif = market-data frame taken from the receive ring -> order frame in the "
+                  "transmit ring (rdtscp); kernel = the kernel's receive timestamp of the datagram -> return of "
+                  "send (CLOCK_REALTIME; stage kernel_rx = until recvfrom returned, incl. socket-queue waits)")
+
 
 def samples(E) -> dict[str, np.ndarray]:
     """Per-stage durations in ns for every packet that produced an order and was sent.
