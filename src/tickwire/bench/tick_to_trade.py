@@ -33,6 +33,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..cli.demo import run_path
+    from ..engine.latency import T2T_DEFINITION
     reps = {"memif": [], "kernel": []}
     for r in range(args.repeat):
         cpu = args.cpu if args.cpu is not None and args.cpu >= 0 and args.cpu in os.sched_getaffinity(0) else None
@@ -51,7 +52,8 @@ def run(args) -> int:
                                "end_to_end": res.get("end_to_end", {"count": 0})})
     out = {"repeat": args.repeat, "duration_s": args.duration, "strategy": args.strategy, "placement": placement,
            "loadavg": os.getloadavg(),
-           "note": "2-vCPU shared VM, other jobs running: noisy; max/p99.9 include vCPU preemption"}
+           "note": "2-vCPU shared VM, other jobs running: noisy; max/p99.9 include vCPU preemption",
+           "definition": T2T_DEFINITION}
     for path, rs in reps.items():
         out[path] = _medians(rs)
         out[path]["end_to_end"] = _medians([x["end_to_end"] for x in rs])
@@ -67,6 +69,7 @@ def run(args) -> int:
     else:
         print(f"tick-to-trade, median of {args.repeat} runs x {args.duration:g} s ({out['note']})")
         print(f"  placement: {placement}; load average {' '.join(f'{x:.2f}' for x in out['loadavg'])}")
+        print(f"  {T2T_DEFINITION}")
         for path in ("memif", "kernel"):
             s = out[path]
             print(f"  {path:<7} n={s.get('count', 0):<6} p50 {s.get('p50_ns', '-')} ns  p99 {s.get('p99_ns', '-')} ns  "
@@ -74,6 +77,13 @@ def run(args) -> int:
             e = s["end_to_end"]
             print(f"  {'':<7} n={e.get('count', 0):<6} p50 {e.get('p50_ns', '-')} ns  p99 {e.get('p99_ns', '-')} ns  "
                   f"p99.9 {e.get('p99_9_ns', '-')} ns   (end to end through the simulator)")
+            if e.get("count"):
+                r = s["runs"][len(s["runs"]) // 2]["end_to_end"]
+                lg = r.get("legs", {})
+                print(f"          legs p50 (ns): sim tx -> engine rx {lg.get('sim_tx_to_engine_rx', {}).get('p50_ns')}, "
+                      f"engine tx -> sim rx {lg.get('engine_tx_to_sim_rx', {}).get('p50_ns')}; "
+                      f"{r.get('late', 0)} of {r.get('count')} orders found on a turn's first poll (upper bounds), "
+                      f"p50 without them {r.get('on_time', {}).get('p50_ns')}")
             if s.get("runs"):
                 st = s["runs"][len(s["runs"]) // 2].get("stages_p50_ns", {})
                 print("          stage p50s (ns): " + ", ".join(f"{k} {v}" for k, v in st.items()))

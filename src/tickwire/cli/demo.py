@@ -158,6 +158,8 @@ def _end_to_end(E, path, sim_stats):
     out.update(rows=j["rows"], late=int(j["late"].sum()), unjoined=j["unjoined"], sim=sim_stats["e2e"],
                e2e_below_engine_t2t=int((j["e2e_ns"][has] < j["t2t_ns"][has]).sum()),
                engine_t2t_of_joined=summary(j["t2t_ns"][has]),
+               # orders found by the first poll of a simulator turn may have waited while it ran Python
+               on_time=summary(j["e2e_ns"][j["late"] == 0]),
                legs={"sim_tx_to_engine_rx": summary(j["to_engine_ns"]),
                      "engine_tx_to_sim_rx": summary(j["from_engine_ns"][has])})
     return out

@@ -86,15 +86,19 @@ class _Kernel:
         self.rng = np.random.default_rng(cfg.seed ^ 0x5EED)
         self.hold = [None, None]
         self.counts = {"sent": 0, "lost": 0, "duplicated": 0, "reordered": 0}
-        self.e2e = new_e2e(16, 16)
-
-    def start(self):
-        if self.cfg.e2e_out:
+        self.e2e = new_e2e() if cfg.e2e_out else new_e2e(16, 16)
+        if cfg.e2e_out:
             from ..drivers.sock_common import sockaddr_in
             self.addrs = np.stack([sockaddr_in("127.0.0.1", p) for p in self.cfg.udp_ports[:2]])
             self.sa = np.zeros(32, np.uint8)
             self.rxb = np.zeros(1 << 16, np.uint8)
             self.tpus, self.budget, self.grace = _turn_ticks(self.cfg)
+            # compile the measuring turn before a client can connect (fd -1: recvfrom fails at once)
+            kernel_turn(self.udp.fileno(), self.addrs, _EMPTY.mdq, _EMPTY.mdq_len, 0, -1, self.rxb, self.sa, self.e2e,
+                        0, 0)
+
+    def start(self):
+        pass
 
     def turn(self, V, us):
         """e2e_poll.kernel_turn: queued market data out, order entry in, stamped."""
@@ -321,8 +325,6 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
     if cfg.e2e_out and (cfg.replay or (cfg.port == "socket" and any(any(x) for x in cfg.impair))):
         raise ValueError("e2e measurement: not with --replay, nor with impairments on kernel sockets")
     tr = _Kernel(cfg) if cfg.port == "socket" else _Frames(cfg)
-    if cfg.e2e_out and cfg.port == "socket":
-        tr.e2e = new_e2e()
     snap = np.zeros(2048, np.uint8)
     rx = np.zeros(1 << 16, np.uint8)
     # compile (or load from the cache) everything before a client can connect, so no
