@@ -83,12 +83,39 @@ def frames_turn(port_state, pool, net, mdq, mdq_len, count, dst, dport, sport, i
 
 
 @njit(cache=True)
+def _recv_once(tcp_fd, out, got, sa, st, late):
+    """One non-blocking recvfrom into ``out[got:]``; stamps what it returned.
+    Returns (bytes, K_* status)."""
+    room = out.shape[0] - got
+    if room <= 0:
+        return 0, K_OK
+    sa[16] = 16
+    r = sys_recvfrom(tcp_fd, out, got, room, MSG_DONTWAIT, sa)
+    t = rdtscp()
+    if r > 0:
+        scan_oe(st, out, got, r, t, late)
+        return r, K_OK
+    if r == 0:
+        return 0, K_CLOSED
+    e = sys_errno()
+    if e != EAGAIN and e != EINTR:
+        return 0, K_ERROR
+    return 0, K_OK
+
+
+@njit(cache=True)
 def kernel_turn(udp_fd, addrs, mdq, mdq_len, count, tcp_fd, out, sa, st, budget, grace):
     """Kernel sockets: each queued packet on feed A then feed B (sendto on ``udp_fd`` to
-    ``addrs[f]``, a sockaddr_in), then recvfrom on the accepted order-entry socket.
+    ``addrs[f]``, a sockaddr_in), with one receive poll after each packet (an order
+    answering the first packet must not wait for the last one to be sent), then
+    recvfrom on the accepted order-entry socket until the turn ends.
     Returns (bytes received into ``out``, K_* status, datagrams sent, send errors)."""
     sent = 0
     errs = 0
+    got = 0
+    late = 1
+    status = K_OK
+    t0 = rdtscp()
     for q in range(count):
         n = mdq_len[q]
         seq = md_seq_of(mdq[q], n)
@@ -99,31 +126,20 @@ def kernel_turn(udp_fd, addrs, mdq, mdq_len, count, tcp_fd, out, sa, st, budget,
                 sent += 1
             else:
                 errs += 1
+        if status == K_OK:
+            r, status = _recv_once(tcp_fd, out, got, sa, st, late)
+            got += r
+            late = 0
     t = rdtscp()
-    t0 = t
     t_end = t + budget
-    got = 0
-    late = 1
-    status = K_OK
-    while True:
-        room = out.shape[0] - got
-        if room <= 0:
-            break
-        sa[16] = 16
-        r = sys_recvfrom(tcp_fd, out, got, room, MSG_DONTWAIT, sa)
+    if got > 0:
+        t_end = min(t_end, t + grace)
+    while status == K_OK and got < out.shape[0]:
+        r, status = _recv_once(tcp_fd, out, got, sa, st, late)
         t = rdtscp()
         if r > 0:
-            scan_oe(st, out, got, r, t, late)
             got += r
             t_end = min(t_end, t + grace)
-        elif r == 0:
-            status = K_CLOSED
-            break
-        else:
-            e = sys_errno()
-            if e != EAGAIN and e != EINTR:
-                status = K_ERROR
-                break
         late = 0
         if t >= t_end:
             break
