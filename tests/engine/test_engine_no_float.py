@@ -15,14 +15,16 @@ sys.path.insert(0, "tests/engine")
 from inproc import Harness
 h = Harness("market_maker", dict(instr=0, tick=250_000_000, half_spread=1))
 h.connect(); h.run(200); h.snapshot()
-from tickwire.engine import core
+from tickwire.engine import core, warm
+warm.warm_run(h.E, warm.new_warm_state(h.E), 0, h.now)
 from tickwire.order import risk, orders, session, oe_codec
 from tickwire.sim import matching, publisher, flow, venue, gateway_session
 '''
 
 FUNCTIONS = """
     core.md_packet, core.md_begin, core.md_instrument, core.act_on_intents, core.oe_input, core.oe_timers, core._trades, core._business,
-    risk.check_new, risk.check_replace, risk.check_cancel, orders.submit_new, orders.submit_replace,
+    risk.check_new, risk.check_new_dry, risk.check_replace, risk.check_cancel, orders.submit_new,
+    orders.submit_new_dry, orders.submit_replace, warm.warm_run, warm.warm_order,
     orders.submit_cancel, orders.reconcile, session.client_on_frame, session.client_poll,
     oe_codec.frame_check, oe_codec.enc_new_order, oe_codec.enc_exec, matching.new_order,
     matching.cancel_order, matching.replace_order, matching._match, publisher.pub_side_diff,
@@ -32,5 +34,5 @@ FUNCTIONS = """
 
 def test_no_float64_in_per_event_functions(tmp_path):
     found = float_uses_after_fresh_compile(tmp_path, SETUP, FUNCTIONS, timeout=3000)
-    assert len(found) == 32
+    assert len(found) == 36
     assert {k: v for k, v in found.items() if v} == {}
