@@ -87,6 +87,7 @@ class _Kernel:
         self.hold = [None, None]
         self.counts = {"sent": 0, "lost": 0, "duplicated": 0, "reordered": 0}
         self.e2e = new_e2e() if cfg.e2e_out else new_e2e(16, 16)
+        self.eof = False             # measuring: the peer closed after the bytes just returned
         if cfg.e2e_out:
             from ..drivers.sock_common import sockaddr_in
             self.addrs = np.stack([sockaddr_in("127.0.0.1", p) for p in self.cfg.udp_ports[:2]])
@@ -101,7 +102,13 @@ class _Kernel:
         pass
 
     def turn(self, V, us):
-        """e2e_poll.kernel_turn: queued market data out, order entry in, stamped."""
+        """e2e_poll.kernel_turn: queued market data out, order entry in, stamped. The end of
+        the stream is reported (b"") on the turn after the bytes that came before it."""
+        if self.eof:
+            self.eof = False
+            self.conn.close()
+            self.conn = None
+            return b"", False
         got, status, sent, errs = kernel_turn(self.udp.fileno(), self.addrs, V.mdq, V.mdq_len, int(V.meta[V_MDQ_N]),
                                               self.conn.fileno(), self.rxb, self.sa, self.e2e, _budget(self, us),
                                               self.grace)
@@ -109,9 +116,7 @@ class _Kernel:
         self.counts["sent"] += sent
         self.counts["send_errors"] = self.counts.get("send_errors", 0) + errs
         if status != K_OK:
-            self.conn.close()
-            self.conn = None
-            return b"", False
+            self.eof = True
         return (self.rxb[:got].tobytes() if got else None), False
 
     def connected(self):
