@@ -5,7 +5,8 @@
 MODE: tx (64-byte frames, burst 32, as fast as the ring takes them), rx (count),
 echo (macswap), ping (one frame out, wait for it back, record the round trip),
 pingpong-a / pingpong-b (a plain cache-line ping-pong over a memfd: SPEC is its fd),
-pingpong3-a / pingpong3-b (the same, moving memif's index, descriptor and frame lines).
+pingpong3-a / pingpong3-b (the same, moving memif's index, descriptor and frame lines),
+pingpong3p-a / pingpong3p-b (that, prefetching descriptor and frame on every empty poll).
 Prints one JSON line. Measurement loops run entirely inside Numba.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from ..drivers.port import open_port, rx_burst, tx_burst
-from ..mem.atomics import cpu_pause, load_acquire_u64, rdtscp, store_release_u64
+from ..mem.atomics import cpu_pause, load_acquire_u64, prefetch, rdtscp, store_release_u64
 from ..mem.hotpath import hot
 from ..mem.mempool import Mempool, pool_alloc_burst, pool_free_burst
 from ..tools.echo import echo_slice
@@ -128,18 +129,23 @@ def _send3(buf, base, seq):
 
 
 @register_jitable
-def _recv3(buf, base, seq):
+def _recv3(buf, base, seq, speculate):
     """Wait for ``seq`` on the index, then follow the descriptor to the frame (a dependent
-    chain of three line transfers, the least any memif receive can do). Returns 1 if the
-    frame holds ``seq``."""
+    chain of three line transfers, the least any memif receive can do). With ``speculate``
+    every empty poll also prefetches the descriptor and frame lines, so that the writer's
+    stores find them shared here and the reader has them back as soon as the index moves
+    (what the driver's RX does for the next slot). Returns 1 if the frame holds ``seq``."""
     while load_acquire_u64(buf, base + _IDX) != seq:
+        if speculate:
+            prefetch(buf, base + _DESC)
+            prefetch(buf, base + _DATA)
         cpu_pause()
     off = np.int64(load_acquire_u64(buf, base + _DESC) & np.uint64(1023))
     return 1 if load_acquire_u64(buf, base + off) == seq else 0
 
 
 @hot
-def pingpong_memif(buf, leader, rtts, warmup):
+def pingpong_memif(buf, leader, rtts, warmup, speculate):
     """The same round trip moving memif's three dependent lines each way (index, descriptor,
     frame) with no driver code: the memory cost a memif echo cannot avoid.
     Returns the number of frames that did not hold the expected value (must be 0)."""
@@ -150,11 +156,11 @@ def pingpong_memif(buf, leader, rtts, warmup):
         if leader:
             t0 = rdtscp()
             _send3(buf, 0, seq)
-            bad += 1 - _recv3(buf, 1024, seq)
+            bad += 1 - _recv3(buf, 1024, seq, speculate)
             if i > warmup:
                 rtts[i - 1 - warmup] = rdtscp() - t0
         else:
-            bad += 1 - _recv3(buf, 0, seq)
+            bad += 1 - _recv3(buf, 0, seq, speculate)
             _send3(buf, 1024, seq)
     return bad
 
@@ -176,8 +182,8 @@ def main(argv) -> dict:
         import mmap
         buf = np.frombuffer(mmap.mmap(int(spec), 4096), np.uint8)
         rtts = np.zeros(samples, np.int64)
-        if mode.startswith("pingpong3"):
-            result["bad"] = int(pingpong_memif(buf, mode == "pingpong3-a", rtts, 10_000))
+        if mode.startswith("pingpong3"):  # pingpong3p-*: with speculative prefetch
+            result["bad"] = int(pingpong_memif(buf, mode.endswith("-a"), rtts, 10_000, mode.startswith("pingpong3p")))
         else:
             pingpong(buf, mode == "pingpong-a", rtts, 10_000)
         result["rtt_ns"] = clock.cycles_to_ns(rtts).tolist() if mode.endswith("-a") else []

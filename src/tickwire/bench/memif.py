@@ -149,6 +149,7 @@ def run(args) -> int:
                 rates.setdefault(f"testpmd->testpmd {d}", []).append(pmd_pmd_rate(d, args.seconds))
     rtts = {"cache-line ping-pong": pingpong_rtt(args.samples),
             "memif-shaped ping-pong": pingpong_rtt(args.samples, "pingpong3"),
+            "memif-shaped, speculative prefetch": pingpong_rtt(args.samples, "pingpong3p"),
             "tickwire echo (tickwire pinger)": tw_echo_rtt(args.samples)}
     if have_pmd:
         rtts["testpmd macswap (tickwire pinger)"] = pmd_echo_rtt(args.samples)

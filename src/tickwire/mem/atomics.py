@@ -173,24 +173,31 @@ def memcpy(typingctx, dst, dst_off, src, src_off, nbytes):
     return types.void(dst, types.intp, src, types.intp, types.intp), codegen
 
 
-@intrinsic
-def prefetch(typingctx, buf, offset):
-    """Prefetch the cache line at ``buf.data + offset`` for reading (``prefetcht0``).
+def _make_prefetch(rw):
+    @intrinsic
+    def prefetch_line(typingctx, buf, offset):
+        if not isinstance(buf, types.Array) or not isinstance(offset, types.Integer):
+            return None
 
-    Never faults, so an address taken from a peer may be prefetched before it is checked;
-    used to overlap a ring's dependent line transfers (index -> descriptor -> frame).
-    """
-    if not isinstance(buf, types.Array) or not isinstance(offset, types.Integer):
-        return None
+        def codegen(context, builder, signature, args):
+            arr, off = args
+            ptr = _byte_ptr(context, builder, buf, arr, off)
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            # (address, rw = 0 read / 1 write, locality = 3: keep in all levels, cache type = data)
+            builder.call(fn, [ptr, ir.Constant(i32, rw), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
 
-    def codegen(context, builder, signature, args):
-        arr, off = args
-        ptr = _byte_ptr(context, builder, buf, arr, off)
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        # (address, rw = read, locality = 3: keep in all levels, cache type = data)
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
+        return types.void(buf, types.intp), codegen
 
-    return types.void(buf, types.intp), codegen
+    return prefetch_line
+
+
+# Prefetch the cache line at ``buf.data + offset``: ``prefetch`` for reading (``prefetcht0``),
+# ``prefetch_write`` for writing (``prefetchw``: the line arrives owned, so the stores that
+# follow need no further transfer). Neither ever faults, so an address taken from a peer may
+# be prefetched before it is checked; used to overlap a ring's dependent line transfers
+# (index -> descriptor -> frame) and the misses of a whole burst.
+prefetch = _make_prefetch(0)
+prefetch_write = _make_prefetch(1)
