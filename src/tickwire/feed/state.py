@@ -121,6 +121,8 @@ def new_feed_state(schema, max_instruments=256, depth=10, window=16, ring_packet
     """
     if max_instruments < 1 or depth < 1 or window < 1 or ring_packets < 1 or max_packet < 64 or max_orders < 1:
         raise ValueError("feed state sizes must be positive (max_packet >= 64)")
+    if max_instruments > 1 << 29:
+        raise ValueError("max_instruments above 2**29: the instrument index must stay below 2**31 slots")
     hsize = 1
     while hsize < 2 * max_instruments:
         hsize <<= 1
