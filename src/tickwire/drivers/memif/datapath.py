@@ -102,10 +102,13 @@ def _copy(dst, dst_off, src, src_off, n):
 
 
 @register_jitable
-def _ring_of(cfg, q):
-    """The per-burst preamble shared by RX and TX: ring offset, size, slot mask, role."""
+def _ring_of(state, q):
+    """The per-burst preamble shared by RX and TX: ring offset, size, slot mask, role, the
+    region table and our buffer geometry, read once per burst into locals."""
+    cfg = state.cfg
     size = q[Q_SIZE]
-    return q[Q_RING], size, size - 1, cfg[ROLE] == SERVER
+    return (q[Q_RING], size, size - 1, cfg[ROLE] == SERVER, state.regions, cfg[N_REGIONS],
+            cfg[BSIZE], q[Q_BUF0])
 
 
 @register_jitable
@@ -144,9 +147,7 @@ def memif_rx(state, pool, bufs, n):
         return 0
     mem = state.mem
     q = state.rxq[state.sel[0]]
-    ring, size, mask, server = _ring_of(cfg, q)
-    regions, n_regions = state.regions, cfg[N_REGIONS]
-    bsize, buf0 = cfg[BSIZE], q[Q_BUF0]
+    ring, size, mask, server, regions, n_regions, bsize, buf0 = _ring_of(state, q)
     cur = q[Q_LAST]
     # Start fetching the next descriptor (and, as client, our own buffer behind it) together
     # with the producer index, instead of after it: three dependent line transfers become
@@ -268,9 +269,7 @@ def memif_tx(state, pool, bufs, n):
         return 0
     mem = state.mem
     q = state.txq[state.sel[1]]
-    ring, size, mask, server = _ring_of(cfg, q)
-    regions, n_regions = state.regions, cfg[N_REGIONS]
-    bsize, buf0 = cfg[BSIZE], q[Q_BUF0]
+    ring, size, mask, server, regions, n_regions, bsize, buf0 = _ring_of(state, q)
     slot = q[Q_LAST]
     if server:
         free = (np.int64(load_acquire_u16(mem, ring + RING_HEAD)) - slot) & 0xFFFF
