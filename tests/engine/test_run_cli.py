@@ -48,7 +48,7 @@ def test_run_config_against_sim(tmp_path):
     try:
         assert "ready" in sim.stderr.readline()
         p = subprocess.run([sys.executable, "-m", "tickwire.cli", "run", "--config", str(cfg), "--json"],
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=1500)
         assert p.returncode == 0, p.stderr[-2000:]
         out = json.loads(p.stdout.strip().splitlines()[-1])
         assert out["session"]["state"] == "established", (out["session"], out["engine"], out["risk_rejects"])
