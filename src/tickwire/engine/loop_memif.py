@@ -21,7 +21,7 @@ from __future__ import annotations
 from numba import njit
 
 from ..drivers.port import rx_burst, tx_burst
-from ..mem.atomics import cpu_pause, memcpy, rdtscp
+from ..mem.atomics import cpu_pause, memcpy, prefetch_write, rdtscp
 from ..mem.mempool import BUF_SIZE, pool_free
 from ..stack.input import stack_input
 from ..stack.poll import stack_poll
@@ -37,7 +37,7 @@ from ..wire.decode import I_PAYLEN, I_PAYLOAD
 from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
 from .layout import (M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
                      M_WARMS)
-from .warm import prefetch_w, tx_touch, warm_run
+from .warm import tx_touch, warm_run
 
 
 @njit(cache=True, _nrt=False)
@@ -87,7 +87,7 @@ def warm_path(port_state, E, S, hot, slot, txq, rxcap, tmpl, opts, now_us, i):
             S.hot[0, j] = hot[slot, j]
         memcpy(S.tmpl[0], 0, tmpl[slot], 0, hot[slot, TMPL_LEN])
         ring = txq[slot]
-        prefetch_w(ring, hot[slot, TX_END] & (ring.shape[0] - 1))
+        prefetch_write(ring, hot[slot, TX_END] & (ring.shape[0] - 1))
         idx = fast_send(S.hot, 0, S.txq, rxcap, S.tmpl, S.pool, S.E.txs, 0, n, opts, now_us)
         if idx >= 0:
             flen = S.pool.data_len[idx]

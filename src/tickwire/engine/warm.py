@@ -33,14 +33,12 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
 from ..drivers.memif.datapath import BSIZE, CLIENT, ERROR, LINK, Q_BUF0, Q_LAST, Q_RING, Q_SIZE, ROLE, MemifState
 from ..drivers.memif.proto import DESC_SIZE, RING_DESC, RING_TAIL
-from ..mem.atomics import _byte_ptr, prefetch
+from ..mem.atomics import prefetch, prefetch_write
 from ..order import wire_layout as W
 from ..order.layout import EXEC_CANCELED, G_MAX_CLORDID, SIDE_BUY, SIDE_SELL, TIF_IOC
 from ..order.orders import reconcile, submit_new_dry
@@ -50,26 +48,6 @@ from .layout import (IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TI
                      TOP_BID)
 
 WARM_EVERY_US = 25
-
-
-@intrinsic
-def prefetch_w(typingctx, buf, offset):
-    """Prefetch the line at ``buf.data + offset`` for writing (``prefetchw``): it arrives
-    exclusive, so the store that follows does not wait for other copies to be invalidated.
-    A hint: never faults, never changes memory."""
-    if not isinstance(buf, types.Array) or not isinstance(offset, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        arr, off = args
-        ptr = _byte_ptr(context, builder, buf, arr, off)
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
-        builder.call(fn, [ptr, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.void(buf, types.intp), codegen
 
 
 @njit(cache=True, _nrt=False)
@@ -88,12 +66,12 @@ def warm_order(E, i, now):
         return 0
     submit_new_dry(E.risk, E.orders, now, i, side, price, 1, E.risk.glob[G_MAX_CLORDID] + 1)
     k = E.meta[M_STAMP_N] % E.stamps.shape[0]
-    prefetch_w(E.stamps, k * E.stamps.strides[0])
-    prefetch_w(E.intents, 0)
+    prefetch_write(E.stamps, k * E.stamps.strides[0])
+    prefetch_write(E.intents, 0)
     off = E.meta[M_TXS_LEN]
     if off + W.MAX_FRAME <= E.txs.shape[0]:
-        prefetch_w(E.txs, off)
-        prefetch_w(E.txs, off + 63)
+        prefetch_write(E.txs, off)
+        prefetch_write(E.txs, off + 63)
     prefetch(E.sess, SS_NEXT_OUT * 8)
     return price
 
@@ -184,10 +162,10 @@ def _ov_tx_touch(port_state):
             ring = q[Q_RING]
             slot = q[Q_LAST] & (q[Q_SIZE] - 1)
             prefetch(mem, ring + RING_TAIL)                        # the server's consumer index
-            prefetch_w(mem, ring + RING_DESC + slot * DESC_SIZE)
+            prefetch_write(mem, ring + RING_DESC + slot * DESC_SIZE)
             buf = q[Q_BUF0] + slot * cfg[BSIZE]                   # a client's buffers are fixed per slot
-            prefetch_w(mem, buf)
-            prefetch_w(mem, buf + 64)
-            prefetch_w(mem, buf + 128)
+            prefetch_write(mem, buf)
+            prefetch_write(mem, buf + 64)
+            prefetch_write(mem, buf + 128)
         return memif_touch
     return lambda port_state: None
