@@ -126,12 +126,19 @@ def join(stamps: np.ndarray, md: np.ndarray, oe: np.ndarray, tpn: float) -> dict
     engine's rows (layout.ST_*), ``md`` (feed, seq, tsc) and ``oe`` (seq, tsc, late) the
     simulator's (save_e2e), ``tpn`` TSC ticks per ns. Returns per-order arrays (ns) and counts
     of what could not be joined, by cause."""
-    from ..engine.layout import ST_MD_SEQ, ST_MD_SRC, ST_OE_N, ST_OE_SEQ, ST_RX, ST_TX
+    from ..engine.layout import ST_MD_SEQ, ST_MD_SRC, ST_OE_N, ST_OE_SEQ, ST_RX, ST_TCP, ST_TX
     sent = {(int(f), int(q)): int(t) for f, q, t in md}
     got: dict[int, list] = {}
     for q, t, late in oe:
         got.setdefault(int(q), []).append((int(t), int(late)))
     e2e, t2t, late_of, rows, to_eng, from_eng = [], [], [], 0, [], []
+    # Causality, which no correct pair of clocks and join can break on either path: the engine
+    # took the packet from its receive path after the simulator began sending it, and the
+    # simulator received the order after the engine had built it (ST_TCP: the segment built, or
+    # for kernel sockets the order encoded, before send()). Not 'e2e >= in-engine t2t': a
+    # kernel loopback send() delivers into the simulator's socket before it returns, so a
+    # preempted engine can stamp ST_TX after the simulator already has the bytes.
+    acausal = 0
     miss = {"trigger_not_sent": 0, "order_not_received": 0, "order_before_trigger": 0, "snapshot_trigger": 0}
     for r in stamps[(stamps[:, ST_RX] > 0) & (stamps[:, ST_OE_N] > 0)]:
         rows += 1
@@ -150,13 +157,14 @@ def join(stamps: np.ndarray, md: np.ndarray, oe: np.ndarray, tpn: float) -> dict
                 miss["order_not_received" if q not in got else "order_before_trigger"] += 1
                 continue
             rx, late = min(cand)
+            acausal += int(r[ST_RX] < tx or (r[ST_TCP] > 0 and rx < r[ST_TCP]))
             e2e.append((rx - tx) / tpn)
             t2t.append((r[ST_TX] - r[ST_RX]) / tpn if r[ST_TX] > 0 else -1.0)
             late_of.append(late)
             to_eng.append((r[ST_RX] - tx) / tpn)
             from_eng.append((rx - r[ST_TX]) / tpn if r[ST_TX] > 0 else -1.0)
     return {"e2e_ns": np.array(e2e), "t2t_ns": np.array(t2t), "late": np.array(late_of, np.int64), "rows": rows,
-            "orders": len(e2e), "unjoined": miss,
+            "orders": len(e2e), "unjoined": miss, "acausal": acausal,
             # the two legs around the engine: sim send -> engine RX, engine TX -> sim receive
             "to_engine_ns": np.array(to_eng), "from_engine_ns": np.array(from_eng)}
 
