@@ -53,9 +53,10 @@ WARM_EVERY_US = 25
 @njit(cache=True, _nrt=False)
 def warm_order(E, i, now):
     """Read (and prefetch for writing) what a new order on engine instrument ``i`` will
-    touch, changing nothing. Returns the dummy order's price (0: no book to price it)."""
+    touch, changing nothing. Returns the dummy order's (price, side); price 0: no book to
+    price it."""
     if i < 0 or i >= E.imap.shape[0]:
-        return 0
+        return 0, SIDE_BUY
     top = E.sv.top
     side = SIDE_BUY
     price = top[i, TOP_ASK]
@@ -63,7 +64,7 @@ def warm_order(E, i, now):
         side = SIDE_SELL
         price = top[i, TOP_BID]
     if price <= 0:
-        return 0
+        return 0, side
     submit_new_dry(E.risk, E.orders, now, i, side, price, 1, E.risk.glob[G_MAX_CLORDID] + 1)
     k = E.meta[M_STAMP_N] % E.stamps.shape[0]
     prefetch_write(E.stamps, k * E.stamps.strides[0])
@@ -73,7 +74,7 @@ def warm_order(E, i, now):
         prefetch_write(E.txs, off)
         prefetch_write(E.txs, off + 63)
     prefetch(E.sess, SS_NEXT_OUT * 8)
-    return price
+    return price, side
 
 
 WarmState = namedtuple("WarmState", "E hot txq tmpl pool")
@@ -119,7 +120,7 @@ def warm_run(E, S, i, now):
     """``warm_order`` on the real state, then the real ``act_on_intents`` and ``reconcile``
     on the shadow ``S.E`` refreshed from it. Returns the length of the shadow's encoded
     message in ``S.E.txs`` (0: none)."""
-    price = warm_order(E, i, now)
+    price, side = warm_order(E, i, now)
     if price <= 0:
         return 0
     X = S.E
@@ -130,7 +131,6 @@ def warm_run(E, S, i, now):
     _copy_row(X.imap[i], E.imap[i])
     X.meta[M_TXS_LEN] = 0
     cid = X.risk.glob[G_MAX_CLORDID] + 1
-    side = SIDE_BUY if price == E.sv.top[i, TOP_ASK] else SIDE_SELL
     it = X.intents
     it[0, IN_KIND] = K_NEW
     it[0, IN_INSTR] = i
