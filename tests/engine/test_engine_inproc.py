@@ -73,6 +73,22 @@ def test_taker_produces_stamped_orders():
     books_agree(h)
 
 
+def test_taker_does_not_repeat_itself_into_the_duplicate_guard():
+    """The taker remembers its last IOC: the same side and price again within repeat_ns is
+    not sent, so pre-trade risk's duplicate-order guard (1 ms) never has to reject it.
+    Control: with repeat_ns=0 the same run does hit the guard."""
+    from tickwire.order.reasons import DUPLICATE_ORDER
+    rejected = {}
+    for repeat_ns in (1_000_000, 0):
+        h = Harness("taker", dict(instr=1, imbalance_pct=60, cooldown_ns=0, max_pos=5, repeat_ns=repeat_ns))
+        h.connect()
+        h.run(2000)
+        assert h.E.meta[M_SENT_NEW] > 10
+        rejected[repeat_ns] = int(h.E.risk.rejects[DUPLICATE_ORDER])
+    assert rejected[1_000_000] == 0
+    assert rejected[0] > 0
+
+
 def test_same_seed_same_run():
     a = Harness("market_maker", dict(instr=0, tick=250_000_000), seed=5)
     b = Harness("market_maker", dict(instr=0, tick=250_000_000), seed=5)
