@@ -1,4 +1,5 @@
-"""Keeping the order path warm (engine/warm.py) sends nothing and changes no state.
+"""Keeping the order path and the receive half warm (engine/warm.py) sends nothing and
+changes no state.
 
 A real engine state (session up with the in-process venue, books synced), a real
 tickwire TCP connection (two stacks joined by a pipe) and a real memif pair in this
@@ -6,7 +7,8 @@ process: the warm-up runs many times, then every engine, TCP, pool and memif arr
 compared with its copy from before: only the warm-up counter ``M_WARMS`` moved. The
 server side of the memif link receives nothing. And the warm-up did the real work (on
 its shadow state): a NewOrderSingle with the session's next SeqNum and the next ClOrdID,
-in the very segment ``fast_send`` then builds for the real connection, byte for byte.
+in the very segment ``fast_send`` then builds for the real connection, byte for byte;
+and the receive half's strategy ran on the shadow view refreshed from the real one.
 """
 
 import uuid
@@ -64,6 +66,7 @@ def test_warm_path_sends_nothing_and_changes_no_state(tmp_path):
         state_before = {**_copy(E, "E"), **_copy(tcp.hot, "hot"), **_copy(tcp.tmpl, "tmpl"), **_copy(tcp.txq, "txq"),
                         **_copy(tcp.rxq, "rxq"), **_copy(pc.arrays, "pool"), **_copy(cli.state, "memif")}
         n_instr = E.imap.shape[0]
+        S.E.sv.top[:] = 0                   # the receive half's warm-up refreshes it from the real view
         now_us = tcp.now()
         for k in range(200):
             flen = warm_path(cli.state, E, S, tcp.hot, c.slot, tcp.txq, tcp.rxq.shape[1], tcp.tmpl, tcp.opts,
@@ -75,6 +78,7 @@ def test_warm_path_sends_nothing_and_changes_no_state(tmp_path):
                    | _changed(state_before, tcp.rxq, "rxq") | _changed(state_before, pc.arrays, "pool")
                    | _changed(state_before, cli.state, "memif"))
         assert changed <= {"E.meta"}, changed
+        assert np.array_equal(S.E.sv.top, E.sv.top)    # warm_receive ran the strategy on real numbers
         meta = state_before["E.meta"]
         assert E.meta[M_WARMS] == meta[M_WARMS] + 200          # its own counter, the only change
         assert np.array_equal(np.delete(E.meta, M_WARMS), np.delete(meta, M_WARMS))

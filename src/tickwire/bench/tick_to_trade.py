@@ -9,6 +9,9 @@ End to end through the simulator: from the simulator handing the market-data pac
 its transmit path to the simulator's receive call returning the order (rdtscp in both
 processes, joined per order after the run: sim/e2e_stamps.py, docs/sim-e2e.md).
 Reported: p50/p99/p99.9 per path, the median over repetitions, and kernel/memif at p50.
+``--stages both`` (default) runs each path twice per repetition, interleaved: with only the
+two ends of tick-to-trade stamped (the headline: no instrumentation inside the span) and
+with every stage boundary stamped (the breakdown; rdtsc, ~18 ns each).
 """
 
 from __future__ import annotations
@@ -29,53 +32,73 @@ def add_arguments(p):
     p.add_argument("--cpu", type=int, default=1,
                    help="pin the engine to this CPU, the simulator to another (default 1; -1: no pinning)")
     p.add_argument("--rt", action="store_true", help="engine SCHED_FIFO while it measures (root)")
+    p.add_argument("--stages", choices=("on", "off", "both"), default="both",
+                   help="stamp every stage boundary (on), only the two ends of tick-to-trade (off: the "
+                        "headline without its own instrumentation), or both, interleaved (default)")
+
+
+# (report key, path, stage stamps on)
+def _variants(stages: str) -> list[tuple[str, str, bool]]:
+    out = []
+    for path in ("memif", "kernel"):
+        if stages in ("off", "both"):
+            out.append((path, path, False))
+        if stages in ("on", "both"):
+            out.append((path if stages == "on" else path + "_stages", path, True))
+    return out
 
 
 def run(args) -> int:
     from ..cli.demo import run_path
     from ..engine.latency import T2T_DEFINITION
-    reps = {"memif": [], "kernel": []}
+    variants = _variants(args.stages)
+    reps = {key: [] for key, _, _ in variants}
+    placement = {}
     for r in range(args.repeat):
         cpu = args.cpu if args.cpu is not None and args.cpu >= 0 and args.cpu in os.sched_getaffinity(0) else None
-        a = SimpleNamespace(duration=args.duration, seed=args.seed + r, strategy=args.strategy, rate=args.rate,
-                            cpu=cpu, rt=args.rt)
-        tmp = tempfile.mkdtemp(prefix="tw-bench-")
-        rnd = int.from_bytes(os.urandom(2), "little")
-        res, _, _ = run_path("memif", a, f"memif:socket={tmp}/md.sock,role=client", 20000 + rnd % 20000,
-                             (40000 + rnd % 9000, 49000 + rnd % 9000, 58000 + rnd % 7000))
-        reps["memif"].append({**res["tick_to_trade"], "stages_p50_ns": res["stages_p50_ns"],
+        for k, (key, path, stages) in enumerate(variants):
+            a = SimpleNamespace(duration=args.duration, seed=args.seed + r, strategy=args.strategy, rate=args.rate,
+                                cpu=cpu, rt=args.rt, stages=stages)
+            tmp = tempfile.mkdtemp(prefix="tw-bench-")
+            rnd = int.from_bytes(os.urandom(2), "little")
+            spec = f"memif:socket={tmp}/md.sock,role=client" if path == "memif" else "socket"
+            res, _, _ = run_path(key, a, spec, 20000 + (rnd + 7 * k) % 20000,
+                                 (40000 + (rnd + k) % 9000, 49000 + (rnd + k) % 9000, 58000 + (rnd + k) % 7000))
+            reps[key].append({**res["tick_to_trade"], "stages_p50_ns": res["stages_p50_ns"],
                               "end_to_end": res.get("end_to_end", {"count": 0})})
-        placement = res["placement"]
-        res, _, _ = run_path("kernel", a, "socket", 20000 + (rnd + 7) % 20000,
-                             (40007 + rnd % 9000, 49007 + rnd % 9000, 58007 + rnd % 7000))
-        reps["kernel"].append({**res["tick_to_trade"], "stages_p50_ns": res["stages_p50_ns"],
-                               "end_to_end": res.get("end_to_end", {"count": 0})})
+            if path == "memif":
+                placement = res["placement"]
     out = {"repeat": args.repeat, "duration_s": args.duration, "strategy": args.strategy, "placement": placement,
-           "loadavg": os.getloadavg(),
+           "stages": args.stages, "loadavg": os.getloadavg(),
            "note": "2-vCPU shared VM, other jobs running: noisy; max/p99.9 include vCPU preemption",
-           "definition": T2T_DEFINITION}
-    for path, rs in reps.items():
-        out[path] = _medians(rs)
-        out[path]["end_to_end"] = _medians([x["end_to_end"] for x in rs])
-        out[path]["runs"] = rs
-    m, k = out["memif"].get("p50_ns"), out["kernel"].get("p50_ns")
-    if m and k:
-        out["kernel_over_memif_p50"] = round(k / m, 2)
-    m, k = out["memif"]["end_to_end"].get("p50_ns"), out["kernel"]["end_to_end"].get("p50_ns")
-    if m and k:
-        out["end_to_end_kernel_over_memif_p50"] = round(k / m, 2)
+           "definition": T2T_DEFINITION,
+           "stages_note": "headline memif/kernel rows: stage stamps as --stages says (both: the headline "
+                          "rows stamp only the two ends, *_stages rows every stage boundary, same run)"}
+    for key, rs in reps.items():
+        out[key] = _medians(rs)
+        out[key]["end_to_end"] = _medians([x["end_to_end"] for x in rs])
+        out[key]["runs"] = rs
+    for suffix in ("", "_stages"):
+        m, k = out.get("memif" + suffix, {}).get("p50_ns"), out.get("kernel" + suffix, {}).get("p50_ns")
+        if m and k:
+            out["kernel_over_memif_p50" + suffix] = round(k / m, 2)
+        m = out.get("memif" + suffix, {}).get("end_to_end", {}).get("p50_ns")
+        k = out.get("kernel" + suffix, {}).get("end_to_end", {}).get("p50_ns")
+        if m and k:
+            out["end_to_end_kernel_over_memif_p50" + suffix] = round(k / m, 2)
     if args.json:
         print(json.dumps(out))
     else:
         print(f"tick-to-trade, median of {args.repeat} runs x {args.duration:g} s ({out['note']})")
         print(f"  placement: {placement}; load average {' '.join(f'{x:.2f}' for x in out['loadavg'])}")
         print(f"  {T2T_DEFINITION}")
-        for path in ("memif", "kernel"):
-            s = out[path]
-            print(f"  {path:<7} n={s.get('count', 0):<6} p50 {s.get('p50_ns', '-')} ns  p99 {s.get('p99_ns', '-')} ns  "
+        print(f"  stage stamps: {args.stages} ({out['stages_note']})")
+        for key, _, _ in variants:
+            s = out[key]
+            print(f"  {key:<14} n={s.get('count', 0):<6} p50 {s.get('p50_ns', '-')} ns  p99 {s.get('p99_ns', '-')} ns  "
                   f"p99.9 {s.get('p99_9_ns', '-')} ns   (in the engine)")
             e = s["end_to_end"]
-            print(f"  {'':<7} n={e.get('count', 0):<6} p50 {e.get('p50_ns', '-')} ns  p99 {e.get('p99_ns', '-')} ns  "
+            print(f"  {'':<14} n={e.get('count', 0):<6} p50 {e.get('p50_ns', '-')} ns  p99 {e.get('p99_ns', '-')} ns  "
                   f"p99.9 {e.get('p99_9_ns', '-')} ns   (end to end through the simulator)")
             if e.get("count"):
                 r = s["runs"][len(s["runs"]) // 2]["end_to_end"]
@@ -87,9 +110,11 @@ def run(args) -> int:
             if s.get("runs"):
                 st = s["runs"][len(s["runs"]) // 2].get("stages_p50_ns", {})
                 print("          stage p50s (ns): " + ", ".join(f"{k} {v}" for k, v in st.items()))
-        if "kernel_over_memif_p50" in out:
-            print(f"  kernel / memif at p50: {out['kernel_over_memif_p50']}x in the engine, "
-                  f"{out.get('end_to_end_kernel_over_memif_p50', '-')}x end to end")
+        for suffix in ("", "_stages"):
+            if "kernel_over_memif_p50" + suffix in out:
+                print(f"  kernel / memif at p50{' (stage stamps on)' if suffix else ''}: "
+                      f"{out['kernel_over_memif_p50' + suffix]}x in the engine, "
+                      f"{out.get('end_to_end_kernel_over_memif_p50' + suffix, '-')}x end to end")
     return 0
 
 

@@ -114,7 +114,8 @@ def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
                      e2e_out)
     try:
         tc = TransportConfig(port=port_spec, oe_port=oe_port, udp_ports=udp_ports, cpu=args.cpu,
-                             rt=bool(getattr(args, "rt", False)), peer_alive=sim.alive,
+                             rt=bool(getattr(args, "rt", False)), stages=bool(getattr(args, "stages", True)),
+                             peer_alive=sim.alive,
                              progress=lambda m: _progress(f"{name}: {m}"))
         on_tick = (lambda E: live(name, engine_snapshot(E))) if live else None
         stats = run_engine(E, tc, args.duration, on_tick)

@@ -13,8 +13,8 @@ from ..order.orders import new_order_table
 from ..order.session import new_session
 from ..sbe import builtin_path, load
 from .dispatch import register_strategy
-from .layout import IM_N, IM_SECID, IM_SLOT, IM_STATUS_DEFAULT, IM_UPDATES, IN_N, M_N, MAX_INTENTS, ST_N, TOP_N, \
-    EngineState
+from .layout import (IM_N, IM_SECID, IM_SLOT, IM_STATUS_DEFAULT, IM_UPDATES, IN_N, M_N, M_STAGES, M_WARM_RX,
+                     MAX_INTENTS, ST_N, TOP_N, EngineState)
 from .strategy import load_strategy
 
 
@@ -62,6 +62,8 @@ def build_engine(cfg: EngineConfig):
                     np.zeros(1 << 16, np.uint8))
     for a in (E.stamps, E.rxs, E.txs):
         a.fill(0)       # fault the pages in now, not at the first order of the run
+    E.meta[M_STAGES] = 1      # stage stamps on (the transport may turn them off)
+    E.meta[M_WARM_RX] = 1     # the idle warm-up covers the receive half too (engine/warm.py)
     return E, mod
 
 

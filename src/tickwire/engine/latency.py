@@ -57,10 +57,14 @@ def samples(E) -> dict[str, np.ndarray]:
     ok = (s[:, ST_TX] > 0) & (s[:, ST_RX] > 0)
     s = s[ok]
     tpn = ticks_per_ns()
+    # rows stamped with stages off (layout.M_STAGES) carry only their two ends: no stages
+    staged = (s[:, ST_STACK] > 0) & (s[:, ST_FEED] > 0) & (s[:, ST_STRATEGY] > 0) & (s[:, ST_RISK] > 0) \
+        & (s[:, ST_TCP] > 0)
     f = lambda a, b: np.maximum(s[:, b] - s[:, a], 0) / tpn  # noqa: E731
-    out = {"tick_to_trade": f(ST_RX, ST_TX), "stack": f(ST_RX, ST_STACK), "feed": f(ST_STACK, ST_FEED),
-           "strategy": f(ST_FEED, ST_STRATEGY), "risk_encode": f(ST_STRATEGY, ST_RISK), "tcp": f(ST_RISK, ST_TCP),
-           "transmit": f(ST_TCP, ST_TX), "poll_gap": f(ST_PREV_POLL, ST_RX)}
+    stage = lambda a, b: np.where(staged, f(a, b), np.nan)  # noqa: E731
+    out = {"tick_to_trade": f(ST_RX, ST_TX), "stack": stage(ST_RX, ST_STACK), "feed": stage(ST_STACK, ST_FEED),
+           "strategy": stage(ST_FEED, ST_STRATEGY), "risk_encode": stage(ST_STRATEGY, ST_RISK),
+           "tcp": stage(ST_RISK, ST_TCP), "transmit": stage(ST_TCP, ST_TX), "poll_gap": f(ST_PREV_POLL, ST_RX)}
     if (s[:, ST_KRX] > 0).any():
         # kernel path: only rows with the kernel's receive stamp (a datagram that came before
         # stamping was on has none: counted in meta "krx_missing")
@@ -71,7 +75,7 @@ def samples(E) -> dict[str, np.ndarray]:
         out["tick_to_trade"] = total
         out["kernel_rx"] = np.maximum(total - after_recv, 0)
         out["t2t_after_recv"] = after_recv
-    return out
+    return {name: v[~np.isnan(v)] for name, v in out.items()}
 
 
 def summary(ns: np.ndarray) -> dict:

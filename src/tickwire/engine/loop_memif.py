@@ -10,8 +10,9 @@ retransmission, out-of-order), when the order session must be reconnected, or at
 slices of ~20 ms, so Python -- which evicts the loop's caches -- runs rarely).
 Orders leave as soon as they are encoded: the frame is built and handed to tx_burst
 after the instrument that produced them, before the rest of the packet is looked at.
-Timestamps (layout.ST_*): rdtscp when the frame is taken from the receive ring (ST_RX),
-after each stage, and after the order frame was handed to tx_burst (ST_TX):
+Timestamps (layout.ST_*): rdtscp when the frame is taken from the receive ring (ST_RX)
+and after the order frame was handed to tx_burst (ST_TX), rdtsc after each stage between
+(only with E.meta[M_STAGES] on: core.stage_stamp):
 tick-to-trade, wire-to-wire inside this process. Time for timers comes from the TSC clock
 of the TCP stack (``clock``).
 """
@@ -34,17 +35,18 @@ from ..stack.tcp.tcb import ACK_PENDING, STATE, TMPL_LEN, TX_END
 from ..stack.tcp.states import ESTABLISHED
 from ..wire.bytes import rd48
 from ..wire.decode import I_PAYLEN, I_PAYLOAD
-from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
-from .layout import (M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
-                     M_WARMS)
+from .core import md_begin, md_instrument, oe_input, oe_timers, stage_stamp, stamp_tx
+from .layout import (M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_T_TCP, M_TX_DROPPED,
+                     M_TXS_LEN, M_WARMS)
 from .warm import tx_touch, warm_run
 
 
 @njit(cache=True, _nrt=False)
 def flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
-    """Send the pending order-entry bytes on the TCP connection. Returns the TSC time the
-    segment was built (> 0) when it went to tx_burst, 0 when there was nothing to send, -1
-    when the slow path must run (bytes queued behind the window, or no room: session broken)."""
+    """Send the pending order-entry bytes on the TCP connection. Returns 1 when a segment
+    went to tx_burst (the moment it was built in E.meta[M_T_TCP], 0 with stages off), 0 when
+    there was nothing to send, -1 when the slow path must run (bytes queued behind the
+    window, or no room: session broken)."""
     n = E.meta[M_TXS_LEN]
     if n == 0:
         return 0
@@ -54,11 +56,11 @@ def flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
         return 0
     idx = fast_send(hot, slot, txq, rxq.shape[1], tmpl, pool, E.txs, 0, n, opts, now_us)
     if idx >= 0:
-        t_tcp = rdtscp()
+        E.meta[M_T_TCP] = stage_stamp(E)
         one[0] = idx
         if tx_burst(port_state, pool, one, 1) != 1:
             pool_free(pool, idx)      # counted by the port; TCP retransmits it
-        return t_tcp
+        return 1
     if idx == -2:
         # the send ring is full: the byte stream would have a hole, so the session is over
         E.meta[M_TX_DROPPED] += 1
@@ -69,9 +71,9 @@ def flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
 @njit(cache=True, _nrt=False)
 def _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one, before):
     """Flush what an instrument produced and stamp it. Returns False when Python must run."""
-    t_tcp = flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one)
-    stamp_tx(E, before, t_tcp if t_tcp > 0 else 0)
-    return t_tcp >= 0
+    r = flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one)
+    stamp_tx(E, before, E.meta[M_T_TCP] if r > 0 else 0)
+    return r >= 0
 
 
 @njit(cache=True, _nrt=False)
@@ -135,7 +137,7 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
             net.cfg[C_NOW] = now
             act = stack_input(net, pool, b, info)
             if act == ACT_UDP:
-                E.meta[M_T_STACK] = rdtscp()
+                E.meta[M_T_STACK] = stage_stamp(E)
                 E.meta[M_T_PREV_POLL] = t_prev
                 before = E.meta[M_STAMP_N]
                 md_begin(E, data, info[I_PAYLOAD], info[I_PAYLEN], udp_src[info[I_EP]], now, t_rx)

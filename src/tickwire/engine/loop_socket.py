@@ -19,7 +19,7 @@ from ..mem.mempool import buf_start, pool_alloc, pool_free
 from ..stack.tcp.loops import clock_us
 from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
 from .kernel_stamps import last_rx_stamp_ns, realtime_ns
-from .layout import (M_CLOSE_TRANSPORT, M_KRX_MISSING, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
+from .layout import (M_CLOSE_TRANSPORT, M_KRX_MISSING, M_STAGES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
                      M_WARMS, ST_KRX, ST_KTX)
 from .warm import warm_run
 
@@ -83,7 +83,7 @@ def _md_burst(port_st, src, fd, pool, bufs, E, tcp_st, now, one, t_prev, ts):
         got += 1
         b = bufs[0]
         t_rx = rdtscp()
-        E.meta[M_T_STACK] = t_rx        # the kernel did the stack
+        E.meta[M_T_STACK] = t_rx if E.meta[M_STAGES] != 0 else 0   # the kernel did the stack
         E.meta[M_T_PREV_POLL] = t_prev
         # as on the memif path, an order leaves as soon as the instrument that produced it is done
         before = E.meta[M_STAMP_N]

@@ -19,7 +19,7 @@ import numpy as np
 from ..wire.bytes import ip_to_int
 from .build import build_engine, feed_view
 from .core import oe_connected, oe_disconnected
-from .layout import M_BOOK_EVENTS, M_CLOSE_TRANSPORT, M_TXS_LEN, META_NAMES
+from .layout import M_BOOK_EVENTS, M_CLOSE_TRANSPORT, M_STAGES, M_TXS_LEN, M_WARM_RX, META_NAMES
 
 
 @dataclass
@@ -35,6 +35,8 @@ class TransportConfig:
     rt: bool = False                # SCHED_FIFO for the engine while it runs (needs root/CAP_SYS_NICE)
     slice_s: float = 0.02           # the compiled loop runs this long between control-plane visits
     warm: bool = True               # keep the order path warm while idle (engine/warm.py)
+    stages: bool = True             # stamp each stage boundary; False: only the two ends of tick-to-trade
+    warm_receive: bool = True       # the idle warm-up also warms the receive half (warm.warm_receive)
     peer_alive: object = None       # callable: raises if the venue process died (while we wait for it)
     progress: object = None         # callable(str): start-up progress (compiling, waiting for the venue)
     connect_timeout: float = 20.0
@@ -109,6 +111,8 @@ def _deadline(slice_s: float) -> int:
 
 def run_engine(E, tc: TransportConfig, duration: float, on_tick=None, tick_every: float = 0.25):
     pin(tc.cpu)
+    E.meta[M_STAGES] = 1 if tc.stages else 0
+    E.meta[M_WARM_RX] = 1 if tc.warm_receive else 0
     if tc.port == "socket":
         return _run_socket(E, tc, duration, on_tick, tick_every)
     return _run_frames(E, tc, duration, on_tick, tick_every)

@@ -43,8 +43,12 @@ from ..order import wire_layout as W
 from ..order.layout import EXEC_CANCELED, G_MAX_CLORDID, SIDE_BUY, SIDE_SELL, TIF_IOC
 from ..order.orders import reconcile, submit_new_dry
 from ..order.session import SS_NEXT_OUT
+from ..book.mbp import BID, OFFER
+from ..feed.handler import views
 from .core import act_on_intents
-from .layout import (IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, K_NEW, M_STAMP_N, M_TXS_LEN, TOP_ASK,
+from .dispatch import strat_book
+from .layout import (IM_SLOT, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, K_NEW, M_STAMP_N, M_TXS_LEN,
+                     M_WARM_RX, TOP_ASK,
                      TOP_BID)
 
 WARM_EVERY_US = 25
@@ -75,6 +79,56 @@ def warm_order(E, i, now):
         prefetch_write(E.txs, off + 63)
     prefetch(E.sess, SS_NEXT_OUT * 8)
     return price, side
+
+
+@njit(cache=True, inline="always")
+def _copy_row(dst, src):
+    """dst[:] = src for 1-D int64 arrays of one length (slice assignment would need the NRT)."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@njit(cache=True, inline="always")
+def _prefetch_lines(a, first, nbytes):
+    """Prefetch (for reading) every cache line of ``a``'s bytes [first, first + nbytes)."""
+    for off in range(first, first + nbytes, 64):
+        prefetch(a, off)
+
+
+@njit(cache=True, _nrt=False)
+def warm_receive(E, S, i):
+    """The receive half of instrument ``i``'s next packet, real state read only: the lines
+    the feed handler and the engine read for it prefetched (the feed's counters and
+    sequencing scalars, its SecurityID index, the 46/48 template rows, the instrument's
+    row and the book levels on both outright sides; the engine's instrument map, top of
+    book, strategy parameters and state), then the strategy's ``on_book_update`` run on the
+    shadow ``S.E.sv`` refreshed from the real view (its code and branch history, on the
+    real numbers; whatever it asks for stays in the shadow's intents). The feed's own code
+    is not run: it cannot be without changing the real book (a shadow feed would need the
+    whole sequencing state replayed)."""
+    if i < 0 or i >= E.imap.shape[0] or E.meta[M_WARM_RX] == 0:
+        return 0
+    feed = views(E.feed)
+    _prefetch_lines(feed.ctr, 0, feed.ctr.shape[0] * 8)
+    _prefetch_lines(feed.index, 0, feed.index.shape[0] * 8)
+    row = feed.tpl.shape[1] * 8
+    for tid in (46, 48):
+        if tid < feed.tpl.shape[0]:
+            _prefetch_lines(feed.tpl, tid * row, row)
+    s = E.imap[i, IM_SLOT]
+    if s >= 0 and s < feed.inst.shape[0]:
+        _prefetch_lines(feed.inst, s * feed.inst.strides[0], feed.inst.strides[0])
+        lv = feed.levels
+        _prefetch_lines(lv, s * lv.strides[0] + BID * lv.strides[1], lv.strides[1])
+        _prefetch_lines(lv, s * lv.strides[0] + OFFER * lv.strides[1], lv.strides[1])
+    prefetch(E.imap, i * E.imap.strides[0])
+    X = S.E
+    _copy_row(X.sv.top[i], E.sv.top[i])
+    _copy_row(X.sv.state, E.sv.state)
+    _copy_row(X.sv.params, E.sv.params)
+    _copy_row(X.sv.ids, E.sv.ids)
+    _copy_row(X.risk.inst[i], E.risk.inst[i])      # the view's inst (position) is the shadow risk's
+    return strat_book(X.sv, i, X.intents)
 
 
 WarmState = namedtuple("WarmState", "E hot txq tmpl pool")
@@ -108,18 +162,13 @@ def new_warm_state(E, hot=None, tmpl=None) -> WarmState:
     return WarmState(WE, hot, txq, tmpl, pool_arrays)
 
 
-@njit(cache=True, inline="always")
-def _copy_row(dst, src):
-    """dst[:] = src for 1-D int64 arrays of one length (slice assignment would need the NRT)."""
-    for j in range(dst.shape[0]):
-        dst[j] = src[j]
-
-
 @njit(cache=True, _nrt=False)
 def warm_run(E, S, i, now):
-    """``warm_order`` on the real state, then the real ``act_on_intents`` and ``reconcile``
+    """``warm_receive`` (the receive half: feed lines, the strategy on the shadow), then
+    ``warm_order`` on the real state, then the real ``act_on_intents`` and ``reconcile``
     on the shadow ``S.E`` refreshed from it. Returns the length of the shadow's encoded
     message in ``S.E.txs`` (0: none)."""
+    warm_receive(E, S, i)
     price, side = warm_order(E, i, now)
     if price <= 0:
         return 0
