@@ -31,8 +31,9 @@ SERVER_CPU, CLIENT_CPU = 1, 0
 
 def add_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=2.0, help="duration of each throughput run")
-    p.add_argument("--repeat", type=int, default=3, help="repetitions of every scenario (median reported)")
-    p.add_argument("--samples", type=int, default=100_000, help="round trips per latency run")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions of every scenario (median reported); "
+                   "0 skips the throughput runs and measures round trips once")
+    p.add_argument("--samples", type=int, default=100_000, help="round trips per latency run (after 10,000 of warm-up)")
     p.add_argument("--no-testpmd", action="store_true", help="skip the DPDK comparison")
 
 
@@ -147,12 +148,20 @@ def run(args) -> int:
             if have_pmd:
                 rates.setdefault(f"tickwire<->testpmd {d}", []).append(tw_pmd_rate(d, args.seconds))
                 rates.setdefault(f"testpmd->testpmd {d}", []).append(pmd_pmd_rate(d, args.seconds))
-    rtts = {"cache-line ping-pong": pingpong_rtt(args.samples),
-            "memif-shaped ping-pong": pingpong_rtt(args.samples, "pingpong3"),
-            "memif-shaped, speculative prefetch": pingpong_rtt(args.samples, "pingpong3p"),
-            "tickwire echo (tickwire pinger)": tw_echo_rtt(args.samples)}
+    rtt_scenarios = {"cache-line ping-pong": lambda k: pingpong_rtt(k),
+                     "memif-shaped ping-pong": lambda k: pingpong_rtt(k, "pingpong3"),
+                     "memif-shaped, speculative prefetch": lambda k: pingpong_rtt(k, "pingpong3p"),
+                     "tickwire echo (tickwire pinger)": tw_echo_rtt}
     if have_pmd:
-        rtts["testpmd macswap (tickwire pinger)"] = pmd_echo_rtt(args.samples)
+        rtt_scenarios["testpmd macswap (tickwire pinger)"] = pmd_echo_rtt
+    # Round trips are repeated and interleaved like the rates: the vCPU placement can change
+    # between two runs (the ping-pong went 110 -> 461 ns within one session), so a row is
+    # compared with the ping-pong measured next to it, repetition by repetition.
+    rtt_runs: dict[str, list[list[float]]] = {k: [] for k in rtt_scenarios}
+    for _ in range(max(1, args.repeat)):
+        for k, scenario in rtt_scenarios.items():
+            rtt_runs[k].append(scenario(args.samples))
+    rtts = {k: [x for run in runs for x in run] for k, runs in rtt_runs.items()}
 
     report = {"placement": {"server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU},
               "frame_bytes": 64, "burst": 32, "repeat": args.repeat,
@@ -171,9 +180,13 @@ def run(args) -> int:
                 row["paired_ratio_median"] = statistics.median(paired) if paired else None
     limit = report["rtt_ns"]["cache-line ping-pong"]["p50"]
     shaped = report["rtt_ns"]["memif-shaped ping-pong"]["p50"]
+    p50s = {k: [float(np.percentile(run, 50)) if run else None for run in runs] for k, runs in rtt_runs.items()}
     for k, v in report["rtt_ns"].items():
         v["ratio_vs_pingpong_p50"] = v["p50"] / limit if limit and v["p50"] else None
         v["ratio_vs_memif_shaped_p50"] = v["p50"] / shaped if shaped and v["p50"] else None
+        v["p50_runs"] = p50s[k]
+        paired = [a / b for a, b in zip(p50s[k], p50s["cache-line ping-pong"]) if a and b]
+        v["paired_ratio_vs_pingpong"] = statistics.median(paired) if paired else None
 
     if args.json:
         print(json.dumps(report))
@@ -187,10 +200,12 @@ def run(args) -> int:
         print(f"  {k:<34}{v['median']:>9.2f}{(f'{ratio:.2f}x' if ratio else '-'):>12}"
               f"{(f'{paired:.2f}x' if paired else '-'):>9}   {runs}")
     print(f"{'round trip, 1 frame (ns)':<36}{'p50':>9}{'p99':>9}{'p99.9':>9}{'vs ping-pong':>14}"
-          f"{'vs memif-shaped':>17}")
+          f"{'paired':>9}{'vs memif-shaped':>17}   p50 of each run")
     for k, v in report["rtt_ns"].items():
-        r, r3 = v["ratio_vs_pingpong_p50"], v["ratio_vs_memif_shaped_p50"]
+        r, r3, rp = v["ratio_vs_pingpong_p50"], v["ratio_vs_memif_shaped_p50"], v["paired_ratio_vs_pingpong"]
+        runs = " ".join(f"{x:.0f}" if x else "-" for x in v["p50_runs"])
         print(f"  {k:<34}{v['p50'] or 0:>9.0f}{v['p99'] or 0:>9.0f}{v['p99.9'] or 0:>9.0f}"
-              f"{(f'{r:.2f}x' if r else '-'):>14}{(f'{r3:.2f}x' if r3 else '-'):>17}")
+              f"{(f'{r:.2f}x' if r else '-'):>14}{(f'{rp:.2f}x' if rp else '-'):>9}"
+              f"{(f'{r3:.2f}x' if r3 else '-'):>17}   {runs}")
     print("Noisy 2-vCPU VM: host placement of the two vCPUs changes these numbers 3-10x; compare rows of one run only.")
     return 0
