@@ -66,7 +66,6 @@ PACKET_HEADER = 12     # MsgSeqNum u32 + SendingTime u64
 SBE_HEADER = 8         # blockLength, templateId, schemaId, version (u16 each)
 NULL_I32 = 2147483647
 END_OF_EVENT = 0x80    # MatchEventIndicator bit 7
-NO_SECID = 1 << 40     # outside int32: "no SecurityID yet" (-1 is a valid int32 SecurityID)
 # The index size is a power of two below 2**31 (feed.state): masking with this as well
 # changes no probe position, but lets LLVM prove the position non-negative, so the index
 # load carries no negative-index wraparound code (notes/numba-hot-path.md §4).
@@ -126,7 +125,22 @@ def mbo_of_flat(m):
 @njit(cache=True, inline="always", _nrt=False)
 def find_slot(st, secid):
     """Slot of SecurityID ``secid``, or -1. Open addressing; the first probe hits unless
-    two SecurityIDs collide, so this is a multiply, a mask and one load."""
+    two SecurityIDs collide, so the inlined part is a multiply, a mask, one load and one
+    compare: no loop. A key match on an empty word (SecurityID 0, ``e`` = 0) gives
+    (0 & 0xFFFFFFFF) - 1 = -1, "not found", as it should. Collisions go out of line."""
+    h = (secid * 2654435761) & ((st.index.size - 1) & HASH_MAX)
+    e = st.index[h]
+    if ((e >> 32) & 0xFFFFFFFF) == (secid & 0xFFFFFFFF):   # mask: the shift is arithmetic
+        return (e & 0xFFFFFFFF) - 1
+    if e == 0:
+        return -1
+    return find_slot_far(st_mem(st), secid)
+
+
+@njit(cache=True, _nrt=False)
+def find_slot_far(mem, secid):
+    """find_slot past the first probe (its word holds another SecurityID)."""
+    st = views(mem)
     mask = (st.index.size - 1) & HASH_MAX
     key = secid & 0xFFFFFFFF
     h = (secid * 2654435761) & mask
@@ -134,7 +148,7 @@ def find_slot(st, secid):
         e = st.index[h]
         if e == 0:
             return -1
-        if ((e >> 32) & 0xFFFFFFFF) == key:   # mask: the shift is arithmetic
+        if ((e >> 32) & 0xFFFFFFFF) == key:
             return (e & 0xFFFFFFFF) - 1
         h = (h + 1) & mask
     return -1
@@ -252,20 +266,35 @@ def side_of(entry_type):
 
 # ------------------------------------------------------------------ groups
 @njit(cache=True, inline="always", _nrt=False)
-def group_bounds(st, tid, g, buf, pos, mend):
-    """Read group ``g``'s dimension at ``pos``. Returns (entry_len, count, first_entry)
-    or entry_len -1 when the header or its entries overrun the message."""
-    base = L.T_GRP + 4 * g
-    hs = st.tpl[tid, base]
+def group_at(buf, pos, mend, hs, noff, nw):
+    """The group whose dimension (``hs`` bytes, numInGroup u8/u16 per ``nw`` at ``noff``,
+    blockLength u16 at 0) is at ``pos``. Returns (entry_len, count, first_entry), or
+    entry_len -1 when the header or its count x blockLength entries overrun ``mend``."""
     if pos + hs > mend:
         return -1, 0, pos
     entry_len = rd_u16(buf, pos)
-    noff = pos + st.tpl[tid, base + 1]
-    count = rd_u8(buf, noff) if st.tpl[tid, base + 2] == 1 else rd_u16(buf, noff)
+    count = rd_u8(buf, pos + noff) if nw == 1 else rd_u16(buf, pos + noff)
     first = pos + hs
     if first + entry_len * count > mend:
         return -1, 0, pos
     return entry_len, count, first
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def group_bounds(st, tid, g, buf, pos, mend):
+    """Group ``g`` of template ``tid`` at ``pos`` (group_at with the schema's dimension)."""
+    base = L.T_GRP + 4 * g
+    return group_at(buf, pos, mend, st.tpl[tid, base], st.tpl[tid, base + 1], st.tpl[tid, base + 2])
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def checked_entries(st, entry_len, count, e, pos, eneed):
+    """An entry must hold every field the handler reads (``eneed`` bytes), else counted
+    ``short_entry`` and the group is unreadable (entry_len -1)."""
+    if entry_len >= 0 and count > 0 and entry_len < eneed:
+        st.ctr[C_SHORT_ENTRY] += 1
+        return -1, 0, pos
+    return entry_len, count, e
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -275,45 +304,39 @@ def entry_group(st, tid, buf, pos, mend):
     handler reads (else counted ``short_entry``). Returns (entry_len, count, first_entry),
     entry_len -1 when the group cannot be read; entries are then read without further checks."""
     entry_len, count, e = group_bounds(st, tid, 0, buf, pos, mend)
-    if entry_len >= 0 and count > 0 and entry_len < st.tpl[tid, L.T_ENEED]:
-        st.ctr[C_SHORT_ENTRY] += 1
-        return -1, 0, pos
-    return entry_len, count, e
+    return checked_entries(st, entry_len, count, e, pos, st.tpl[tid, L.T_ENEED])
 
 
 # ------------------------------------------------------------------ templates
-# MDIncrementalRefreshBook46's NoMDEntries layout in CME MDP 3.0 v9-v13 (and tickwire's
-# subset): MDEntryPx 0, MDEntrySize 8, SecurityID 12, RptSeq 16, NumberOfOrders 20,
-# MDPriceLevel 24, MDUpdateAction 25, MDEntryType 26 (notes/mdp3.md §3).
-STD46 = (0, 8, 12, 16, 20, 24, 25, 26)
-
-
 @njit(cache=True, inline="always", _nrt=False)
 def on_book(st, tid, buf, body, block_len, mend, seq, only):
     """46: returns the entries applied (the caller counts them in C_ENTRIES), -1 when
     the group cannot be read.
 
-    When the schema puts the entry fields where CME's 46 has them (checked per message,
-    eight compares), the entry loop is a second inlined copy with those offsets as
-    constants: each field read is then base + entry + constant, and the eight offsets no
-    longer occupy registers - the generic loop spilled them and half its other locals to
-    the stack on every entry. Any other layout takes the generic loop, out of line (one
-    call per message): inlined as well, it made every inlined copy of the message walk
-    compile ~50 % longer (feed_input alone 61 -> 93 s of CPU, cold). Same source for both."""
-    t = st.tpl[tid]
-    entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
+    When the schema lays 46 out as CME does (``T_STD46``, decided once by layout.build:
+    entry offsets STD46, groupSize dimension), the group header and every entry field are
+    read at constant offsets: base + entry + constant, no offsets held in registers (the
+    generic loop spilled them and half its other locals to the stack on every entry).
+    Any other layout takes the generic loop, out of line (one call per message): inlined
+    as well, it made every inlined copy of the message walk compile ~50 % longer
+    (feed_input alone 61 -> 93 s of CPU, cold). Same source for both."""
+    pos = body + block_len
+    if st.tpl[tid, L.T_STD46] == 1:
+        hs, noff, nw = L.STD46_GROUP
+        entry_len, count, e = group_at(buf, pos, mend, hs, noff, nw)
+        entry_len, count, e = checked_entries(st, entry_len, count, e, pos, L.STD46_ENEED)
+        if entry_len < 0:
+            return -1
+        o = L.STD46
+        return book_entries(st, buf, e, entry_len, count, seq, only, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7])
+    entry_len, count, e = entry_group(st, tid, buf, pos, mend)
     if entry_len < 0:
         return -1
     # Offsets into locals once per message: every region is a view of the same flat
     # array, so LLVM must assume each book store may change tpl and would reload them.
-    o_px, o_size, o_secid, o_rpt = t[L.E_PX], t[L.E_SIZE], t[L.E_SECID], t[L.E_RPT]
-    o_nord, o_level, o_action, o_type = t[L.E_NORD], t[L.E_LEVEL], t[L.E_ACTION], t[L.E_TYPE]
-    if (o_px == STD46[0] and o_size == STD46[1] and o_secid == STD46[2] and o_rpt == STD46[3]
-            and o_nord == STD46[4] and o_level == STD46[5] and o_action == STD46[6] and o_type == STD46[7]):
-        return book_entries(st, buf, e, entry_len, count, seq, only, STD46[0], STD46[1], STD46[2], STD46[3],
-                            STD46[4], STD46[5], STD46[6], STD46[7])
-    return book_entries_any(st_mem(st), buf, e, entry_len, count, seq, only, o_px, o_size, o_secid, o_rpt,
-                            o_nord, o_level, o_action, o_type)
+    t = st.tpl[tid]
+    return book_entries_any(st_mem(st), buf, e, entry_len, count, seq, only, t[L.E_PX], t[L.E_SIZE], t[L.E_SECID],
+                            t[L.E_RPT], t[L.E_NORD], t[L.E_LEVEL], t[L.E_ACTION], t[L.E_TYPE])
 
 
 @njit(cache=True, _nrt=False)
@@ -325,24 +348,32 @@ def book_entries_any(mem, buf, e, entry_len, count, seq, only, o_px, o_size, o_s
 
 
 @njit(cache=True, inline="always", _nrt=False)
+def entry_slot(st, buf, at_secid, seq, only):
+    """Slot of the entry's SecurityID (read at ``at_secid``; a new instrument gets a slot)
+    when the entry is to be applied (``only`` >= 0: replay for that slot alone), with the
+    seq it was last seen at on the incremental feed set (see apply_snapshot); else -1.
+    No cache of the previous entry's slot: the inlined probe is a few instructions, and
+    on interleaved instruments the cache's branch mispredicted."""
+    s = instrument_slot(st, rd_i32(buf, at_secid), True)
+    if s >= 0 and (only < 0 or s == only):
+        st.inst[s, I_LAST_SEQ] = seq
+        return s
+    return -1
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def book_entries(st, buf, e, entry_len, count, seq, only, o_px, o_size, o_secid, o_rpt, o_nord, o_level,
                  o_action, o_type):
     """The 46 entry loop: ``count`` entries of ``entry_len`` bytes from ``e``, already
     checked to lie inside the message (entry_group). Returns the entries applied."""
     lv = st.levels
     inst = st.inst
-    last_secid = NO_SECID
-    s = -1
     applied = 0
     for _ in range(count):
-        secid = rd_i32(buf, e + o_secid)
-        if secid != last_secid:            # entries of one instrument come in runs
-            s = instrument_slot(st, secid, True)
-            last_secid = secid
-        if s >= 0 and (only < 0 or s == only):
+        s = entry_slot(st, buf, e + o_secid, seq, only)
+        if s >= 0:
             applied += 1
             row = inst[s]                       # the instrument's columns: one index computation
-            row[I_LAST_SEQ] = seq               # seen on the incremental feed (see apply_snapshot)
             if check_rpt_row(st, row, s, rd_u32(buf, e + o_rpt)):
                 side = side_of(rd_u8(buf, e + o_type))
                 if side == 9:
@@ -374,14 +405,12 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
     if entry_len < 0:
         return -1
     o_secid, o_rpt = t[L.E_SECID], t[L.E_RPT]     # locals: see on_book
-    inst = st.inst
     applied = 0
     for _ in range(count):
-        s = instrument_slot(st, rd_i32(buf, e + o_secid), True)
-        if s >= 0 and (only < 0 or s == only):
+        s = entry_slot(st, buf, e + o_secid, seq, only)
+        if s >= 0:
             applied += 1
-            row = inst[s]
-            row[I_LAST_SEQ] = seq
+            row = st.inst[s]
             if breaks:
                 st.ctr[C_UNSUPPORTED_TEMPLATE_ENTRIES] += 1
                 if row[I_STATE] != S_RECOVERING:
@@ -459,11 +488,19 @@ def on_mbo(mem, tid, buf, body, block_len, mend, seq, only):
     return True
 
 
-@njit(cache=True, _nrt=False)
-def on_definition(mem, tid, buf, body, block_len, mend):
+@njit(cache=True, inline="always", _nrt=False)
+def root_of(mem, tid, buf, body):
+    """For the cold per-message functions (54, 52, 53): the region views, template
+    ``tid``'s offsets and the slot of the SecurityID in the message's root block (created
+    if new; -1 if the instrument table is full)."""
     st = views(mem)
     t = st.tpl[tid]
-    s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
+    return st, t, instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
+
+
+@njit(cache=True, _nrt=False)
+def on_definition(mem, tid, buf, body, block_len, mend):
+    st, t, s = root_of(mem, tid, buf, body)
     if s < 0:
         return True
     if t[L.R_MINPX] >= 0:
@@ -771,9 +808,7 @@ def snapshot_usable(mem, s, lmsp):
 
 @njit(cache=True, _nrt=False)
 def apply_snapshot(mem, tid, buf, body, block_len, mend):
-    st = views(mem)
-    t = st.tpl[tid]
-    s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
+    st, t, s = root_of(mem, tid, buf, body)
     if s < 0:
         return True
     state = st.inst[s, I_STATE]
@@ -821,10 +856,8 @@ def apply_snapshot(mem, tid, buf, body, block_len, mend):
 @njit(cache=True, _nrt=False)
 def apply_snapshot_mbo(mem, tid, buf, body, block_len, mend):
     """53 SnapshotFullRefreshOrderBook: chunks 1..NoChunks of one instrument's orders."""
-    st = views(mem)
+    st, t, s = root_of(mem, tid, buf, body)
     mb = mbo_of(st)
-    t = st.tpl[tid]
-    s = instrument_slot(st, rd_i32(buf, body + t[L.R_SECID]), True)
     if s < 0:
         return True
     if st.inst[s, I_MBO_STATE] == S_SYNCED:

@@ -35,6 +35,17 @@ E_ = R_ + 10                         # entry field offsets (target group)
 (E_PX, E_SIZE, E_SECID, E_RPT, E_NORD, E_LEVEL, E_ACTION, E_TYPE, E_ORDERID, E_PRIO,
  E_FEEDTYPE, E_DEPTH) = range(E_, E_ + 12)
 NSLOT = E_ + 12
+T_STD46 = R_ + 9       # (the spare root slot) 1: a book template laid out as CME's 46 (STD46
+                       # below), read with constant offsets (decided here once, not per message)
+assert T_STD46 < E_
+
+# MDIncrementalRefreshBook46's NoMDEntries in CME MDP 3.0 v9-v13 (and tickwire's subset):
+# MDEntryPx 0, MDEntrySize 8, SecurityID 12, RptSeq 16, NumberOfOrders 20, MDPriceLevel 24,
+# MDUpdateAction 25, MDEntryType 26 (notes/mdp3.md §3), behind a groupSize dimension
+# (blockLength u16 at 0, numInGroup u8 at 2: 3 bytes).
+STD46 = (0, 8, 12, 16, 20, 24, 25, 26)
+STD46_GROUP = (3, 2, 1)                 # dimension size, numInGroup offset, numInGroup width
+STD46_ENEED = 27                        # bytes of an entry the handler reads (MDEntryType + 1)
 
 # field name -> (slot, allowed encoded sizes)
 _ROOT = {"MatchEventIndicator": (R_MEI, (1,)), "SecurityID": (R_SECID, (4,)), "RptSeq": (R_RPT, (4,)),
@@ -140,6 +151,8 @@ def build(schema: Schema) -> np.ndarray:
                 row[T_ENEED] = _fill(row, [f for f in msg.groups[0].fields if f.name == "SecurityID"], _ENTRY, msg.name)
                 if row[E_SECID] < 0:
                     row[T_KIND] = K_UNKNOWN
+        row[T_STD46] = int(row[T_KIND] == K_BOOK and tuple(row[E_PX:E_TYPE + 1]) == STD46
+                           and tuple(row[T_GRP:T_GRP + 3]) == STD46_GROUP and row[T_ENEED] == STD46_ENEED)
     return tpl
 
 
