@@ -209,3 +209,75 @@ def test_dry_check_answers_as_check_new_and_changes_nothing(orders):
         assert dry == r
         if r == R.OK:
             commit_new(rs, now, i, side, price, qty, cid)
+
+
+# --- session 4: the checks without a division agree with the arithmetic they replace -------
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.integers(1, 10**12), st.integers(0, 62).map(lambda k: 1 << k),
+                 st.integers(1, 10**6).map(lambda k: k * 250_000_000)),
+       st.integers(1, 2**63 - 1), st.booleans())
+def test_tick_test_without_division_agrees_with_modulo(tick, price, multiple):
+    from tickwire.order.config import tick_divisibility
+    from tickwire.order.layout import L_N, L_TICK_INV, L_TICK_MAXQ, L_TICK_SHIFT
+    from tickwire.order.risk import _on_tick
+    if multiple:                                  # half the cases on the tick grid
+        price = max(tick, price - price % tick)
+    lim = np.zeros((1, L_N), np.int64)
+    lim[0, L_TICK_INV], lim[0, L_TICK_SHIFT], lim[0, L_TICK_MAXQ] = tick_divisibility(tick)
+    assert _on_tick(lim, 0, price) == (price % tick == 0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 2**30 - 1), st.integers(1, 2**63 - 1), st.integers(1, 2**63 - 1))
+def test_notional_without_division_agrees_with_the_exact_product(qty, price, cap):
+    from tickwire.order.risk import _over_notional
+    assert _over_notional(qty, price, cap) == (qty * price > cap)      # Python ints: exact
+
+
+class _BucketModel:
+    """The token bucket as documented (risk.py), in Python integers: refill by elapsed time
+    (capped at full, never on a clock step back), a new order needs a token in both buckets
+    before either is spent, a cancel needs a message token."""
+
+    def __init__(self, rate, burst):
+        self.rate, self.full, self.tok, self.ts = rate, burst * 10**9, burst * 10**9, 0
+
+    def refilled(self, now):
+        if now - self.ts <= 0:
+            return self.tok
+        return min(self.full, self.tok + (now - self.ts) * self.rate)
+
+    def store(self, now, t):
+        self.tok = t
+        self.ts = max(self.ts, now)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 50), st.integers(1, 5), st.integers(1, 80), st.integers(1, 8),
+       st.lists(st.tuples(st.integers(-50_000_000, 400_000_000), st.booleans()), min_size=1, max_size=60))
+def test_token_buckets_follow_the_reference_model(o_rate, o_burst, m_rate, m_burst, steps):
+    """Each bucket is refilled once per order now (the refill limits precomputed by the
+    config): the verdicts and the buckets must still be exactly those of the model."""
+    from tickwire.order.layout import G_MSG_TOKENS, G_MSG_TS, G_ORD_TOKENS, G_ORD_TS
+    rs = make(order_rate=o_rate, order_burst=o_burst, message_rate=m_rate, message_burst=m_burst, kill_on=())
+    o, m = _BucketModel(o_rate, o_burst), _BucketModel(m_rate, m_burst)
+    now = T0
+    for k, (dt, is_new) in enumerate(steps):
+        now += dt
+        if is_new:
+            px = MID + (k % 3 - 1) * TICK
+            r = check_new(rs, now, 0, SIDE_BUY, px, 1, k + 1)     # no commit: no duplicate guard
+            tm, to = m.refilled(now), o.refilled(now)
+            want = R.MESSAGE_RATE if tm < 10**9 else R.ORDER_RATE if to < 10**9 else R.OK
+            if want == R.OK:
+                m.store(now, tm - 10**9)
+                o.store(now, to - 10**9)
+        else:
+            r = check_cancel(rs, now)
+            tm = m.refilled(now)
+            want = R.OK if tm >= 10**9 else R.MESSAGE_RATE
+            m.store(now, tm - 10**9 if want == R.OK else tm)
+        assert r == want, (k, dt, is_new)
+        assert (rs.glob[G_ORD_TOKENS], rs.glob[G_ORD_TS]) == (o.tok, o.ts)
+        assert (rs.glob[G_MSG_TOKENS], rs.glob[G_MSG_TS]) == (m.tok, m.ts)

@@ -129,3 +129,62 @@ def test_slow_work_due_tells_a_compiled_loop_when_python_is_needed():
     assert rto_at > 0
     assert not slow_work_due(p.a.hot, p.a.nslots, rto_at - 1)
     assert slow_work_due(p.a.hot, p.a.nslots, rto_at)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=300), st.integers(0, 9), st.integers(0, 9), st.integers(0, 9))
+def test_copy_and_checksum_in_one_pass_equals_copy_then_csum_add(data, so, o1, o2):
+    """fast_send's payload loop: both copies exact (not a byte more), the sum csum_add's."""
+    from tickwire.stack.tcp.fastpath import copy2_sum
+    from tickwire.wire.checksum import csum_add, csum_finish
+    n = len(data)
+    src = np.frombuffer(bytes(so) + data + b"\xee" * 9, np.uint8).copy()
+    d1 = np.full(n + 20, 0x5A, np.uint8)
+    d2 = np.full(n + 20, 0xA5, np.uint8)
+    s = copy2_sum(d1, o1, d2, o2, src, so, n)
+    assert d1[o1:o1 + n].tobytes() == data and d2[o2:o2 + n].tobytes() == data
+    assert (d1[:o1] == 0x5A).all() and (d1[o1 + n:] == 0x5A).all()
+    assert (d2[:o2] == 0xA5).all() and (d2[o2 + n:] == 0xA5).all()
+    assert csum_finish(s) == csum_finish(csum_add(src, so, n, 0))
+
+
+def test_fast_send_when_the_send_ring_wraps_inside_the_message():
+    """The retransmission copy split at the ring's end; the frame still whole and valid."""
+    p = Pair()
+    c, s = p.connect()
+    cap = p.a.txq.shape[1]
+    head = os.urandom(cap - 10)
+    assert p.transfer(c, s, head) == head               # TX_END = cap - 10, all acknowledged
+    assert p.run(lambda: c.g(T.SND_UNA) == c.g(T.SND_NXT))
+    msg = np.frombuffer(os.urandom(52), np.uint8).copy()
+    idx = fast_send(p.a.hot, c.slot, p.a.txq, p.a.cfg.rcv_buf, p.a.tmpl, p.pool.arrays, msg, 0, len(msg),
+                    p.a.opts, p.a.now())
+    assert idx >= 0
+    ring = p.a.txq[c.slot]
+    assert ring[cap - 10:].tobytes() + ring[:42].tobytes() == msg.tobytes()
+    pkt = Ether(p.pool.read(idx))
+    assert bytes(pkt[TCP].payload) == msg.tobytes()
+    clean = Ether(p.pool.read(idx))
+    del clean[IP].chksum, clean[TCP].chksum
+    rebuilt = Ether(bytes(clean))
+    assert rebuilt[IP].chksum == pkt[IP].chksum and rebuilt[TCP].chksum == pkt[TCP].chksum
+    tx = p.pa.state.tx
+    tx[2 + (int(tx[1]) & (CAP - 1))] = idx
+    tx[1] += 1
+    assert p.run(lambda: s.readable() == len(msg))
+    assert s.recv(100) == msg.tobytes()
+
+
+def test_fast_send_leaves_a_frame_that_does_not_fit_the_buffer_to_the_slow_path():
+    """A pool of buffers smaller than header template + message: nothing is written past a
+    buffer; the bytes are queued (-1) and the slow path sends them (as two segments)."""
+    from tickwire.mem.mempool import FREE_TOP, Mempool
+    p = Pair()
+    c, s = p.connect()
+    small = Mempool(n_bufs=8, buf_size=128, headroom=32)
+    msg = np.frombuffer(os.urandom(60), np.uint8).copy()
+    idx = fast_send(p.a.hot, c.slot, p.a.txq, p.a.cfg.rcv_buf, p.a.tmpl, small.arrays, msg, 0, len(msg),
+                    p.a.opts, p.a.now())
+    assert idx == -1 and small.arrays.meta[FREE_TOP] == 8          # the buffer went back
+    assert p.run(lambda: s.readable() == len(msg))
+    assert s.recv(100) == msg.tobytes()

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import reasons as R
-from .layout import (G_DUP_WINDOW_NS, G_KILL_MASK, G_MSG_BURST, G_MSG_RATE, G_MSG_TOKENS, G_ORD_BURST,
-                     G_ORD_RATE, G_ORD_TOKENS, G_STALE_NS, L_COLLAR, L_MAX_NOTIONAL, L_MAX_QTY, L_POS_LIMIT,
-                     L_TICK, RiskState)
+from .layout import (G_DUP_WINDOW_NS, G_KILL_MASK, G_MSG_BURST, G_MSG_FILL_NS, G_MSG_FULL, G_MSG_RATE,
+                     G_MSG_TOKENS, G_ORD_BURST, G_ORD_FILL_NS, G_ORD_FULL, G_ORD_RATE, G_ORD_TOKENS, G_STALE_NS,
+                     L_COLLAR, L_MAX_NOTIONAL, L_MAX_QTY, L_POS_LIMIT, L_TICK, L_TICK_INV, L_TICK_MAXQ,
+                     L_TICK_SHIFT, RiskState)
 from .risk import NANO, new_risk_state
 
 
@@ -45,6 +46,24 @@ class RiskConfig:
         return cfg
 
 
+def _as_int64(v: int) -> int:
+    """A 64-bit pattern as the int64 that holds it (the arrays are int64, §5 of numba-hot-path.md)."""
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def tick_divisibility(tick: int) -> tuple[int, int, int]:
+    """(INV, SHIFT, MAXQ) for the division-free test "price is a multiple of tick"
+    (Granlund & Montgomery 1994 §9; Hacker's Delight 2nd ed. §10-17): with
+    tick = odd * 2**SHIFT and INV * odd == 1 (mod 2**64), an unsigned p is a multiple of
+    tick exactly when rotate_right(p * INV mod 2**64, SHIFT) <= MAXQ = (2**64 - 1) // tick."""
+    if tick <= 0:
+        raise ValueError(f"tick must be positive, got {tick}")
+    shift = (tick & -tick).bit_length() - 1
+    odd = tick >> shift
+    inv = pow(odd, -1, 1 << 64)
+    return _as_int64(inv), shift, _as_int64(((1 << 64) - 1) // tick)
+
+
 def build_risk_state(cfg: RiskConfig) -> RiskState:
     if not cfg.instruments:
         raise ValueError("risk config: at least one instrument")
@@ -65,11 +84,16 @@ def build_risk_state(cfg: RiskConfig) -> RiskState:
         rs.limits[i, L_COLLAR] = il.collar if il.collar > 0 else 20 * il.tick
         rs.limits[i, L_POS_LIMIT] = il.position_limit
         rs.limits[i, L_TICK] = il.tick
+        rs.limits[i, L_TICK_INV], rs.limits[i, L_TICK_SHIFT], rs.limits[i, L_TICK_MAXQ] = tick_divisibility(il.tick)
     g = rs.glob
     g[G_ORD_RATE], g[G_ORD_BURST] = cfg.order_rate, cfg.order_burst
     g[G_MSG_RATE], g[G_MSG_BURST] = cfg.message_rate, cfg.message_burst
-    g[G_ORD_TOKENS] = cfg.order_burst * NANO        # start full
-    g[G_MSG_TOKENS] = cfg.message_burst * NANO
+    g[G_ORD_TOKENS] = g[G_ORD_FULL] = cfg.order_burst * NANO        # start full
+    g[G_MSG_TOKENS] = g[G_MSG_FULL] = cfg.message_burst * NANO
+    # An elapsed time >= FILL_NS refills the bucket completely (risk._refill); below it,
+    # elapsed * rate < full + rate <= 1e15 + 1e9: no overflow.
+    g[G_ORD_FILL_NS] = cfg.order_burst * NANO // cfg.order_rate + 1
+    g[G_MSG_FILL_NS] = cfg.message_burst * NANO // cfg.message_rate + 1
     g[G_STALE_NS] = cfg.stale_ns
     g[G_DUP_WINDOW_NS] = cfg.duplicate_window_ns
     mask = 0

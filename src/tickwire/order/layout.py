@@ -19,7 +19,11 @@ from collections import namedtuple
 
 # --- limits[i, *] -------------------------------------------------------------------------
 L_MAX_QTY, L_MAX_NOTIONAL, L_COLLAR, L_POS_LIMIT, L_TICK = range(5)
-L_N = 5
+# The tick test without a division (risk._on_tick; config.tick_divisibility): tick = odd * 2**SHIFT,
+# INV = the odd part's inverse mod 2**64, MAXQ = (2**64 - 1) // tick, both as int64 bit patterns.
+# Appended (never inserted): cached compiled code of other modules keeps its column numbers.
+L_TICK_INV, L_TICK_SHIFT, L_TICK_MAXQ = range(5, 8)
+L_N = 8                         # 8 int64: one 64-byte line per instrument
 
 # --- inst[i, *] ---------------------------------------------------------------------------
 (I_BID, I_ASK, I_LAST,          # reference prices; 0 = absent
@@ -47,7 +51,10 @@ STATUS_READY_TO_TRADE = 17  # mdp3.md §3, template 30
  G_MAX_CLORDID,                 # ClOrdIDs must increase: any repeat is refused in O(1)
  G_ACCEPTED, G_REJECTED,
  ) = range(18)
-G_N = 18
+# Derived once by config.build_risk_state so that no order divides (appended, see L_TICK_INV):
+# *_FULL = burst in nano-tokens, *_FILL_NS = the time an empty bucket takes to fill (+1).
+G_ORD_FULL, G_ORD_FILL_NS, G_MSG_FULL, G_MSG_FILL_NS = range(18, 22)
+G_N = 22
 
 RiskState = namedtuple("RiskState", "limits inst glob rejects")
 

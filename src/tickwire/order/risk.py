@@ -7,8 +7,13 @@ fundamental first, and the token buckets last, because a refused order must not 
 rate budget.
 
 Overflow discipline: a strategy may hand us any int64. Quantity is bounded by MAX_QTY and
-price must be positive before anything is multiplied; notional is compared by division
-(``qty > max_notional // price``) so no product is ever formed.
+price must be positive before anything is multiplied; the notional product is formed in
+two 32-bit halves (``_over_notional``) so it never overflows.
+
+No order divides (session 4): a 64-bit division costs 10-20 cycles and a new order used to
+do five (tick, notional, two bucket refills twice). The tick test multiplies by a
+precomputed inverse, the notional test multiplies in halves, the bucket refill limits are
+precomputed by ``config.build_risk_state``, and each bucket is refilled once per order.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from numba import njit
 
 from . import reasons as R
 from .layout import (G_ACCEPTED, G_DUP_WINDOW_NS, G_KILL, G_KILL_COUNT, G_KILL_MASK, G_KILL_REASON,
-                     G_MAX_CLORDID, G_MSG_BURST, G_MSG_RATE, G_MSG_TOKENS, G_MSG_TS, G_N, G_ORD_BURST,
-                     G_ORD_RATE, G_ORD_TOKENS, G_ORD_TS, G_REJECTED, G_SESSION_UP, G_STALE_NS, I_ASK,
-                     I_BID, I_BOOK_VALID, I_DUP_PRICE, I_DUP_QTY, I_DUP_SIDE, I_DUP_TIME, I_HIGH_LIMIT,
-                     I_LAST, I_LOW_LIMIT, I_MD_TIME, I_N, I_OPEN_BUY, I_OPEN_SELL, I_POSITION, I_STATUS,
-                     L_COLLAR, L_MAX_NOTIONAL, L_MAX_QTY, L_N, L_POS_LIMIT, L_TICK, SIDE_BUY, SIDE_SELL,
-                     STATUS_READY_TO_TRADE, RiskState)
+                     G_MAX_CLORDID, G_MSG_FILL_NS, G_MSG_FULL, G_MSG_RATE, G_MSG_TOKENS, G_MSG_TS, G_N,
+                     G_ORD_FILL_NS, G_ORD_FULL, G_ORD_RATE, G_ORD_TOKENS, G_ORD_TS, G_REJECTED, G_SESSION_UP,
+                     G_STALE_NS, I_ASK, I_BID, I_BOOK_VALID, I_DUP_PRICE, I_DUP_QTY, I_DUP_SIDE, I_DUP_TIME,
+                     I_HIGH_LIMIT, I_LAST, I_LOW_LIMIT, I_MD_TIME, I_N, I_OPEN_BUY, I_OPEN_SELL, I_POSITION,
+                     I_STATUS, L_COLLAR, L_MAX_NOTIONAL, L_MAX_QTY, L_N, L_POS_LIMIT, L_TICK_INV, L_TICK_MAXQ,
+                     L_TICK_SHIFT, SIDE_BUY, SIDE_SELL, STATUS_READY_TO_TRADE, RiskState)
 
 NANO = 1_000_000_000
 
@@ -31,41 +36,46 @@ NANO = 1_000_000_000
 # --- token buckets --------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
-def _bucket_take(glob, tok, ts, rate, burst, now):
-    """Refill by elapsed time, then take one token if there is one. Tokens are kept in
-    nano-tokens so refill is integer math: ``elapsed_ns * rate_per_s``. Elapsed time is capped
-    at the time to fill the bucket, so the product cannot overflow (rate <= 1e9, burst <= 1e6
-    are enforced by the config)."""
-    full = glob[burst] * NANO
-    rate_v = glob[rate]
+def _refill(glob, tok, ts, rate, fill, full, now):
+    """The bucket's tokens after refilling by the elapsed time (nothing stored). Tokens are
+    kept in nano-tokens so refill is integer math: ``elapsed_ns * rate_per_s``. An elapsed
+    time of ``fill`` or more fills the bucket (``fill = full // rate + 1``, precomputed by
+    the config), which also keeps the product from overflowing (rate <= 1e9, burst <= 1e6
+    are enforced by the config). Elapsed <= 0 (same tick or clock step back): no refill,
+    never a negative one."""
+    t = glob[tok]
     elapsed = now - glob[ts]
     if elapsed > 0:
-        if rate_v > 0 and elapsed < full // rate_v + 1:
-            t = glob[tok] + elapsed * rate_v
-        else:
-            t = full if rate_v > 0 else glob[tok]
-        glob[tok] = t if t < full else full
+        t = t + elapsed * glob[rate] if elapsed < glob[fill] else glob[full]
+        if t > glob[full]:
+            t = glob[full]
+    return t
+
+
+@njit(cache=True, inline="always")
+def _spend(glob, tok, ts, t, now):
+    """Store the refilled bucket ``t`` less one token (the caller checked t >= NANO)."""
+    glob[tok] = t - NANO
+    if now > glob[ts]:
         glob[ts] = now
-    # elapsed <= 0 (same tick or clock step back): no refill, never a negative one.
-    if glob[tok] >= NANO:
-        glob[tok] -= NANO
+
+
+@njit(cache=True, inline="always")
+def _bucket_take(glob, tok, ts, rate, fill, full, now):
+    """Refill by elapsed time, then take one token if there is one."""
+    t = _refill(glob, tok, ts, rate, fill, full, now)
+    if t >= NANO:
+        _spend(glob, tok, ts, t, now)
         return True
+    glob[tok] = t
+    if now > glob[ts]:
+        glob[ts] = now
     return False
 
 
 @njit(cache=True, inline="always")
-def _bucket_peek(glob, tok, ts, rate, burst, now):
-    """Would a take succeed? (without spending)"""
-    full = glob[burst] * NANO
-    rate_v = glob[rate]
-    elapsed = now - glob[ts]
-    t = glob[tok]
-    if elapsed > 0 and rate_v > 0:
-        if elapsed < full // rate_v + 1:
-            t = t + elapsed * rate_v
-        else:
-            t = full
-    return t >= NANO
+def _msg_take(g, now):
+    return _bucket_take(g, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_FILL_NS, G_MSG_FULL, now)
 
 
 # --- kill switch -----------------------------------------------------------------------------
@@ -131,6 +141,28 @@ def _reference(inst, i, side):
 
 
 @njit(cache=True, inline="always")
+def _on_tick(lim, i, price):
+    """``price % tick == 0`` for a positive price, without a division (config.tick_divisibility:
+    multiply by the inverse of the tick's odd part, rotate right by its power of two,
+    compare). All-uint64 on purpose: one signedness per variable (numba-hot-path.md §5)."""
+    x = np.uint64(price) * np.uint64(lim[i, L_TICK_INV])
+    k = np.uint64(lim[i, L_TICK_SHIFT])
+    x = (x >> k) | (x << ((np.uint64(64) - k) & np.uint64(63)))
+    return x <= np.uint64(lim[i, L_TICK_MAXQ])
+
+
+@njit(cache=True, inline="always")
+def _over_notional(qty, price, max_notional):
+    """``qty * price > max_notional`` exactly, for 0 < qty < 2**30 and 0 < price, without
+    forming a product that could overflow and without a division: price = hi * 2**32 + lo,
+    so qty * price = (hi * qty) * 2**32 + lo * qty, each part < 2**62."""
+    lo = (price & 0xFFFFFFFF) * qty
+    if lo > max_notional:
+        return True
+    return (price >> 32) * qty > ((max_notional - lo) >> 32)
+
+
+@njit(cache=True, inline="always")
 def _check_order_terms(risk, i, side, price, qty, now):
     """Checks common to a new order and a replace. Returns OK or a reason (not counted)."""
     lim = risk.limits
@@ -143,8 +175,7 @@ def _check_order_terms(risk, i, side, price, qty, now):
         return R.MAX_QTY
     if price <= 0:
         return R.BAD_PRICE
-    tick = lim[i, L_TICK]
-    if tick > 0 and price % tick != 0:
+    if not _on_tick(lim, i, price):
         return R.TICK_SIZE
     hi = inst[i, I_HIGH_LIMIT]
     lo = inst[i, I_LOW_LIMIT]
@@ -161,7 +192,11 @@ def _check_order_terms(risk, i, side, price, qty, now):
     dev = price - ref if price > ref else ref - price
     if dev > lim[i, L_COLLAR]:
         return R.PRICE_COLLAR
-    if qty > lim[i, L_MAX_NOTIONAL] // price:
+    # qty <= max_qty <= 1e9 < 2**30 (config); a hand-made larger clip takes the division
+    if qty < (1 << 30):
+        if _over_notional(qty, price, lim[i, L_MAX_NOTIONAL]):
+            return R.MAX_NOTIONAL
+    elif qty > lim[i, L_MAX_NOTIONAL] // price:
         return R.MAX_NOTIONAL
     return R.OK
 
@@ -184,44 +219,47 @@ def _check_exposure(risk, i, side, extra):
 
 @njit(cache=True, inline="always")
 def _new_verdict(risk, now, i, side, price, qty, clordid):
-    """Every check of a new order, without side effects: OK or the first failing reason."""
+    """Every check of a new order, without side effects: (OK or the first failing reason,
+    the message bucket and the order bucket refilled -- what check_new then spends)."""
     g = risk.glob
     if g[G_KILL] != 0:
-        return R.KILLED
+        return R.KILLED, 0, 0
     if g[G_SESSION_UP] == 0:
-        return R.SESSION_DOWN
+        return R.SESSION_DOWN, 0, 0
     if i < 0 or i >= risk.limits.shape[0]:
-        return R.BAD_INSTRUMENT
+        return R.BAD_INSTRUMENT, 0, 0
     r = _check_order_terms(risk, i, side, price, qty, now)
     if r != R.OK:
-        return r
+        return r, 0, 0
     r = _check_exposure(risk, i, side, qty)
     if r != R.OK:
-        return r
+        return r, 0, 0
     if clordid <= g[G_MAX_CLORDID]:
-        return R.DUPLICATE_CLORDID
+        return R.DUPLICATE_CLORDID, 0, 0
     inst = risk.inst
     if (inst[i, I_DUP_SIDE] == side and inst[i, I_DUP_PRICE] == price and inst[i, I_DUP_QTY] == qty
             and now - inst[i, I_DUP_TIME] < g[G_DUP_WINDOW_NS]):
-        return R.DUPLICATE_ORDER
+        return R.DUPLICATE_ORDER, 0, 0
     # Rate last: both buckets must have a token before either is spent.
-    if not _bucket_peek(g, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_BURST, now):
-        return R.MESSAGE_RATE
-    if not _bucket_peek(g, G_ORD_TOKENS, G_ORD_TS, G_ORD_RATE, G_ORD_BURST, now):
-        return R.ORDER_RATE
-    return R.OK
+    t_msg = _refill(g, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_FILL_NS, G_MSG_FULL, now)
+    if t_msg < NANO:
+        return R.MESSAGE_RATE, 0, 0
+    t_ord = _refill(g, G_ORD_TOKENS, G_ORD_TS, G_ORD_RATE, G_ORD_FILL_NS, G_ORD_FULL, now)
+    if t_ord < NANO:
+        return R.ORDER_RATE, 0, 0
+    return R.OK, t_msg, t_ord
 
 
 @njit(cache=True, _nrt=False)
 def check_new(risk, now, i, side, price, qty, clordid):
     """Pre-trade check of a new limit order. On OK the caller must send it and call
     ``commit_new``; on refusal the reason is counted (and may trip the kill switch)."""
-    r = _new_verdict(risk, now, i, side, price, qty, clordid)
+    r, t_msg, t_ord = _new_verdict(risk, now, i, side, price, qty, clordid)
     if r != R.OK:
         return _refuse(risk, r)
-    # both peeks succeeded, so both takes do (a take refills exactly as its peek computed)
-    _bucket_take(risk.glob, G_ORD_TOKENS, G_ORD_TS, G_ORD_RATE, G_ORD_BURST, now)
-    _bucket_take(risk.glob, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_BURST, now)
+    # spend what the verdict refilled: one refill per bucket and order
+    _spend(risk.glob, G_ORD_TOKENS, G_ORD_TS, t_ord, now)
+    _spend(risk.glob, G_MSG_TOKENS, G_MSG_TS, t_msg, now)
     return R.OK
 
 
@@ -230,7 +268,7 @@ def check_new_dry(risk, now, i, side, price, qty, clordid):
     """What ``check_new`` would answer, with nothing counted, spent or engaged: the
     engine runs it on a dummy order while idle so that the risk state the next real
     order reads is in cache (see engine/warm.py)."""
-    return _new_verdict(risk, now, i, side, price, qty, clordid)
+    return _new_verdict(risk, now, i, side, price, qty, clordid)[0]
 
 
 @njit(cache=True, _nrt=False)
@@ -265,7 +303,7 @@ def check_replace(risk, now, i, side, price, qty, extra_exposure):
         r = _check_exposure(risk, i, side, extra_exposure)
         if r != R.OK:
             return _refuse(risk, r)
-    if not _bucket_take(g, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_BURST, now):
+    if not _msg_take(g, now):
         return _refuse(risk, R.MESSAGE_RATE)
     g[G_ACCEPTED] += 1
     return R.OK
@@ -279,7 +317,7 @@ def check_cancel(risk, now):
     if g[G_SESSION_UP] == 0:
         risk.rejects[R.SESSION_DOWN] += 1
         return R.SESSION_DOWN
-    if not _bucket_take(g, G_MSG_TOKENS, G_MSG_TS, G_MSG_RATE, G_MSG_BURST, now):
+    if not _msg_take(g, now):
         risk.rejects[R.MESSAGE_RATE] += 1
         return R.MESSAGE_RATE
     return R.OK

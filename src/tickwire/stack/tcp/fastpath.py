@@ -24,11 +24,12 @@ state, never two.
 from __future__ import annotations
 
 
-from ...mem.atomics import memcpy
+import numpy as np
+
+from ...mem.atomics import load_u8, load_u16, load_u32, load_u64, memcpy, store_u8, store_u16, store_u32, store_u64
 from ...mem.hotpath import hot
-from ...mem.mempool import BUF_SIZE, pool_alloc
-from ...wire.bytes import wr16, wr32
-from ...wire.checksum import csum_add, csum_finish
+from ...mem.mempool import BUF_SIZE, pool_alloc, pool_free
+from ...wire.checksum import csum_add, csum_finish, csum_fold
 from .seq import seq_add, seq_le, seq_lt, seq_sub
 from .segment import (SG_ACK, SG_DATA_LEN, SG_DATA_OFF, SG_FLAGS, SG_SEQ, SG_TS, SG_TSECR,
                       SG_TSVAL, SG_WND)
@@ -37,7 +38,7 @@ from .tcb import (ACK_PENDING, CWND, DUPACKS, FAST_RX, FAST_TX, HDR_TCP_LEN,
                   RTT_SAMPLE_US, RTX_DEADLINE, RX_NXT, RX_READ, SND_MSS, SND_NXT, SND_UNA,
                   SND_WL1, SND_WL2, SND_WND, SND_WSCALE, SSTHRESH, STATE, TMPL_LEN, TMPL_SUM,
                   TS_BASE, TS_OK, TS_RECENT, TX_END, TX_FIN, TX_NXT, TX_UNA, LAST_RX_US, RECOVER, SND_MAX,
-                  RX_FIN)
+                  RX_FIN, TMPL_CAP)
 from .states import ACK, CLOSE_WAIT, ESTABLISHED, PSH
 
 ETH_IP_LEN = 34      # Ethernet (14) + IPv4 without options (20): the template's layout
@@ -73,44 +74,113 @@ def payload_off(hot, slot, optlen):
 
 
 @hot(inline="always")
-def _write_headers(hot, slot, tmpl, data, boff, flags, seq, ack, wnd, ident, opts, optlen, plen, now_us):
-    """Headers of one segment whose ``plen`` payload bytes already sit at
-    ``data[boff + payload_off:]``: copy the template, write the fields that change and
-    finish both checksums from the sums precomputed over the constant fields (RFC 1624
-    style). Reads the connection row, writes only ``data``; returns the frame length."""
-    hl = hot[slot, TMPL_LEN]
-    memcpy(data, boff, tmpl[slot], 0, hl)
+def _be16(buf, off, v):
+    """Store the low 16 bits of ``v`` big-endian (network order) at ``buf[off]``: one
+    unaligned store. (wire.bytes.wr16 stores byte by byte, each with Numba's
+    negative-index wraparound code: 2 x 4 instructions per field.)"""
+    store_u16(buf, off, np.uint16(((v & 0xFF) << 8) | ((v >> 8) & 0xFF)))
+
+
+@hot(inline="always")
+def _be32(buf, off, v):
+    """Store the low 32 bits of ``v`` big-endian at ``buf[off]`` (LLVM makes it bswap + mov)."""
+    store_u32(buf, off, np.uint32(((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | ((v >> 24) & 0xFF)))
+
+
+@hot(inline="always")
+def _sum_be(s):
+    """A sum of little-endian words (as the copy loops below count) as a network-order
+    partial sum: fold, then swap the bytes (RFC 1071 §2(B): the sum is byte-order
+    independent up to that swap). Same result as ``wire.checksum.csum_add``."""
+    s = csum_fold(s)
+    return ((s & 0xFF) << 8) | (s >> 8)
+
+
+@hot(inline="always")
+def copy2_sum(d1, o1, d2, o2, src, so, n):
+    """Copy ``src[so:so+n]`` to ``d1[o1:]`` and to ``d2[o2:]`` in one pass and return the
+    Internet checksum partial sum of those bytes (network order, unfolded; words counted
+    from ``so``): the payload is read once, for the frame, the retransmission copy and the
+    TCP checksum together (RFC 1071 §4.1: "copy and checksum in one loop"). 8-byte words,
+    then 4/2/1: writes exactly ``n`` bytes to each destination, reads exactly ``n``."""
+    s = np.int64(0)
+    j = 0
+    while j + 8 <= n:
+        w = load_u64(src, so + j)
+        store_u64(d1, o1 + j, w)
+        store_u64(d2, o2 + j, w)
+        s += np.int64(w & np.uint64(0xFFFFFFFF)) + np.int64(w >> np.uint64(32))
+        j += 8
+    if j + 4 <= n:
+        w4 = load_u32(src, so + j)
+        store_u32(d1, o1 + j, w4)
+        store_u32(d2, o2 + j, w4)
+        s += np.int64(w4)
+        j += 4
+    if j + 2 <= n:
+        w2 = load_u16(src, so + j)
+        store_u16(d1, o1 + j, w2)
+        store_u16(d2, o2 + j, w2)
+        s += np.int64(w2)
+        j += 2
+    if j < n:
+        # odd trailing byte = high byte of a zero-padded big-endian word = low byte in LE
+        b = load_u8(src, so + j)
+        store_u8(d1, o1 + j, b)
+        store_u8(d2, o2 + j, b)
+        s += np.int64(b)
+    return _sum_be(s)
+
+
+@hot(inline="always")
+def _finish_headers(hot, slot, data, boff, flags, seq, ack, wnd, ident, optlen, plen, psum, now_us):
+    """Write the fields that change into a frame whose template bytes (and options and
+    payload) are in place, and both checksums: the template's precomputed sums of the
+    constant fields plus the changed words plus ``psum``, the partial sum of the options
+    and payload (RFC 1624 style: only what changed is added). Returns the frame length."""
     t = boff + hot[slot, HDR_TCP_OFF]
     thl = hot[slot, HDR_TCP_LEN] + optlen
-    if optlen > 0:
-        memcpy(data, boff + hl, opts, 0, optlen)
     tlen = thl + plen
-    # IPv4: total length and identification are the only fields that change.
+    # IPv4 (RFC 791 §3.1): total length and identification are the only fields that change.
     total = 20 + tlen
     ipo = boff + 14
-    wr16(data, ipo + 2, total)
-    wr16(data, ipo + 4, ident)
-    wr16(data, ipo + 10, csum_finish(hot[slot, IP_SUM] + total + ident))
-    # TCP: the variable words on top of the template's precomputed sum.
+    _be16(data, ipo + 2, total)
+    _be16(data, ipo + 4, ident)
+    _be16(data, ipo + 10, csum_finish(hot[slot, IP_SUM] + total + ident))
+    # TCP (RFC 9293 §3.1): the variable words on top of the template's precomputed sum
+    # (which holds the pseudo-header's addresses and protocol; its length is tlen).
     word12 = ((thl >> 2) << 12) | flags
-    wr32(data, t + 4, seq)
-    wr32(data, t + 8, ack)
-    wr16(data, t + 12, word12)
-    wr16(data, t + 14, wnd)
+    _be32(data, t + 4, seq)
+    _be32(data, t + 8, ack)
+    _be16(data, t + 12, word12)
+    _be16(data, t + 14, wnd)
     s = (hot[slot, TMPL_SUM] + tlen + word12 + (seq >> 16) + (seq & 0xFFFF)
-         + (ack >> 16) + (ack & 0xFFFF) + wnd)
+         + (ack >> 16) + (ack & 0xFFFF) + wnd + psum)
     if hot[slot, HDR_TCP_LEN] >= 32:           # the template carries the timestamps option
         tsval = ts_now(hot, slot, now_us)
         tsecr = hot[slot, TS_RECENT]
-        wr32(data, t + 24, tsval)
-        wr32(data, t + 28, tsecr)
+        _be32(data, t + 24, tsval)
+        _be32(data, t + 28, tsecr)
         s += (tsval >> 16) + (tsval & 0xFFFF) + (tsecr >> 16) + (tsecr & 0xFFFF)
-    if optlen > 0:
-        s = csum_add(data, boff + hl, optlen, s)
-    if plen > 0:
-        s = csum_add(data, t + thl, plen, s)
-    wr16(data, t + 16, csum_finish(s))
+    _be16(data, t + 16, csum_finish(s))
     return hot[slot, HDR_TCP_OFF] + tlen
+
+
+@hot(inline="always")
+def _write_headers(hot, slot, tmpl, data, boff, flags, seq, ack, wnd, ident, opts, optlen, plen, now_us):
+    """Headers of one segment whose ``plen`` payload bytes already sit at
+    ``data[boff + payload_off:]``: copy the template and the extra options, then
+    ``_finish_headers``. Reads the connection row, writes only ``data``; returns the frame
+    length. (The generic path: ACKs, retransmissions, SACK options; fast_send has its own.)"""
+    hl = hot[slot, TMPL_LEN]
+    memcpy(data, boff, tmpl[slot], 0, hl)
+    psum = np.int64(0)
+    if optlen > 0:
+        memcpy(data, boff + hl, opts, 0, optlen)
+        psum = csum_add(data, boff + hl, optlen, psum)
+    if plen > 0:
+        psum = csum_add(data, boff + hl + optlen, plen, psum)
+    return _finish_headers(hot, slot, data, boff, flags, seq, ack, wnd, ident, optlen, plen, psum, now_us)
 
 
 @hot(inline="always")
@@ -209,26 +279,47 @@ def fast_send(hot, slot, txq, rxcap, tmpl, pool, msg, moff, mlen, opts, now_us):
     """Engine-level send: queue ``msg[moff:moff+mlen]`` and, if it can go at once,
     build its segment. Returns a pool buffer ready for tx_burst (>= 0), -1 when the
     data was queued for the slow path (window closed, older data still unsent,
-    message larger than one MSS, connection not established), or -2 when the send
-    ring has no room (nothing queued; try again after ACKs arrive)."""
+    message larger than one MSS, connection not established, no buffer, a buffer too
+    small for the frame), or -2 when the send ring has no room (nothing queued; try
+    again after ACKs arrive).
+
+    The work per message: the template (headers, precomputed sums) copied as one
+    constant-size block, the payload read once and written to both the frame and the
+    send ring (the retransmission queue) while its checksum is summed (``copy2_sum``),
+    then the few changing header fields. No libc call, no division."""
     ring = txq[slot]
-    if not _send_room(hot, slot, ring.shape[0], mlen):
+    cap = ring.shape[0]
+    if not _send_room(hot, slot, cap, mlen):
         return -2
     end = hot[slot, TX_END]
-    ring_put(ring, end, msg, moff, mlen)
     hot[slot, TX_END] = end + mlen
     if not _can_send_now(hot, slot, end, mlen):
+        ring_put(ring, end, msg, moff, mlen)
         return -1
     idx = pool_alloc(pool)
+    hl = hot[slot, TMPL_LEN]
+    if idx >= 0 and (pool.meta[BUF_SIZE] - pool.data_off[idx] < max(TMPL_CAP, hl + mlen)
+                     or tmpl.shape[1] < TMPL_CAP):
+        pool_free(pool, idx)     # tiny buffers or template rows: the slow path segments it
+        idx = -1
     if idx < 0:
+        ring_put(ring, end, msg, moff, mlen)
         return -1
     boff = _frame_off(pool, idx)
-    # the payload straight from the message (contiguous, cache-hot), not back out of the ring
-    memcpy(pool.data, boff + payload_off(hot, slot, 0), msg, moff, mlen)
+    data = pool.data
+    # The whole template row at once (a constant size: two vector moves, no libc call);
+    # the bytes past the headers are overwritten by the payload or lie past the frame end.
+    memcpy(data, boff, tmpl[slot], 0, TMPL_CAP)
+    start = end & (cap - 1)
+    if start + mlen <= cap:
+        psum = copy2_sum(data, boff + hl, ring, start, msg, moff, mlen)
+    else:                        # the send ring wraps inside this message (rare)
+        ring_put(ring, end, msg, moff, mlen)
+        psum = copy2_sum(data, boff + hl, data, boff + hl, msg, moff, mlen)
     seq = hot[slot, SND_NXT]
     ack, wnd, ident = _segment_sent(hot, slot, rxcap)
-    pool.data_len[idx] = _write_headers(hot, slot, tmpl, pool.data, boff, ACK | PSH, seq, ack, wnd, ident, opts,
-                                        0, mlen, now_us)
+    pool.data_len[idx] = _finish_headers(hot, slot, data, boff, ACK | PSH, seq, ack, wnd, ident, 0, mlen, psum,
+                                         now_us)
     _data_sent(hot, slot, end, mlen, now_us)
     return idx
 
