@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..drivers.port import into_runtime_free_callers
 from . import reasons as R
 from .layout import (EXEC_CANCEL_REJECT, EXEC_CANCELED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, EXEC_TRADE,
                      I_BUY_QTY, I_CASH_TICKS, I_OPEN_BUY, I_OPEN_SELL, I_POSITION, I_SELL_QTY, L_TICK, O_CLORDID,
@@ -96,7 +97,8 @@ def _done(risk, table, s):
 
 # --- outbound: what the strategy asks for --------------------------------------------------
 
-@njit(cache=True, _nrt=False)
+# inlined into runtime-free callers (the engine's act_on_intents): see risk.check_new
+@njit(cache=True, _nrt=False, inline=into_runtime_free_callers)
 def submit_new(risk, table, now, i, side, price, qty, tif, clordid):
     """Risk-check a new order and, if accepted, enter it as PENDING_NEW. Returns a
     reasons.* code; OK means the caller must now encode and send it."""
