@@ -24,11 +24,10 @@ from numba import njit
 from ..drivers.port import rx_burst, tx_burst
 from ..mem.atomics import cpu_pause, memcpy, prefetch_write, rdtscp
 from ..mem.mempool import BUF_SIZE, pool_free
-from ..stack.input import stack_input
+from ..stack.input import stack_input_inline
 from ..stack.poll import stack_poll
 from ..stack.state import ACT_TX, ACT_UDP, C_NOW, I_EP
 from ..stack.tcp.fastpath import build_ack, fast_input, fast_send, tcp_recv
-from ..stack.tcp.loops import clock_us
 from ..stack.tcp.poll import find_slot
 from ..stack.tcp.segment import C_OK, tcp_decode
 from ..stack.tcp.tcb import ACK_PENDING, STATE, TMPL_LEN, TX_END
@@ -117,9 +116,10 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
     while t_poll < deadline:
         it += 1
         t_prev = t_poll
-        n = rx_burst(port_state, pool, bufs, bufs.shape[0])
-        now_us = clock_us(clock)
+        # the clock of this poll from its TSC stamp (stack.tcp.loops.clock_us reads one more)
+        now_us = clock[1] + (((t_poll - clock[0]) * clock[2]) >> 32)
         now = now_us * 1000
+        n = rx_burst(port_state, pool, bufs, bufs.shape[0])
         for i in range(n):
             b = bufs[i]
             t_rx = rdtscp()
@@ -135,7 +135,8 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
                     pool_free(pool, b)
                 continue
             net.cfg[C_NOW] = now
-            act = stack_input(net, pool, b, info)
+            # inlined: a call passes the stack's and the pool's tuples by value (~25 ns a frame)
+            act = stack_input_inline(net, pool, b, info)
             if act == ACT_UDP:
                 E.meta[M_T_STACK] = stage_stamp(E)
                 E.meta[M_T_PREV_POLL] = t_prev

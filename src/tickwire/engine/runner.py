@@ -222,6 +222,8 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
                                             warm_us, _deadline(tc.slice_s))
             tcp.process_slow(nslow)
             tcp.service()
+            if tc.peer_alive is not None:
+                tc.peer_alive()         # a venue that died mid-run: say so, do not wait out startup_timeout
             run.observe(conn is not None, int(E.meta[M_BOOK_EVENTS]))
             if conn is not None and (conn.state_name != "ESTABLISHED" or E.meta[M_CLOSE_TRANSPORT]):
                 try:
@@ -288,6 +290,8 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
                 continue
             engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs, E, clock,
                                fds, ts, shadow, warm_us, _deadline(tc.slice_s))
+            if tc.peer_alive is not None:
+                tc.peer_alive()
             run.observe(True, int(E.meta[M_BOOK_EVENTS]))
             tcpp.poll()
             if not tcpp.link_up or E.meta[M_CLOSE_TRANSPORT]:
