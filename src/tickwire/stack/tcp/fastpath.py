@@ -102,7 +102,7 @@ def copy2_sum(d1, o1, d2, o2, src, so, n):
     """Copy ``src[so:so+n]`` to ``d1[o1:]`` and to ``d2[o2:]`` in one pass and return the
     Internet checksum partial sum of those bytes (network order, unfolded; words counted
     from ``so``): the payload is read once, for the frame, the retransmission copy and the
-    TCP checksum together (RFC 1071 §4.1: "copy and checksum in one loop"). 8-byte words,
+    TCP checksum together (RFC 1071 §2 suggests combining the sum with the copy). 8-byte words,
     then 4/2/1: writes exactly ``n`` bytes to each destination, reads exactly ``n``."""
     s = np.int64(0)
     j = 0

@@ -282,8 +282,14 @@ class TcpStack:
 
     def resolve(self, ip: int, timeout: float = 3.0) -> int:
         """ARP (RFC 826): ask for ``ip``'s MAC, polling until the reply arrives."""
+        # One round before the clock starts: from a cold Numba cache the first call of each
+        # piece (ARP lookup, frame writers, transmit, the poll loop) compiles, which takes
+        # longer than any ARP timeout (a fresh-cache tcp-send over memif gave up at 3 s).
+        if not self._arp_known(ip):
+            self._send_arp(ARP_REQUEST, BROADCAST, 0, ip)
+            self.poll()
         deadline = time.monotonic() + timeout
-        next_req = 0.0
+        next_req = time.monotonic() + 0.2
         while not self._arp_known(ip):
             t = time.monotonic()
             if t >= deadline:
