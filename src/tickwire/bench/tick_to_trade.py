@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import tempfile
 from types import SimpleNamespace
@@ -62,8 +63,11 @@ def run(args) -> int:
             tmp = tempfile.mkdtemp(prefix="tw-bench-")
             rnd = int.from_bytes(os.urandom(2), "little")
             spec = f"memif:socket={tmp}/md.sock,role=client" if path == "memif" else "socket"
-            res, _, _ = run_path(key, a, spec, 20000 + (rnd + 7 * k) % 20000,
-                                 (40000 + (rnd + k) % 9000, 49000 + (rnd + k) % 9000, 58000 + (rnd + k) % 7000))
+            try:
+                res, _, _ = run_path(key, a, spec, 20000 + (rnd + 7 * k) % 20000,
+                                     (40000 + (rnd + k) % 9000, 49000 + (rnd + k) % 9000, 58000 + (rnd + k) % 7000))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)      # the memif socket's directory
             reps[key].append({**res["tick_to_trade"], "stages_p50_ns": res["stages_p50_ns"],
                               "end_to_end": res.get("end_to_end", {"count": 0})})
             if path == "memif":
