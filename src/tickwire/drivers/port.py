@@ -68,25 +68,24 @@ def into_runtime_free_callers(expr, caller_info, callee_info):
     """Numba inline cost model: inline into callers compiled without Numba's runtime
     (``@hot`` loops), call otherwise.
 
-    Why: a call passes every array of the port state and the pool field by field (~108
-    words on the stack for memif: most of an empty poll). Inlined into a caller that has
-    the runtime, each array taken out of the namedtuples gets an atomic incref/decref
-    instead (memif empty poll 40 -> 180 ns), so such callers keep the call. The compiling
-    caller's flags are the top of Numba's ConfigStack while it compiles."""
+    Why: a call passes every array of a namedtuple state field by field (~108 words on
+    the stack for a memif burst). Inlined into a caller that has the runtime, each array
+    taken out of the namedtuples gets an atomic incref/decref instead, so such callers
+    keep the call. The compiling caller's flags are the top of Numba's ConfigStack while
+    it compiles. (rx_burst/tx_burst below do not use it: memif's burst functions inlined
+    this way failed from a cold cache, docs/memif.md.)"""
     flags = ConfigStack.top_or_none()
     return flags is not None and not flags.nrt
 
 
-# Inlined into runtime-free callers, the forwarding lambda leaves the caller calling the
-# driver's function itself, which a driver can have inlined in turn (memif does).
-@overload(rx_burst, inline=into_runtime_free_callers)  # not cached: its index would pickle every caller's state type, and one from a non-importable module (a test's) breaks loading for everybody; callers are cached with it inlined
+@overload(rx_burst)  # not cached: its index would pickle every caller's state type, and one from a non-importable module (a test's) breaks loading for everybody; callers are cached with it inlined
 def _rx_burst_ov(state, pool, bufs, n):
     impl = _resolve(_RX_IMPLS, state)
     if impl is not None:
         return lambda state, pool, bufs, n: impl(state, pool, bufs, n)
 
 
-@overload(tx_burst, inline=into_runtime_free_callers)  # not cached: see rx_burst
+@overload(tx_burst)  # not cached: see rx_burst
 def _tx_burst_ov(state, pool, bufs, n):
     impl = _resolve(_TX_IMPLS, state)
     if impl is not None:

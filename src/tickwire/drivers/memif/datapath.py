@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba.extending import overload, register_jitable
+from numba.extending import register_jitable
 
 from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, load_u64, memcpy, prefetch, prefetch_write,
                             store_release_u16, store_u16, store_u32, store_u64)
@@ -31,7 +31,7 @@ from ...mem.mempool import buf_room, buf_start, pool_alloc, pool_free
 from ..libc_calls import sys_write
 from ..counters import (COMMON, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS,
                         TX_RING_FULL, TX_TOO_LONG)
-from ..port import into_runtime_free_callers, register_burst
+from ..port import register_burst
 from .proto import (DESC_FLAG_NEXT, DESC_SIZE, RING_DESC, RING_FLAG_MASK_INT, RING_FLAGS, RING_HEAD,
                     RING_TAIL)
 
@@ -155,7 +155,8 @@ def _kick(state, efd):
     state.ctr[C_IRQ] += 1
 
 
-def _rx(state, pool, bufs, n):
+@hot
+def memif_rx(state, pool, bufs, n):
     cfg = state.cfg
     if cfg[LINK] == 0 or cfg[ERROR] != 0:
         return 0
@@ -189,7 +190,10 @@ def _rx(state, pool, bufs, n):
     # of the burst's lines first overlaps them (DPDK-class drivers do the same).
     want = min(avail, n)
     if server:
-        _prefetch_peer_bufs(mem, regions, n_regions, ring, mask, cur, want, False)
+        # the first frame was prefetched with the index; the copy loop reads its descriptor
+        # next anyway, so a single frame costs no second pass
+        if want > 1:
+            _prefetch_peer_bufs(mem, regions, n_regions, ring, mask, cur + 1, want - 1, False)
     else:
         for k in range(1, want):
             c = cur + k
@@ -284,7 +288,8 @@ def _client_repost(mem, q, ring, size, cur, bsize):
     store_release_u16(mem, ring + RING_HEAD, np.uint16(target))
 
 
-def _tx(state, pool, bufs, n):
+@hot
+def memif_tx(state, pool, bufs, n):
     cfg = state.cfg
     if cfg[LINK] == 0 or cfg[ERROR] != 0:
         return 0
@@ -315,7 +320,8 @@ def _tx(state, pool, bufs, n):
     # them last): the stores below then hit lines already on their way, not one miss each.
     want = min(free, n)
     if server:
-        _prefetch_peer_bufs(mem, regions, n_regions, ring, mask, slot, want, True)
+        if want > 1:  # the copy loop reaches the first frame at once: no pass for one frame
+            _prefetch_peer_bufs(mem, regions, n_regions, ring, mask, slot, want, True)
     else:
         for k in range(want):
             c = slot + k
@@ -389,25 +395,6 @@ def _tx(state, pool, bufs, n):
     return sent
 
 
-def _entry(impl):
-    """A burst function callable from Python (a cached, runtime-free compile of ``impl``)
-    and from Numba: ``impl`` itself, inlined into runtime-free callers (a call would pass
-    the state's and the pool's arrays field by field, ~108 words: an empty poll took 68 ns
-    called and 3 ns inlined), called from the others (port.into_runtime_free_callers)."""
-    compiled = hot(impl)
-
-    def entry(state, pool, bufs, n):
-        return compiled(state, pool, bufs, n)
-
-    entry.__name__ = entry.__qualname__ = impl.__name__.replace("_", "memif_", 1)
-    entry.compiled = compiled
-    overload(entry, inline=into_runtime_free_callers, jit_options={"_nrt": False})(
-        lambda state, pool, bufs, n: impl)
-    return entry
-
-
-memif_rx = _entry(_rx)
-memif_tx = _entry(_tx)
 register_burst(MemifState, memif_rx, memif_tx)
 
 
