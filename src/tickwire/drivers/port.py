@@ -32,7 +32,6 @@ from __future__ import annotations
 import importlib
 
 from numba import types
-from numba.core.targetconfig import ConfigStack
 from numba.extending import overload
 
 from .counters import Counters
@@ -62,20 +61,6 @@ def _resolve(table, state):
     if isinstance(state, types.BaseNamedTuple):
         return table.get(state.instance_class)
     return None
-
-
-def into_runtime_free_callers(expr, caller_info, callee_info):
-    """Numba inline cost model: inline into callers compiled without Numba's runtime
-    (``@hot`` loops), call otherwise.
-
-    Why: a call passes every array of a namedtuple state field by field (~108 words on
-    the stack for a memif burst). Inlined into a caller that has the runtime, each array
-    taken out of the namedtuples gets an atomic incref/decref instead, so such callers
-    keep the call. The compiling caller's flags are the top of Numba's ConfigStack while
-    it compiles. (rx_burst/tx_burst below do not use it: memif's burst functions inlined
-    this way failed from a cold cache, docs/memif.md.)"""
-    flags = ConfigStack.top_or_none()
-    return flags is not None and not flags.nrt
 
 
 @overload(rx_burst)  # not cached: its index would pickle every caller's state type, and one from a non-importable module (a test's) breaks loading for everybody; callers are cached with it inlined

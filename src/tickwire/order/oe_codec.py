@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32, wr_u8, wr_u16, wr_u32, wr_u64
-from ..stack.tcp.inlining import into_runtime_free_callers
+from ..mem.hotpath import into_runtime_free_callers
 from . import wire_layout as W
 
 _BLOCK = np.zeros(W.MAX_TEMPLATE - W.MIN_TEMPLATE + 1, np.int64)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..stack.tcp.inlining import into_runtime_free_callers
+from ..mem.hotpath import into_runtime_free_callers
 from . import reasons as R
 from .layout import (EXEC_CANCEL_REJECT, EXEC_CANCELED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, EXEC_TRADE,
                      I_BUY_QTY, I_CASH_TICKS, I_OPEN_BUY, I_OPEN_SELL, I_POSITION, I_SELL_QTY, L_TICK, O_CLORDID,

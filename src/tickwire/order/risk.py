@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..stack.tcp.inlining import into_runtime_free_callers
+from ..mem.hotpath import into_runtime_free_callers
 from . import reasons as R
 from .layout import (G_ACCEPTED, G_DUP_WINDOW_NS, G_KILL, G_KILL_COUNT, G_KILL_MASK, G_KILL_REASON,
                      G_MAX_CLORDID, G_MSG_FILL_NS, G_MSG_FULL, G_MSG_RATE, G_MSG_TOKENS, G_MSG_TS, G_N,
@@ -253,7 +253,7 @@ def _new_verdict(risk, now, i, side, price, qty, clordid):
 
 # The per-order entry points are inlined into runtime-free (@hot) callers -- the engine's
 # act_on_intents: a call passes every array of RiskState field by field (~37 words on the
-# stack) for a few dozen instructions of work (stack/tcp/inlining.py).
+# stack) for a few dozen instructions of work (mem/hotpath.py).
 @njit(cache=True, _nrt=False, inline=into_runtime_free_callers)
 def check_new(risk, now, i, side, price, qty, clordid):
     """Pre-trade check of a new limit order. On OK the caller must send it and call

@@ -28,7 +28,7 @@ import numpy as np
 
 from ...mem.atomics import load_u8, load_u16, load_u32, load_u64, memcpy, store_u8, store_u16, store_u32, store_u64
 from ...mem.hotpath import hot
-from .inlining import into_runtime_free_callers
+from ...mem.hotpath import into_runtime_free_callers
 from ...mem.mempool import BUF_SIZE, pool_alloc, pool_free
 from ...wire.checksum import csum_add, csum_finish, csum_fold
 from .seq import seq_add, seq_le, seq_lt, seq_sub
@@ -277,7 +277,7 @@ def _data_sent(hot, slot, end, mlen, now_us):
 
 # Inlined into runtime-free callers (the engine's flush_oe, the compiled loops): a call passes
 # the connection table, rings, template, the pool's six arrays and the message field by field
-# (~90 words on the stack) -- a good part of the segment's cost (inlining.py).
+# (~90 words on the stack) -- a good part of the segment's cost (mem/hotpath.py).
 @hot(inline=into_runtime_free_callers)
 def fast_send(hot, slot, txq, rxcap, tmpl, pool, msg, moff, mlen, opts, now_us):
     """Engine-level send: queue ``msg[moff:moff+mlen]`` and, if it can go at once,
