@@ -28,6 +28,7 @@ from ..stack.input import stack_input_inline
 from ..stack.poll import stack_poll
 from ..stack.state import ACT_TX, ACT_UDP, C_NOW, I_EP
 from ..stack.tcp.fastpath import build_ack, fast_input, fast_send, tcp_recv
+from ..stack.tcp.loops import clock_us_at
 from ..stack.tcp.poll import find_slot
 from ..stack.tcp.segment import C_OK, tcp_decode
 from ..stack.tcp.tcb import ACK_PENDING, STATE, TMPL_LEN, TX_END
@@ -116,8 +117,7 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
     while t_poll < deadline:
         it += 1
         t_prev = t_poll
-        # the clock of this poll from its TSC stamp (stack.tcp.loops.clock_us reads one more)
-        now_us = clock[1] + (((t_poll - clock[0]) * clock[2]) >> 32)
+        now_us = clock_us_at(clock, t_poll)     # this poll's TSC stamp: no second read
         now = now_us * 1000
         n = rx_burst(port_state, pool, bufs, bufs.shape[0])
         for i in range(n):

@@ -41,8 +41,14 @@ def _tsc():
 
 
 @njit(cache=True, inline="always")
+def clock_us_at(clock, tsc):
+    """The calibrated clock (microseconds) at the TSC reading ``tsc``."""
+    return clock[1] + (((tsc - clock[0]) * clock[2]) >> 32)
+
+
+@njit(cache=True, inline="always")
 def clock_us(clock):
-    return clock[1] + (((rdtscp() - clock[0]) * clock[2]) >> 32)
+    return clock_us_at(clock, rdtscp())
 
 
 @njit(cache=True)
