@@ -3,9 +3,12 @@
 Every header in ``tickwire.wire`` is addressed as ``(buf, off)``: the frame's
 bytes live in one ``uint8`` array (a mempool's ``data``, a ring, a file image)
 and ``off`` is the byte offset of the header. Network byte order is big-endian
-(RFC 1700 "Data Notations"), so multi-byte fields are assembled byte by byte:
-no alignment assumption, no host-order surprise. All values are int64 (house
-rule: never mix uint64 and int64 in one variable, notes/numba-hot-path.md §5).
+(RFC 1700 "Data Notations"). A 16- or 32-bit field of a contiguous ``uint8``
+array is read or written as one unaligned access plus a byte swap (LLVM emits
+``movbe``/``bswap``/``rol``); byte by byte, each byte paid its own load or store
+and Numba's negative-index wraparound code. Other arrays (strided views, other
+dtypes) keep the byte-wise form, which honours strides. All values are int64
+(house rule: never mix uint64 and int64 in one variable, notes/numba-hot-path.md §5).
 
 No bounds checks here: the ``*_check`` functions of each header validate
 lengths against the frame end before any field is read.
@@ -21,7 +24,86 @@ arrays (igmp_build_due, the Python faces) keep the runtime.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
+
+from ..mem.atomics import load_u16, load_u32, store_u16, store_u32
+
+
+@njit(cache=True, inline="always")
+def rd8(buf, off):
+    return np.int64(buf[off])
+
+
+def _one_access(buf):
+    """True when ``buf`` is a C-contiguous uint8 array, where byte offset == index and
+    the mem.atomics intrinsics (which address ``data + offset``) apply."""
+    return isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8
+
+
+@njit(cache=True, inline="always")
+def _swap16(x):
+    return ((x & 0xFF) << 8) | ((x >> 8) & 0xFF)
+
+
+@njit(cache=True, inline="always")
+def _swap32(x):
+    return ((x & 0xFF) << 24) | ((x & 0xFF00) << 8) | ((x >> 8) & 0xFF00) | ((x >> 24) & 0xFF)
+
+
+def _rd16(buf, off):
+    """Typing stub: the big-endian u16 at ``buf[off]``, chosen per array type below."""
+
+
+def _rd32(buf, off):
+    """Typing stub: the big-endian u32 at ``buf[off]``."""
+
+
+def _wr16(buf, off, v):
+    """Typing stub: store the low 16 bits of ``v`` big-endian at ``buf[off]``."""
+
+
+def _wr32(buf, off, v):
+    """Typing stub: store the low 32 bits of ``v`` big-endian at ``buf[off]``."""
+
+
+@overload(_rd16, jit_options={"cache": True}, inline="always")
+def _ov_rd16(buf, off):
+    if _one_access(buf):
+        return lambda buf, off: _swap16(np.int64(load_u16(buf, off)))
+    return lambda buf, off: (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
+
+
+@overload(_rd32, jit_options={"cache": True}, inline="always")
+def _ov_rd32(buf, off):
+    if _one_access(buf):
+        return lambda buf, off: _swap32(np.int64(load_u32(buf, off)))
+    return lambda buf, off: ((np.int64(buf[off]) << 24) | (np.int64(buf[off + 1]) << 16)
+                             | (np.int64(buf[off + 2]) << 8) | np.int64(buf[off + 3]))
+
+
+@overload(_wr16, jit_options={"cache": True}, inline="always")
+def _ov_wr16(buf, off, v):
+    if _one_access(buf):
+        return lambda buf, off, v: store_u16(buf, off, np.uint16(_swap16(v)))
+
+    def bytewise(buf, off, v):
+        buf[off] = (v >> 8) & 0xFF
+        buf[off + 1] = v & 0xFF
+    return bytewise
+
+
+@overload(_wr32, jit_options={"cache": True}, inline="always")
+def _ov_wr32(buf, off, v):
+    if _one_access(buf):
+        return lambda buf, off, v: store_u32(buf, off, np.uint32(_swap32(v)))
+
+    def bytewise(buf, off, v):
+        buf[off] = (v >> 24) & 0xFF
+        buf[off + 1] = (v >> 16) & 0xFF
+        buf[off + 2] = (v >> 8) & 0xFF
+        buf[off + 3] = v & 0xFF
+    return bytewise
 
 
 @njit(cache=True, inline="always")
@@ -31,13 +113,12 @@ def rd8(buf, off):
 
 @njit(cache=True, inline="always")
 def rd16(buf, off):
-    return (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
+    return _rd16(buf, off)
 
 
 @njit(cache=True, inline="always")
 def rd32(buf, off):
-    return ((np.int64(buf[off]) << 24) | (np.int64(buf[off + 1]) << 16)
-            | (np.int64(buf[off + 2]) << 8) | np.int64(buf[off + 3]))
+    return _rd32(buf, off)
 
 
 @njit(cache=True, inline="always")
@@ -53,16 +134,12 @@ def wr8(buf, off, v):
 
 @njit(cache=True, inline="always")
 def wr16(buf, off, v):
-    buf[off] = (v >> 8) & 0xFF
-    buf[off + 1] = v & 0xFF
+    _wr16(buf, off, v)
 
 
 @njit(cache=True, inline="always")
 def wr32(buf, off, v):
-    buf[off] = (v >> 24) & 0xFF
-    buf[off + 1] = (v >> 16) & 0xFF
-    buf[off + 2] = (v >> 8) & 0xFF
-    buf[off + 3] = v & 0xFF
+    _wr32(buf, off, v)
 
 
 @njit(cache=True, inline="always")
