@@ -59,18 +59,24 @@ SMALL_ELEMS = 32
 SMALL_MAX_DEPTH = SMALL_ELEMS // NFIELD + 1   # rows per side the inline move serves
 
 
+_CHUNK = 8                                   # int64 lanes of one 512-bit vector
+_NCHUNK = SMALL_ELEMS // _CHUNK
+
+
 @intrinsic
 def _move_elems_small(typingctx, arr, dst, src, n):
     """memmove within ``arr`` (int64) of ``n`` elements (0 <= n <= SMALL_ELEMS) from flat
-    index ``src`` to ``dst``, inline: the first w and the last w elements of the range are
-    loaded as two vectors (w = 16, 8, 4, 2 or 1, the smallest with 2w >= n; they overlap
-    when n < 2w), then both are stored. Every load comes before every store, so
-    overlapping ranges are safe, and nothing outside ``[src, src+n)`` / ``[dst, dst+n)``
-    is read or written. Why: the libc memmove call cost ~18 % of the handler's time in a
-    ``perf`` profile of ``bench feed`` (the call, caller-saved registers spilled around it,
-    memmove's own size dispatch). An AVX-512 masked-move version (branch-free, also for
-    n = 0) was slower in the A/B: the mask set-up and masked loads on every Change cost
-    more than the branch they save."""
+    index ``src`` to ``dst``, inline and without a branch: four 8-lane masked loads of
+    ``[src, src+32)`` (lanes at or past ``n`` masked off), then four masked stores to
+    ``dst``. Every load comes before every store, so overlapping ranges are safe; a
+    masked-off lane is neither read nor written (AVX-512 masked moves do not touch, or
+    fault on, masked-off memory), so nothing outside ``[src, src+n)`` / ``[dst, dst+n)``
+    is accessed. Why: on a stream with random price levels (``bench feed --profile
+    uniform``) the size dispatch of the previous version (w = 16/8/4/2/1 element pairs,
+    chosen by four compares on ``n``) mispredicted on most New/Delete entries: all-New
+    at random levels cost ~10 ns per entry more than all-Change (session 5 stream
+    variants). Before that, a libc memmove call cost ~18 % of the handler (perf profile,
+    session 4). Without AVX-512 LLVM lowers the masked moves to scalar code (correct, slower)."""
     if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
         return None
 
@@ -78,30 +84,21 @@ def _move_elems_small(typingctx, arr, dst, src, n):
         a, d, s, k = args
         ary = context.make_array(arr)(context, builder, a)
         i64 = ir.IntType(64)
-        base = ary.data
-
-        def pair(w):
-            vp = ir.VectorType(i64, w).as_pointer() if w > 1 else i64.as_pointer()
-            tail = builder.sub(k, i64(w))
-            lo = builder.load(builder.bitcast(builder.gep(base, [s]), vp), align=8)
-            hi = builder.load(builder.bitcast(builder.gep(base, [builder.add(s, tail)]), vp), align=8)
-            builder.store(lo, builder.bitcast(builder.gep(base, [d]), vp), align=8)
-            builder.store(hi, builder.bitcast(builder.gep(base, [builder.add(d, tail)]), vp), align=8)
-
-        def by_size(widths):
-            # n > 16: pair(16); n > 8: pair(8); n > 4: pair(4); n > 2: pair(2); n > 0: pair(1)
-            w = widths[0]
-            if len(widths) == 1:
-                with builder.if_then(builder.icmp_signed(">", k, i64(0))):
-                    pair(w)
-                return
-            with builder.if_else(builder.icmp_signed(">", k, i64(w))) as (big, small):
-                with big:
-                    pair(w)
-                with small:
-                    by_size(widths[1:])
-
-        by_size((SMALL_ELEMS // 2, 8, 4, 2, 1))
+        vec = ir.VectorType(i64, _CHUNK)
+        mask_t = ir.VectorType(ir.IntType(1), _CHUNK)
+        ptr_t = ary.data.type
+        # LLVM >= 21 form (no alignment argument; llvmlite 0.50 ships LLVM 22)
+        load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [ptr_t, mask_t, vec]),
+                                              "llvm.masked.load.v8i64.p0")
+        store = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [vec, ptr_t, mask_t]),
+                                               "llvm.masked.store.v8i64.p0")
+        lanes = builder.sub(builder.shl(i64(1), k), i64(1))      # bit j set: element j moves (n <= 32)
+        masks = [builder.bitcast(builder.trunc(builder.lshr(lanes, i64(_CHUNK * c)), ir.IntType(_CHUNK)), mask_t)
+                 for c in range(_NCHUNK)]
+        vals = [builder.call(load, [builder.gep(ary.data, [builder.add(s, i64(_CHUNK * c))]), masks[c],
+                                    ir.Constant(vec, None)]) for c in range(_NCHUNK)]
+        for c in range(_NCHUNK):
+            builder.call(store, [vals[c], builder.gep(ary.data, [builder.add(d, i64(_CHUNK * c))]), masks[c]])
         return context.get_dummy_value()
 
     return types.void(arr, types.int64, types.int64, types.int64), codegen
@@ -160,17 +157,23 @@ def apply_level(lv, s, side, level, depth, action, px, qty, nord):
     New, Change and Delete (~98 % of a real feed) share one path: New moves rows
     i..depth-2 down one and writes row i; Delete moves rows i+1..depth-1 up one and
     empties the last row (the row written is chosen and blanked without a branch);
-    Change moves nothing (n = 0) and writes row i. (Tried: Change copying rows
-    i+1..depth-1 onto themselves, so that the move does not depend on the action at all:
-    slower, the copy costs more than the mispredicted branch it saves.)"""
+    Change moves nothing (n = 0) and writes row i. The move is skipped for n = 0: in an
+    isolated A/B of apply_level (session 5; 200 k entries, medians of 7, ns per entry:
+    old size-dispatched move / masked move always / masked move unless n = 0) the masked
+    moves with an empty mask made Changes cost 6.2 instead of 2.9 ns: top-of-book stream
+    7.0 / 15.1 / 7.0, uniform levels 11.9 / 9.6 / 9.5, all Change 3.8 / 6.2 / 2.9.
+    (Tried in session 4: Change copying rows i+1..depth-1 onto themselves, so that the
+    move does not depend on the action at all: slower, the copy costs more than the
+    mispredicted branch it saves.)"""
+    # flat element index of row 0 of this side (C order: slot, side, row, field)
+    base = ((s * lv.shape[1] + side) * lv.shape[2]) * NFIELD
     if action == ACT_DELETE_THRU:       # whole side; MDPriceLevel is not used
-        clear_side(lv, s, side)
+        for j in range(lv.shape[2]):    # inline, not clear_side: the feed's fast path holds no call
+            _put_row(lv, base + j * NFIELD, EMPTY_PX, 0, 0)
         return 0
     if level < 1 or level > depth:
         return 1
     i = level - 1
-    # flat element index of row 0 of this side (C order: slot, side, row, field)
-    base = ((s * lv.shape[1] + side) * lv.shape[2]) * NFIELD
     if action > ACT_DELETE:             # rare: DeleteFrom, Overlay, unknown
         if action == ACT_OVERLAY:
             _put_row(lv, base + i * NFIELD, px, qty, nord)
@@ -178,7 +181,9 @@ def apply_level(lv, s, side, level, depth, action, px, qty, nord):
         if action != ACT_DELETE_FROM:
             return 2
         # DeleteFrom: levels 1..N go, the rest move up N rows, the freed rows are emptied
-        if depth - level > 0:
+        if lv.shape[2] <= SMALL_MAX_DEPTH:
+            _move_elems_small(lv, base, base + level * NFIELD, max(0, depth - level) * NFIELD)
+        elif depth - level > 0:
             _move_elems(lv, base, base + level * NFIELD, (depth - level) * NFIELD)
         j = max(0, depth - level)
         while j < depth:
@@ -189,7 +194,7 @@ def apply_level(lv, s, side, level, depth, action, px, qty, nord):
     is_del = 1 if action == ACT_DELETE else 0
     tail = depth - 1 - i                # rows below row i
     n = tail * NFIELD * (is_new | is_del)
-    if lv.shape[2] <= SMALL_MAX_DEPTH:   # the same every call: predicted
+    if lv.shape[2] <= SMALL_MAX_DEPTH and n > 0:   # the shape test is the same every call: predicted
         _move_elems_small(lv, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
     elif n > 0:
         _move_elems(lv, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)

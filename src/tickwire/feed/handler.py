@@ -32,12 +32,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..book.mbp import (ACT_DELETE_THRU, BID, IMPLIED_BID, IMPLIED_OFFER, OFFER, apply_level, clear_book,
-                        clear_side)
+from ..book.mbp import BID, IMPLIED_OFFER, OFFER, apply_level, clear_book
 from ..mem.atomics import memcpy
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
 from . import layout as L
 from .carve import carve
+from .fastpath import (BOOK_RESET, END_OF_EVENT, FAST_DONE, HASH_MAX, HASH_MUL, PACKET_HEADER, SBE_HEADER, SIDE_OF,
+                       fast_packet, group_at)
 from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_FIRST_SEQ, C_BAD_LEVEL, C_BLOCK_OVERRUN, C_BOOK_RESETS, C_BUFFERING,
                     C_BYTES, C_CHANNEL_RESETS, C_DEFAULT_DEPTH, C_DUPLICATES, C_ENTRIES, C_GAPS, C_GROUP_OVERRUN,
                     C_IN_EVENT, C_INSTRUMENT_TABLE_FULL, C_LAST_LOST_SEQ, C_LAST_SEQ, C_LOST_PACKETS,
@@ -62,14 +63,7 @@ from collections import namedtuple
 # MBP hot path neither builds nor passes them.
 MboState = namedtuple("MboState", "orders oindex free meta")
 
-PACKET_HEADER = 12     # MsgSeqNum u32 + SendingTime u64
-SBE_HEADER = 8         # blockLength, templateId, schemaId, version (u16 each)
 NULL_I32 = 2147483647
-END_OF_EVENT = 0x80    # MatchEventIndicator bit 7
-# The index size is a power of two below 2**31 (feed.state): masking with this as well
-# changes no probe position, but lets LLVM prove the position non-negative, so the index
-# load carries no negative-index wraparound code (notes/numba-hot-path.md §4).
-HASH_MAX = (1 << 31) - 1
 
 
 # ------------------------------------------------------------------ state views
@@ -128,7 +122,7 @@ def find_slot(st, secid):
     two SecurityIDs collide, so the inlined part is a multiply, a mask, one load and one
     compare: no loop. A key match on an empty word (SecurityID 0, ``e`` = 0) gives
     (0 & 0xFFFFFFFF) - 1 = -1, "not found", as it should. Collisions go out of line."""
-    h = (secid * 2654435761) & ((st.index.size - 1) & HASH_MAX)
+    h = (secid * HASH_MUL) & ((st.index.size - 1) & HASH_MAX)
     e = st.index[h]
     if ((e >> 32) & 0xFFFFFFFF) == (secid & 0xFFFFFFFF):   # mask: the shift is arithmetic
         return (e & 0xFFFFFFFF) - 1
@@ -143,7 +137,7 @@ def find_slot_far(mem, secid):
     st = views(mem)
     mask = (st.index.size - 1) & HASH_MAX
     key = secid & 0xFFFFFFFF
-    h = (secid * 2654435761) & mask
+    h = (secid * HASH_MUL) & mask
     for _ in range(st.index.size):
         e = st.index[h]
         if e == 0:
@@ -160,7 +154,7 @@ def new_slot(mem, secid):
     it runs once per instrument, and keeping it out of the per-entry loop keeps that loop small."""
     st = views(mem)
     mask = (st.index.size - 1) & HASH_MAX   # the same probe sequence as find_slot
-    h = (secid * 2654435761) & mask
+    h = (secid * HASH_MUL) & mask
     for _ in range(st.index.size):
         if st.index[h] == 0:
             break
@@ -250,14 +244,6 @@ def check_rpt_row(st, row, s, rpt):
     return True
 
 
-# MDEntryType -> book side: '0' bid, '1' offer, 'E' implied bid, 'F' implied offer,
-# 'J' book reset (9); anything else -1. A table, not a chain of compares: bid and offer
-# alternate at random in a real feed, and each compare chain mispredicted about every
-# other entry. Numba freezes the global array into the compiled code as a constant.
-SIDE_OF = np.full(256, -1, np.int64)
-SIDE_OF[48], SIDE_OF[49], SIDE_OF[69], SIDE_OF[70], SIDE_OF[74] = BID, OFFER, IMPLIED_BID, IMPLIED_OFFER, 9
-
-
 @njit(cache=True, inline="always", _nrt=False)
 def side_of(entry_type):
     """``entry_type`` is a u8 read (0..255)."""
@@ -265,21 +251,6 @@ def side_of(entry_type):
 
 
 # ------------------------------------------------------------------ groups
-@njit(cache=True, inline="always", _nrt=False)
-def group_at(buf, pos, mend, hs, noff, nw):
-    """The group whose dimension (``hs`` bytes, numInGroup u8/u16 per ``nw`` at ``noff``,
-    blockLength u16 at 0) is at ``pos``. Returns (entry_len, count, first_entry), or
-    entry_len -1 when the header or its count x blockLength entries overrun ``mend``."""
-    if pos + hs > mend:
-        return -1, 0, pos
-    entry_len = rd_u16(buf, pos)
-    count = rd_u8(buf, pos + noff) if nw == 1 else rd_u16(buf, pos + noff)
-    first = pos + hs
-    if first + entry_len * count > mend:
-        return -1, 0, pos
-    return entry_len, count, first
-
-
 @njit(cache=True, inline="always", _nrt=False)
 def group_bounds(st, tid, g, buf, pos, mend):
     """Group ``g`` of template ``tid`` at ``pos`` (group_at with the schema's dimension)."""
@@ -309,9 +280,9 @@ def entry_group(st, tid, buf, pos, mend):
 
 # ------------------------------------------------------------------ templates
 @njit(cache=True, inline="always", _nrt=False)
-def on_book(st, tid, buf, body, block_len, mend, seq, only):
+def on_book(st, tid, buf, body, block_len, mend, seq, only, first):
     """46: returns the entries applied (the caller counts them in C_ENTRIES), -1 when
-    the group cannot be read.
+    the group cannot be read. Entries before ``first`` are skipped (fastpath applied them).
 
     When the schema lays 46 out as CME does (``T_STD46``, decided once by layout.build:
     entry offsets STD46, groupSize dimension), the group header and every entry field are
@@ -328,10 +299,13 @@ def on_book(st, tid, buf, body, block_len, mend, seq, only):
         if entry_len < 0:
             return -1
         o = L.STD46
-        return book_entries(st, buf, e, entry_len, count, seq, only, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7])
+        return book_entries(st, buf, e + first * entry_len, entry_len, count - first, seq, only,
+                            o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7])
     entry_len, count, e = entry_group(st, tid, buf, pos, mend)
     if entry_len < 0:
         return -1
+    e += first * entry_len
+    count -= first
     # Offsets into locals once per message: every region is a view of the same flat
     # array, so LLVM must assume each book store may change tpl and would reload them.
     t = st.tpl[tid]
@@ -376,7 +350,7 @@ def book_entries(st, buf, e, entry_len, count, seq, only, o_px, o_size, o_secid,
             row = inst[s]                       # the instrument's columns: one index computation
             if check_rpt_row(st, row, s, rd_u32(buf, e + o_rpt)):
                 side = side_of(rd_u8(buf, e + o_type))
-                if side == 9:
+                if side == BOOK_RESET:
                     clear_book(lv, s)
                     st.ctr[C_BOOK_RESETS] += 1
                 elif side < 0:
@@ -396,7 +370,7 @@ def book_entries(st, buf, e, entry_len, count, seq, only, o_px, o_size, o_secid,
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
+def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks, first):
     """Trade summary and statistics: they advance RptSeq but not the MBP book.
     An unsupported book template (``breaks``) sends its instruments to recovery.
     Returns the entries applied, -1 when the group cannot be read (as on_book)."""
@@ -404,6 +378,8 @@ def on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, breaks):
     entry_len, count, e = entry_group(st, tid, buf, body + block_len, mend)
     if entry_len < 0:
         return -1
+    e += first * entry_len
+    count -= first
     o_secid, o_rpt = t[L.E_SECID], t[L.E_RPT]     # locals: see on_book
     applied = 0
     for _ in range(count):
@@ -584,15 +560,18 @@ def next_message(st, buf, pos, end):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def process_messages(st, buf, off, length, seq, only):
-    """Walk the messages of an in-order incremental packet. ``only`` >= 0 restricts
-    book changes to that instrument slot (replay after its snapshot).
+def process_messages(st, buf, off, length, seq, only, start, skip):
+    """Walk the messages of an in-order incremental packet from ``start`` (the first
+    message: off + PACKET_HEADER). ``only`` >= 0 restricts book changes to that
+    instrument slot (replay after its snapshot). ``skip`` >= 0 resumes where
+    fastpath.fast_packet stopped: the message at ``start`` is already counted and its
+    first ``skip`` entries applied.
 
     (Tried: messages/entries/in_event counted in locals and added to ``ctr`` once per
     packet, schema id/version loaded once per packet: feed_input ~5 % faster, feed_run
     ~6 % slower in an interleaved A/B - the locals live across the entry loop and push
     its values out of registers. Not kept.)"""
-    pos = off + PACKET_HEADER
+    pos = start
     end = off + length
     replay = only >= 0
     while pos < end:
@@ -603,7 +582,10 @@ def process_messages(st, buf, off, length, seq, only):
                 mark_all_stale(st_mem(st), seq)
             break
         pos = mend
-        if not replay:
+        first = skip if skip > 0 else 0       # entries of this message already applied
+        counted = skip >= 0                   # this message already counted (resumed)
+        skip = -1
+        if not replay and not counted:
             st.ctr[C_MESSAGES] += 1
             if (cause < 0 or cause == C_BLOCK_OVERRUN) and rd_u16(buf, body - 2) > st.ctr[C_SCHEMA_VERSION]:
                 st.ctr[C_NEWER_VERSION] += 1   # SBE §3.7: decoded by blockLength, extra fields skipped
@@ -616,17 +598,17 @@ def process_messages(st, buf, off, length, seq, only):
         t = st.tpl[tid]
         kind = t[L.T_KIND]
         mei = t[L.R_MEI]
-        if mei >= 0 and not replay:
+        if mei >= 0 and not replay and not counted:
             st.ctr[C_IN_EVENT] = 0 if rd_u8(buf, body + mei) & END_OF_EVENT else 1
         n = 0
         if kind == L.K_BOOK:
-            n = on_book(st, tid, buf, body, block_len, mend, seq, only)
+            n = on_book(st, tid, buf, body, block_len, mend, seq, only, first)
         elif kind == L.K_TRADE or kind == L.K_RPT_ONLY:
-            n = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, False)
+            n = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, False, first)
         elif kind == L.K_MBO:
             n = 0 if on_mbo(st_mem(st), tid, buf, body, block_len, mend, seq, only) else -1
         elif kind == L.K_RPT_BREAK:
-            n = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, True)
+            n = on_rpt_only(st, tid, buf, body, block_len, mend, seq, only, True, first)
         elif replay:
             continue
         elif kind == L.K_DEF:
@@ -676,19 +658,13 @@ def done_in_order(st, buf, off, length, seq):
         keep_for_replay(st_mem(st), buf, off, length, seq)
 
 
-@njit(cache=True, inline="always", _nrt=False)
-def process_in_order(st, buf, off, length, seq):
-    process_messages(st, buf, off, length, seq, -1)
-    done_in_order(st, buf, off, length, seq)
-
-
 @njit(cache=True, _nrt=False)
 def replay_messages(mem, buf, off, length, seq, only):
     """Out-of-line copy of the message walk for the cold callers (window drain, replay),
     so the inlined hot path exists once more, in feed_input (each inlined copy costs
     seconds of compile time)."""
     st = views(mem)
-    process_messages(st, buf, off, length, seq, only)
+    process_messages(st, buf, off, length, seq, only, off + PACKET_HEADER, -1)
 
 
 @njit(cache=True, _nrt=False)
@@ -937,35 +913,51 @@ def process_snapshot_packet(mem, buf, off, length):
 
 
 # ------------------------------------------------------------------ entry point
-@njit(cache=True, inline="always", _nrt=False)
-def packet_in(st, buf, off, length, source):
-    """One UDP payload, given the region views (the hot path, inlined into its callers)."""
-    st.ctr[C_PACKETS] += 1
-    st.ctr[C_BYTES] += length
-    if off < 0 or length < PACKET_HEADER or off + length > buf.size:
-        st.ctr[C_TRUNCATED_PACKET] += 1
-        return
-    if source == SRC_SNAPSHOT:
-        process_snapshot_packet(st_mem(st), buf, off, length)
-        return
+@njit(cache=True, _nrt=False)
+def slow_packet(mem, buf, off, length, source, pos, skip):
+    """The general walk of one UDP payload: the whole packet (``pos`` -1), or the rest of
+    it from where fastpath.fast_packet stopped (``pos``, ``skip``: see fastpath). Out of
+    line: it holds every rare path and its calls, so feed_input's own code (the fast path)
+    holds no call but this one."""
+    st = views(mem)
+    if pos < 0:
+        st.ctr[C_PACKETS] += 1
+        st.ctr[C_BYTES] += length
+        if off < 0 or length < PACKET_HEADER or off + length > buf.size:
+            st.ctr[C_TRUNCATED_PACKET] += 1
+            return
+        if source == SRC_SNAPSHOT:
+            process_snapshot_packet(st_mem(st), buf, off, length)
+            return
+        seq = rd_u32(buf, off)
+        nxt = st.ctr[C_NEXT_SEQ]
+        if nxt == 0:                       # first packet of the session
+            st.ctr[C_START_SYNCED] = 1 if seq == 1 else 0
+            st.ctr[C_FIRST_SEQ] = seq
+            st.ctr[C_NEXT_SEQ] = seq
+            nxt = seq
+        if seq < nxt:
+            st.ctr[C_DUPLICATES] += 1
+            return
+        if seq > nxt:
+            hold(st_mem(st), buf, off, length, seq)
+            if seq - st.ctr[C_NEXT_SEQ] >= st.pend_meta.shape[0]:
+                declare_gap(st_mem(st))
+            return
+        pos = off + PACKET_HEADER
     seq = rd_u32(buf, off)
-    nxt = st.ctr[C_NEXT_SEQ]
-    if nxt == 0:                       # first packet of the session
-        st.ctr[C_START_SYNCED] = 1 if seq == 1 else 0
-        st.ctr[C_FIRST_SEQ] = seq
-        st.ctr[C_NEXT_SEQ] = seq
-        nxt = seq
-    if seq < nxt:
-        st.ctr[C_DUPLICATES] += 1
-        return
-    if seq > nxt:
-        hold(st_mem(st), buf, off, length, seq)
-        if seq - st.ctr[C_NEXT_SEQ] >= st.pend_meta.shape[0]:
-            declare_gap(st_mem(st))
-        return
-    process_in_order(st, buf, off, length, seq)
+    process_messages(st, buf, off, length, seq, -1, pos, skip)
+    done_in_order(st, buf, off, length, seq)
     if st.ctr[C_PEND_COUNT] > 0:
         drain_window(st_mem(st))
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def packet_in(st, buf, off, length, source):
+    """One UDP payload, given the region views: the fast path inline, the rest out of line."""
+    r, pos, skip = fast_packet(st, buf, off, length, source)
+    if r != FAST_DONE:
+        slow_packet(st_mem(st), buf, off, length, source, pos, skip)
 
 
 @njit(cache=True, _nrt=False)
