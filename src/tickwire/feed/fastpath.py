@@ -192,8 +192,8 @@ def book_entries_fast(ctr, inst, index, hmask, lv, buf, e, entry_len, count, seq
                         ctr[C_BAD_LEVEL] += 1
                     elif r == 2:
                         ctr[C_BAD_ACTION] += 1
+                row[I_UPDATES] += 1            # the entry was applied (the engine watches this)
         row[I_LAST_SEQ] = seq
-        row[I_UPDATES] += 1
         e += entry_len
     return count
 
