@@ -7,8 +7,10 @@
 
 All are ``@njit(cache=True, _nrt=False)`` and take the FeedMem (two flat arrays, feed.state),
 so the engine calls them per packet from inside its own Numba loop, and Python calls them
-the same way (CLI, tests). Inside, ``views(mem)`` carves the named regions (FeedState); the
-per-packet path is inlined into feed_input and feed_run, and the rare paths are out-of-line
+the same way (CLI, tests). Inside, ``views(mem)`` carves the named regions (FeedState). A
+packet first meets the fast path (feed.fastpath, inlined into feed_input and feed_run, no
+call inside); whatever it does not handle goes to ``slow_packet``, the general walk below,
+out of line, which resumes where the fast path stopped. The rare paths are out-of-line
 functions that take the FeedMem and carve their own views.
 
 Sequencing (notes/mdp3.md §5): A and B carry identical packets; the first copy of a
