@@ -57,8 +57,11 @@ def rx_loop(state, pool, bufs, burst, cycles, idle_cycles, out):
     last = 0
     start = rdtscp()
     while True:
-        n = rx_burst(state, pool, bufs, burst)
+        # stamped before the poll: a process descheduled after an empty poll polls once
+        # more on its return before it may call the stream idle (it used to stop with the
+        # ring full when the sleep outlasted idle_cycles)
         now = rdtscp()
+        n = rx_burst(state, pool, bufs, burst)
         if n:
             if count == 0:
                 first = now
@@ -176,6 +179,23 @@ def _fill_pool(pool: Mempool) -> None:
     pool.free_burst(bufs)
 
 
+def _compile(mode, port, pool, bufs) -> None:
+    """Compile this mode's loop while the link is still down (the data path returns 0 at
+    once). Why: the peer starts its clock at link-up (a tx side sends for SECONDS, a pinger
+    times out); a loop compiled after that, from a cold cache, missed the peer's traffic:
+    with the burst functions inlined, the receive loop compiled for 8-18 s while the
+    sender's window was over after 7+1 s, and it received 0 or 1,024 frames (one ring).
+    Link-up needs both sides polling the control channel, so it now waits for both compiles."""
+    if mode == "echo":
+        echo_slice(port.state, pool.arrays, bufs, 32, 1, np.zeros(3, np.int64))
+    elif mode == "tx":
+        tx_loop(port.state, pool.arrays, bufs, 32, 0)
+    elif mode == "rx":
+        rx_loop(port.state, pool.arrays, bufs, 32, 0, 0, np.zeros(3, np.int64))
+    elif mode == "ping":
+        ping_loop(port.state, pool.arrays, bufs, np.zeros(0, np.int64), 0, 0)
+
+
 def main(argv) -> dict:
     mode, spec, seconds, cpu = argv[0], argv[1], float(argv[2]), int(argv[3])
     samples = int(argv[4]) if len(argv) > 4 else 100_000
@@ -197,13 +217,10 @@ def main(argv) -> dict:
     port = open_port(spec, pool)
     bufs = np.empty(32, np.int32)
     try:
-        if mode == "echo":  # compile before the link is up, or the pinger's first frame waits for it
-            echo_slice(port.state, pool.arrays, bufs, 32, 1, np.zeros(3, np.int64))
+        _compile(mode, port, pool, bufs)
         wait_for_link(port, 300)  # the peer may still be compiling (cold cache)
         cycles = clock.ns_to_cycles(seconds * 1e9)
         if mode == "tx":
-            # warm up (compile + first frames) outside the timed window
-            tx_loop(port.state, pool.arrays, bufs, 32, 1)
             result["sent"] = int(tx_loop(port.state, pool.arrays, bufs, 32, cycles))
         elif mode == "rx":
             out = np.zeros(3, np.int64)

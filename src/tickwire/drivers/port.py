@@ -34,6 +34,7 @@ import importlib
 from numba import types
 from numba.extending import overload
 
+from ..mem.hotpath import into_runtime_free_callers
 from .counters import Counters
 from .spec import SpecArgs, SpecError, parse_spec
 
@@ -63,14 +64,16 @@ def _resolve(table, state):
     return None
 
 
-@overload(rx_burst)  # not cached: its index would pickle every caller's state type, and one from a non-importable module (a test's) breaks loading for everybody; callers are cached with it inlined
+# Inlined into runtime-free callers, the forwarding lambda leaves the caller calling the
+# driver's function itself, which a driver can have inlined in turn (memif does).
+@overload(rx_burst, inline=into_runtime_free_callers)  # not cached: its index would pickle every caller's state type, and one from a non-importable module (a test's) breaks loading for everybody; callers are cached with it inlined
 def _rx_burst_ov(state, pool, bufs, n):
     impl = _resolve(_RX_IMPLS, state)
     if impl is not None:
         return lambda state, pool, bufs, n: impl(state, pool, bufs, n)
 
 
-@overload(tx_burst)  # not cached: see rx_burst
+@overload(tx_burst, inline=into_runtime_free_callers)  # not cached: see rx_burst
 def _tx_burst_ov(state, pool, bufs, n):
     impl = _resolve(_TX_IMPLS, state)
     if impl is not None:

@@ -34,7 +34,7 @@ def into_runtime_free_callers(expr, caller_info, callee_info) -> bool:
     taken out of a namedtuple would get an atomic incref/decref instead (memif empty poll
     40 -> 180 ns), so such callers keep the call. The compiling caller's flags are the
     top of Numba's ConfigStack while it compiles. Used by the send path (order/, stack/tcp
-    fast_send); not by memif's burst functions, which inlined this way failed from a
-    cold cache (docs/memif.md)."""
+    fast_send) and the port bursts (drivers/port.py, memif's data path). The inlined
+    caller compiles longer from a cold cache: compile loops before a peer starts its clock."""
     flags = ConfigStack.top_or_none()
     return flags is not None and not flags.nrt
