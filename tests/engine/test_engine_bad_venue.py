@@ -8,10 +8,12 @@ from importlib.resources import files
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from inproc import MID, TICK, Harness
 from tickwire.engine.build import take_txs
 from tickwire.engine.core import act_on_intents, oe_disconnected, oe_input
+from tickwire.engine.ref import by_ref
 from tickwire.engine.layout import IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, M_OE_GARBAGE
 from tickwire.order import reasons as R
 from tickwire.order import wire_layout as W
@@ -22,6 +24,12 @@ from tickwire.sbe import load
 from tickwire.sbe.codec import Codec
 from tickwire.sim.matching import N_OWNER, N_USED
 from tickwire.sim.venue import V_COD_CANCELS, build_venue, venue_disconnected
+
+
+@njit(cache=True, _nrt=False)
+def _act_on_intents(E, n, now):
+    """The engine calls act_on_intents with its state by reference (engine/ref.py)."""
+    return act_on_intents(by_ref(E), n, now)
 
 
 def client_resting(V):
@@ -114,7 +122,7 @@ def test_fuzzed_strategy_output_never_reaches_the_wire(rows):
         E.intents[k, IN_KIND], E.intents[k, IN_INSTR], E.intents[k, IN_SIDE] = kind, i, side
         E.intents[k, IN_PRICE], E.intents[k, IN_QTY], E.intents[k, IN_TIF], E.intents[k, IN_REF] = px, qty, tif, ref
     h.now += 10_000_000
-    act_on_intents(E, len(rows), h.now)
+    _act_on_intents(E, len(rows), h.now)
     wire = take_txs(E)
     codec = Codec(load(str(files("tickwire.order") / "schemas" / "orderentry.xml")))
     off = 0

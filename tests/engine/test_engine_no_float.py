@@ -22,7 +22,8 @@ from tickwire.sim import matching, publisher, flow, venue, gateway_session
 '''
 
 FUNCTIONS = """
-    core.md_packet, core.md_begin, core.md_instrument, core.act_on_intents, core.oe_input, core.oe_timers, core._trades, core._business,
+    core.md_packet, core.md_begin, core.md_instrument, core.act_on_intents, core.oe_input_r, core.oe_timers_r, core._trades, core._business,
+    core.refresh_instrument, core._record,
     risk.check_new_dry, risk.check_replace, risk.check_cancel,
     orders.submit_new_dry, orders.submit_replace, warm.warm_run, warm.warm_order, warm.warm_receive,
     orders.submit_cancel, orders.reconcile, session.client_on_frame, session.client_poll,
@@ -37,5 +38,5 @@ FUNCTIONS = """
 # their typed IR is act_on_intents'.
 def test_no_float64_in_per_event_functions(tmp_path):
     found = float_uses_after_fresh_compile(tmp_path, SETUP, FUNCTIONS, timeout=3000)
-    assert len(found) == 34
+    assert len(found) == 36
     assert {k: v for k, v in found.items() if v} == {}

@@ -68,8 +68,9 @@ def test_warm_path_sends_nothing_and_changes_no_state(tmp_path):
         n_instr = E.imap.shape[0]
         S.E.sv.top[:] = 0                   # the receive half's warm-up refreshes it from the real view
         now_us = tcp.now()
+        one = np.zeros(1, np.int32)     # the loop's one-frame burst (warm mode never writes it)
         for k in range(200):
-            flen = warm_path(cli.state, E, S, tcp.hot, c.slot, tcp.txq, tcp.rxq.shape[1], tcp.tmpl, tcp.opts,
+            flen = warm_path(cli.state, E, S, tcp.hot, c.slot, tcp.txq, tcp.rxq, tcp.tmpl, tcp.opts, one,
                              now_us, k % n_instr)
             if k % n_instr == 0:
                 assert flen > 0
@@ -88,8 +89,9 @@ def test_warm_path_sends_nothing_and_changes_no_state(tmp_path):
 
         # it ran the real work on the shadow: the next NewOrderSingle of this session ...
         X = S.E
-        n = int(X.meta[M_TXS_LEN])
-        assert frame_check(X.txs, 0, n) == n == W.BODY + 40 and template_of(X.txs, 0) == W.NEW_ORDER
+        assert X.meta[M_TXS_LEN] == 0                   # flush_oe took it, as for a real order
+        n = frame_check(X.txs, 0, X.txs.shape[0])
+        assert n == W.BODY + 40 and template_of(X.txs, 0) == W.NEW_ORDER
         assert rd_seqnum(X.txs, 0) == E.sess[SS_NEXT_OUT]
         assert rd_field_u64(X.txs, 0, W.F_CLORDID) == E.risk.glob[G_MAX_CLORDID] + 1
         # ... in the segment the real fast_send builds next, byte for byte (the shadow pool's
@@ -101,3 +103,19 @@ def test_warm_path_sends_nothing_and_changes_no_state(tmp_path):
                         tcp.opts, now_us)
         assert idx >= 0
         assert p.pool.read(idx) == shadow_frame
+
+
+def test_warm_up_runs_the_send_path_a_real_order_runs():
+    """The warm-up's shadow transmit side has the real one's types, so ``flush_oe`` (the
+    segment build) is one compiled function for both: warming it warms the instructions the
+    next real order executes, not a second copy of them (engine/loop_memif.warm_path)."""
+    from numba import typeof
+
+    h = Harness("taker", dict(instr=0))
+    p = Pair()
+    tcp = p.a
+    pool = Mempool(64, 2048, 128)
+    S = new_warm_state(h.E, tcp.hot, tcp.tmpl)
+    assert typeof(S.E) == typeof(h.E)
+    for shadow, real in ((S.pool, pool.arrays), (S.hot, tcp.hot), (S.txq, tcp.txq), (S.tmpl, tcp.tmpl)):
+        assert typeof(shadow) == typeof(real)

@@ -5,6 +5,12 @@
     oe_timers(E, now)                                   heartbeats, lapse, kill-switch cancels
     oe_connected(E, now) / oe_disconnected(E)           transport up / down
 
+Those take the engine state ``E`` by value (Python and tests call them). Everything the
+transport loops call per packet or per order takes ``EP = ref.by_ref(E)``, a pointer to
+it (``md_begin``, ``md_instrument``, ``stamp_tx``, ``oe_input_r``, ``oe_timers_r``,
+``act_on_intents``, ...): by value, each such call stored the state's 177-189 words on the
+stack (engine/ref.py).
+
 Each appends the order-entry bytes to send to ``E.txs`` (``E.meta[M_TXS_LEN]``); the
 transport loop sends them and resets the length. Nothing here allocates.
 
@@ -37,6 +43,7 @@ from ..order.session import (A_BUSINESS, A_DOWN, A_RESET, A_UP, client_connect, 
 from ..order.layout import I_LAST
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
 from .dispatch import strat_book, strat_exec, strat_trade
+from .ref import by_ref, deref
 from .layout import (IM_SECID, IM_SLOT, IM_STATUS_DEFAULT, IM_UPDATES, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF,
                      IN_SIDE, IN_TIF, K_CANCEL, K_NEW, K_REPLACE, M_BAD_INTENTS, M_BOOK_EVENTS, M_CLOSE_TRANSPORT,
                      M_EXEC_EVENTS, M_INTENTS, M_KILL_CANCELS, M_LAST_T2T, M_MD_PACKETS, M_NOW, M_OE_FRAMES,
@@ -62,8 +69,9 @@ def _txs_room(E):
 
 
 @njit(cache=True, _nrt=False)
-def act_on_intents(E, n, now):
+def act_on_intents(EP, n, now):
     """Risk-check and encode the strategy's intents. Returns how many went out."""
+    E = deref(EP)
     sent = 0
     risk = E.risk
     tab = E.orders
@@ -130,11 +138,12 @@ def _clamp_intents(E, n):
 
 
 @njit(cache=True, _nrt=False)
-def refresh_instrument(E, i, now):
+def refresh_instrument(EP, i, now):
     """Copy the book's top into the strategy view and risk. Returns True when it changed.
     Compiled without NRT, like the feed handler: ``views`` returns region views that
     share the flat array's meminfo without a reference of their own, so a refcounting
     caller would release them once too often."""
+    E = deref(EP)
     feed = views(E.feed)
     s = E.imap[i, IM_SLOT]
     if s < 0:
@@ -171,12 +180,13 @@ def _messages_seen(E):
 
 
 @njit(cache=True, _nrt=False)
-def _trades(E, buf, off, length, now):
+def _trades(EP, buf, off, length, now):
     """TradeSummary48 entries of a packet the feed handler just processed -> on_trade.
     Layout: mdp3.md §1/§3 (packet header 12, MsgSize u16, SBE header 8, root block,
     groupSize 3, entries: MDEntryPx i64 @0, MDEntrySize i32 @8, SecurityID i32 @12,
     AggressorSide u8 @24). Every offset is checked against the packet end; the feed handler
     has already counted any malformation, so a bad message is just skipped here."""
+    E = deref(EP)
     sent = 0
     end = off + length
     pos = off + 12
@@ -206,7 +216,7 @@ def _trades(E, buf, off, length, now):
                                 n = _clamp_intents(E, strat_trade(E.sv, i, px, rd_i32(buf, e + 8),
                                                                   rd_u8(buf, e + 24), E.intents))
                                 if n > 0:
-                                    sent += act_on_intents(E, n, now)
+                                    sent += act_on_intents(EP, n, now)
                                 break
                         e += elen
         pos = mend
@@ -214,10 +224,11 @@ def _trades(E, buf, off, length, now):
 
 
 @njit(cache=True, _nrt=False)
-def md_begin(E, buf, off, length, source, now, t_rx):
+def md_begin(EP, buf, off, length, source, now, t_rx):
     """First half of a market-data payload: feed handler -> books, then trade summaries ->
     ``on_trade``. Returns the order-entry messages produced (by on_trade). Keeps ``t_rx``
     and the time the feed was done for the stage stamps of orders that follow."""
+    E = deref(EP)
     E.meta[M_NOW] = now
     E.meta[M_MD_PACKETS] += 1
     E.sv.ids[IDS_NOW] = now
@@ -230,34 +241,36 @@ def md_begin(E, buf, off, length, source, now, t_rx):
     E.meta[M_MD_SRC] = source
     sent = 0
     if source != SRC_SNAPSHOT and _messages_seen(E) != seen:
-        sent = _trades(E, buf, off, length, now)
+        sent = _trades(EP, buf, off, length, now)
         if sent > 0:
-            _record(E, stage_stamp(E), sent)
+            _record(EP, stage_stamp(E), sent)
     return sent
 
 
 @njit(cache=True, _nrt=False)
-def md_instrument(E, i, now):
+def md_instrument(EP, i, now):
     """Second half, per engine instrument: if its book moved, top of book -> risk market
     state -> ``on_book_update`` -> risk -> encode. Returns the messages produced; the
     transport sends them at once (before the next instrument is looked at)."""
-    if not refresh_instrument(E, i, now):
+    E = deref(EP)
+    if not refresh_instrument(EP, i, now):
         return 0
     E.meta[M_BOOK_EVENTS] += 1
     n = _clamp_intents(E, strat_book(E.sv, i, E.intents))
     if n <= 0:
         return 0
     t_strat = stage_stamp(E)
-    sent = act_on_intents(E, n, now)
+    sent = act_on_intents(EP, n, now)
     if sent > 0:
-        _record(E, t_strat, sent)
+        _record(EP, t_strat, sent)
     return sent
 
 
 @njit(cache=True, _nrt=False)
-def _record(E, t_strat, sent):
+def _record(EP, t_strat, sent):
     """A stamp row for the ``sent`` orders just encoded (ST_TX is written by the transport).
     They took the ``sent`` SeqNums before the session's next one (next_out_seq)."""
+    E = deref(EP)
     t_risk = stage_stamp(E)
     k = E.meta[M_STAMP_N] % E.stamps.shape[0]
     E.stamps[k, ST_RX] = E.meta[M_T_RX]
@@ -279,17 +292,19 @@ def _record(E, t_strat, sent):
 def md_packet(E, buf, off, length, source, now, t_rx):
     """One market-data payload, all instruments (transports that send once per packet,
     tests). Returns the number of order-entry messages produced."""
-    sent = md_begin(E, buf, off, length, source, now, t_rx)
+    EP = by_ref(E)
+    sent = md_begin(EP, buf, off, length, source, now, t_rx)
     for i in range(E.imap.shape[0]):
-        sent += md_instrument(E, i, now)
+        sent += md_instrument(EP, i, now)
     return sent
 
 
 @njit(cache=True, _nrt=False)
-def stamp_tx(E, n_before, t_tcp):
+def stamp_tx(EP, n_before, t_tcp):
     """Called by the transport once the order frame is in the TX ring: ``t_tcp`` is when
     the transport had the frame built (0: no separate build stage, or stages off).
     The end of tick-to-trade: rdtscp, like its start (ST_RX)."""
+    E = deref(EP)
     if E.meta[M_STAMP_N] > n_before:
         t = rdtscp()
         k = (E.meta[M_STAMP_N] - 1) % E.stamps.shape[0]
@@ -316,7 +331,8 @@ def _exec_type(tid):
 
 
 @njit(cache=True, _nrt=False)
-def _on_session_action(E, act, now):
+def _on_session_action(EP, act, now):
+    E = deref(EP)
     if act == A_UP:
         session_changed(E.risk, True)
     elif act == A_DOWN:
@@ -329,8 +345,9 @@ def _on_session_action(E, act, now):
 
 
 @njit(cache=True, _nrt=False)
-def _business(E, buf, off, now):
+def _business(EP, buf, off, now):
     """An in-sequence execution report: reconcile, then tell the strategy."""
+    E = deref(EP)
     tid = template_of(buf, off)
     et = _exec_type(tid)
     if et < 0:
@@ -350,14 +367,15 @@ def _business(E, buf, off, now):
         return
     n = _clamp_intents(E, strat_exec(E.sv, i, cid, et, side, last_px, last_qty, E.intents))
     if n > 0:
-        act_on_intents(E, n, now)
+        act_on_intents(EP, n, now)
 
 
 @njit(cache=True, _nrt=False)
-def oe_input(E, buf, off, n, now):
+def oe_input_r(EP, buf, off, n, now):
     """Order-entry bytes from the transport: append to the stream buffer, then handle every
     complete frame. Garbage (frame_check < 0) ends the session: a byte stream cannot be
     resynchronised, so we Terminate and ask the transport to reconnect."""
+    E = deref(EP)
     E.meta[M_NOW] = now
     E.sv.ids[IDS_NOW] = now
     rl = E.meta[M_RXS_LEN]
@@ -377,7 +395,7 @@ def oe_input(E, buf, off, n, now):
             if _txs_room(E):
                 t = E.meta[M_TXS_LEN]
                 E.meta[M_TXS_LEN] = t + client_garbage(E.sess, now, E.txs, t, k)
-            _on_session_action(E, A_DOWN, now)
+            _on_session_action(EP, A_DOWN, now)
             rl = 0
             pos = 0
             break
@@ -391,15 +409,21 @@ def oe_input(E, buf, off, n, now):
         else:
             E.meta[M_TXS_OVERFLOW] += 1
         if act == A_BUSINESS:
-            _business(E, E.rxs, pos, now)
+            _business(EP, E.rxs, pos, now)
         elif act != 0:
-            _on_session_action(E, act, now)
+            _on_session_action(EP, act, now)
         pos += k
     # keep the partial frame at the front
     if pos > 0 and pos < rl:
         for j in range(rl - pos):
             E.rxs[j] = E.rxs[pos + j]
     E.meta[M_RXS_LEN] = rl - pos
+
+
+@njit(cache=True, _nrt=False)
+def oe_input(E, buf, off, n, now):
+    """``oe_input_r`` for callers holding the state itself (Python, tests)."""
+    oe_input_r(by_ref(E), buf, off, n, now)
 
 
 @njit(cache=True, _nrt=False)
@@ -418,18 +442,25 @@ def oe_disconnected(E):
 
 
 @njit(cache=True, _nrt=False)
-def oe_timers(E, now):
+def oe_timers_r(EP, now):
     """Heartbeat / lapse, and while the kill switch is engaged, cancel what is working."""
+    E = deref(EP)
     E.meta[M_NOW] = now
     if _txs_room(E):
         t = E.meta[M_TXS_LEN]
         act, w = client_poll(E.sess, now, E.txs, t)
         E.meta[M_TXS_LEN] = t + w
         if act != 0:
-            _on_session_action(E, act, now)
+            _on_session_action(EP, act, now)
     if E.risk.glob[G_KILL] != 0:
         n = collect_cancels(E.orders, E.intents[:, IN_REF])
         for k in range(n):
             E.intents[k, IN_KIND] = K_CANCEL
         if n > 0:
-            E.meta[M_KILL_CANCELS] += act_on_intents(E, n, now)
+            E.meta[M_KILL_CANCELS] += act_on_intents(EP, n, now)
+
+
+@njit(cache=True, _nrt=False)
+def oe_timers(E, now):
+    """``oe_timers_r`` for callers holding the state itself (Python, tests)."""
+    oe_timers_r(by_ref(E), now)

@@ -40,20 +40,23 @@ MAX_INTENTS = 16
  M_SENT_REPLACE, M_RISK_REJECTS, M_TXS_LEN, M_RXS_LEN, M_OE_GARBAGE, M_CLOSE_TRANSPORT, M_STAMP_N,
  M_MD_PACKETS, M_OE_FRAMES, M_TXS_OVERFLOW, M_RXS_OVERFLOW, M_KILL_CANCELS, M_SESSION_DOWNS, M_RESETS,
  M_LAST_T2T, M_TX_DROPPED, M_SLOW_FRAMES, M_T_RX, M_T_FEED, M_T_STACK, M_T_PREV_POLL, M_MD_SEQ, M_MD_SRC,
- M_WARMS, M_KRX_MISSING, M_STAGES, M_T_TCP, M_WARM_RX) = range(36)
+ M_WARMS, M_KRX_MISSING, M_STAGES, M_T_TCP, M_WARM_RX, M_SHADOW, M_WARM_FLEN) = range(38)
 M_N = 40
 META_NAMES = ("now", "book_events", "trade_events", "exec_events", "intents", "bad_intents", "sent_new",
               "sent_cancel", "sent_replace", "risk_rejects", "txs_len", "rxs_len", "oe_garbage", "close_transport",
               "stamps", "md_packets", "oe_frames", "txs_overflow", "rxs_overflow", "kill_cancels", "session_downs",
               "resets", "last_t2t_ticks", "tx_dropped", "slow_frames", "t_rx", "t_feed", "t_stack", "t_prev_poll",
               "md_seq", "md_src", "warms", "krx_missing", "stages", "t_tcp",
-              "warm_receive")
+              "warm_receive", "shadow", "warm_frame_len")
 
 # M_STAGES: 1 = stamp every stage boundary (rdtsc, not ordered: each costs ~18 ns, an
 # rdtscp ~37 ns plus the pipeline it drains), 0 = only the two ends (ST_RX, ST_TX: rdtscp),
 # so the headline tick-to-trade does not carry its own instrumentation; the intermediate
 # columns then stay 0 (latency.samples reports no stages).
 # M_WARM_RX: 1 = the idle warm-up also warms the receive half (warm.warm_receive).
+# M_SHADOW: 1 in the warm-up's shadow state (warm.new_warm_state), 0 in the real one: the send
+# path run on a shadow stops before the wire (loop_memif.flush_oe); M_WARM_FLEN: the length of
+# the segment it built there.
 
 # stamps: one row per market-data packet that led to at least one order
 # (TSC ticks). In time order: PREV_POLL (the receive poll before the one that found the

@@ -28,25 +28,34 @@ from ..stack.input import stack_input_inline
 from ..stack.poll import stack_poll
 from ..stack.state import ACT_TX, ACT_UDP, C_NOW, I_EP
 from ..stack.tcp.fastpath import build_ack, fast_input, fast_send, tcp_recv
-from ..stack.tcp.loops import clock_us_at
+from ..stack.tcp.loops import clock_ticks_of_us, clock_us_at
 from ..stack.tcp.poll import find_slot
 from ..stack.tcp.segment import C_OK, tcp_decode
 from ..stack.tcp.tcb import ACK_PENDING, STATE, TMPL_LEN, TX_END
 from ..stack.tcp.states import ESTABLISHED
 from ..wire.bytes import rd48
 from ..wire.decode import I_PAYLEN, I_PAYLOAD
-from .core import md_begin, md_instrument, oe_input, oe_timers, stage_stamp, stamp_tx
+from .core import md_begin, md_instrument, oe_input_r, oe_timers_r, stage_stamp, stamp_tx
+from .ref import by_ref, deref
 from .layout import (M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_T_TCP, M_TX_DROPPED,
-                     M_TXS_LEN, M_WARMS)
+                     M_SHADOW, M_TXS_LEN, M_WARM_FLEN, M_WARMS)
 from .warm import tx_touch, warm_run
 
 
 @njit(cache=True, _nrt=False)
-def flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
-    """Send the pending order-entry bytes on the TCP connection. Returns 1 when a segment
-    went to tx_burst (the moment it was built in E.meta[M_T_TCP], 0 with stages off), 0 when
-    there was nothing to send, -1 when the slow path must run (bytes queued behind the
-    window, or no room: session broken)."""
+def flush_oe(port_state, pool, hot, txq, rxq, tmpl, opts, one, EP, slot, now_us):
+    """Send the pending order-entry bytes on the TCP connection (``EP``: the engine state
+    by reference, engine/ref.py). Returns 1
+    when a segment went to tx_burst (the moment it was built in E.meta[M_T_TCP], 0 with
+    stages off), 0 when there was nothing to send, -1 when the slow path must run (bytes
+    queued behind the window, or no room: session broken).
+    The idle warm-up (``warm_path``) runs this very code on its shadow state, so the
+    instructions a real order executes are the ones kept warm (OpenOnload's ONLOAD_MSG_WARM).
+    A shadow state (E.meta[M_SHADOW] != 0) stops before the wire: the segment's length goes
+    to its E.meta[M_WARM_FLEN], its buffer back to the shadow pool; tx_burst is not called.
+    (The shadow is a runtime flag, not an argument: a constant argument would make Numba
+    compile a second, literal-specialised copy of this function for the warm-up.)"""
+    E = deref(EP)
     n = E.meta[M_TXS_LEN]
     if n == 0:
         return 0
@@ -57,6 +66,10 @@ def flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
     idx = fast_send(hot, slot, txq, rxq.shape[1], tmpl, pool, E.txs, 0, n, opts, now_us)
     if idx >= 0:
         E.meta[M_T_TCP] = stage_stamp(E)
+        if E.meta[M_SHADOW] != 0:
+            E.meta[M_WARM_FLEN] = pool.data_len[idx]
+            pool_free(pool, idx)
+            return 1
         one[0] = idx
         if tx_burst(port_state, pool, one, 1) != 1:
             pool_free(pool, idx)      # counted by the port; TCP retransmits it
@@ -69,18 +82,20 @@ def flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one):
 
 
 @njit(cache=True, _nrt=False)
-def _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one, before):
+def _send_orders(port_state, pool, hot, txq, rxq, tmpl, opts, one, EP, slot, now_us, before):
     """Flush what an instrument produced and stamp it. Returns False when Python must run."""
-    r = flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one)
-    stamp_tx(E, before, E.meta[M_T_TCP] if r > 0 else 0)
+    r = flush_oe(port_state, pool, hot, txq, rxq, tmpl, opts, one, EP, slot, now_us)
+    stamp_tx(EP, before, deref(EP).meta[M_T_TCP] if r > 0 else 0)
     return r >= 0
 
 
 @njit(cache=True, _nrt=False)
-def warm_path(port_state, E, S, hot, slot, txq, rxcap, tmpl, opts, now_us, i):
+def warm_path(port_state, E, S, hot, slot, txq, rxq, tmpl, opts, one, now_us, i):
     """The order path on a dummy order for instrument ``i``, nothing sent, no real state
-    changed (engine/warm.py): the real risk/encode/segment code on the shadow ``S``, the
-    real state's lines read or prefetched. Returns the length of the shadow's segment (0: none)."""
+    changed (engine/warm.py): the real risk/encode code (``act_on_intents``) and the real
+    segment build (``flush_oe`` in warm mode: the same compiled function, not a copy) on the
+    shadow ``S``, the real state's lines read or prefetched. Returns the length of the
+    shadow's segment (0: none)."""
     E.meta[M_WARMS] += 1
     n = warm_run(E, S, i, now_us * 1000)
     flen = 0
@@ -90,10 +105,11 @@ def warm_path(port_state, E, S, hot, slot, txq, rxcap, tmpl, opts, now_us, i):
         memcpy(S.tmpl[0], 0, tmpl[slot], 0, hot[slot, TMPL_LEN])
         ring = txq[slot]
         prefetch_write(ring, hot[slot, TX_END] & (ring.shape[0] - 1))
-        idx = fast_send(S.hot, 0, S.txq, rxcap, S.tmpl, S.pool, S.E.txs, 0, n, opts, now_us)
-        if idx >= 0:
-            flen = S.pool.data_len[idx]
-            pool_free(S.pool, idx)
+        X = S.E
+        X.meta[M_WARM_FLEN] = 0
+        row = S.hot.shape[0] - 1        # the shadow's one connection row (0, not a literal: see flush_oe)
+        if flush_oe(port_state, S.pool, S.hot, S.txq, rxq, S.tmpl, opts, one, by_ref(X), row, now_us) > 0:
+            flen = X.meta[M_WARM_FLEN]
     tx_touch(port_state)
     return flen
 
@@ -105,12 +121,12 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
     that keeps the order path warm while idle, every ``warm_us`` (0: never; engine/warm.py).
     Returns (polls done, frames left in slow[:] for the TCP slow path, need_python)."""
     nslow = 0
-    # TSC ticks between warm-ups (clock[2] = microseconds per tick << 32)
-    warm_every = (warm_us << 32) // clock[2] if clock[2] > 0 and warm_us > 0 else 0
+    warm_every = clock_ticks_of_us(clock, warm_us)     # TSC ticks between warm-ups
     warm_i = 0
     need_python = False
     one = txb[txb.shape[0] - 1:]     # a one-frame burst (the loop must not allocate)
     data = pool.data
+    EP = by_ref(E)      # per-packet calls take the states by reference (engine/ref.py)
     it = 0
     t_poll = rdtscp()
     t_warm = t_poll
@@ -141,17 +157,18 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
                 E.meta[M_T_STACK] = stage_stamp(E)
                 E.meta[M_T_PREV_POLL] = t_prev
                 before = E.meta[M_STAMP_N]
-                md_begin(E, data, info[I_PAYLOAD], info[I_PAYLEN], udp_src[info[I_EP]], now, t_rx)
+                md_begin(EP, data, info[I_PAYLOAD], info[I_PAYLEN], udp_src[info[I_EP]], now, t_rx)
                 pool_free(pool, b)      # the payload is done with: its buffer (cache-hot) carries the order
                 if E.meta[M_TXS_LEN] > 0:
-                    if not _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one, before):
+                    if not _send_orders(port_state, pool, hot, txq, rxq, tmpl, opts, one, EP, slot, now_us,
+                                        before):
                         need_python = True
                 for k in range(E.imap.shape[0]):
                     before = E.meta[M_STAMP_N]
-                    md_instrument(E, k, now)
+                    md_instrument(EP, k, now)
                     if E.meta[M_TXS_LEN] > 0:
-                        if not _send_orders(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one,
-                                            before):
+                        if not _send_orders(port_state, pool, hot, txq, rxq, tmpl, opts, one, EP, slot,
+                                            now_us, before):
                             need_python = True
             elif act == ACT_TX:
                 one[0] = b
@@ -162,8 +179,8 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
         if slot >= 0:
             k = tcp_recv(hot, slot, rxq, scratch, 0, scratch.shape[0])
             if k > 0:
-                oe_input(E, scratch, 0, k, now)
-                if flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one) < 0:
+                oe_input_r(EP, scratch, 0, k, now)
+                if flush_oe(port_state, pool, hot, txq, rxq, tmpl, opts, one, EP, slot, now_us) < 0:
                     need_python = True
             if hot[slot, ACK_PENDING] > 0 and hot[slot, STATE] == ESTABLISHED:
                 a = build_ack(hot, slot, tmpl, txq, rxq.shape[1], pool, opts, 0, now_us)
@@ -172,8 +189,8 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
                     if tx_burst(port_state, pool, one, 1) != 1:
                         pool_free(pool, a)
         if (it & 1023) == 0:
-            oe_timers(E, now)
-            if flush_oe(port_state, pool, E, hot, slot, txq, rxq, tmpl, opts, now_us, one) < 0:
+            oe_timers_r(EP, now)
+            if flush_oe(port_state, pool, hot, txq, rxq, tmpl, opts, one, EP, slot, now_us) < 0:
                 need_python = True
             net.cfg[C_NOW] = now
             m = stack_poll(net, pool, txb, 0, txb.shape[0] - 1)
@@ -185,7 +202,7 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
             break
         if n == 0:
             if warm_every > 0 and t_poll - t_warm >= warm_every:
-                warm_path(port_state, E, S, hot, slot, txq, rxq.shape[1], tmpl, opts, now_us, warm_i)
+                warm_path(port_state, E, S, hot, slot, txq, rxq, tmpl, opts, one, now_us, warm_i)
                 warm_i = warm_i + 1 if warm_i + 1 < E.imap.shape[0] else 0
                 t_warm = rdtscp()
             else:

@@ -16,16 +16,18 @@ from numba import njit
 from ..drivers.port import rx_burst, tx_burst
 from ..mem.atomics import cpu_pause, memcpy, rdtscp
 from ..mem.mempool import buf_start, pool_alloc, pool_free
-from ..stack.tcp.loops import clock_us
-from .core import md_begin, md_instrument, oe_input, oe_timers, stamp_tx
+from ..stack.tcp.loops import clock_ticks_of_us, clock_us
+from .core import md_begin, md_instrument, oe_input_r, oe_timers_r, stamp_tx
 from .kernel_stamps import last_rx_stamp_ns, realtime_ns
+from .ref import by_ref, deref
 from .layout import (M_CLOSE_TRANSPORT, M_KRX_MISSING, M_STAGES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
                      M_WARMS, ST_KRX, ST_KTX)
 from .warm import warm_run
 
 
 @njit(cache=True, _nrt=False)
-def _send_oe(tcp_st, pool, E, one):
+def _send_oe(tcp_st, pool, EP, one):
+    E = deref(EP)
     n = E.meta[M_TXS_LEN]
     if n == 0:
         return
@@ -47,11 +49,12 @@ def _send_oe(tcp_st, pool, E, one):
 
 
 @njit(cache=True, _nrt=False)
-def _kernel_stamps(E, before, fd, ts):
+def _kernel_stamps(EP, before, fd, ts):
     """The kernel path's own start and end (layout.ST_KRX/ST_KTX, CLOCK_REALTIME): called at
     once after stamp_tx, so KTX is ~ the ST_TX moment; the receive stamp is read afterwards
     (an ioctl, outside the measured span). A datagram without a kernel stamp (the ioctl then
     answers with the current time) is counted and keeps no kernel stamps."""
+    E = deref(EP)
     if E.meta[M_STAMP_N] <= before:
         return
     k = (E.meta[M_STAMP_N] - 1) % E.stamps.shape[0]
@@ -65,17 +68,19 @@ def _kernel_stamps(E, before, fd, ts):
 
 
 @njit(cache=True, _nrt=False)
-def _send_stamped(tcp_st, pool, E, one, before, fd, ts):
-    if E.meta[M_TXS_LEN] > 0:
-        _send_oe(tcp_st, pool, E, one)
-        stamp_tx(E, before, 0)
-        _kernel_stamps(E, before, fd, ts)
+def _send_stamped(tcp_st, pool, EP, one, before, fd, ts):
+    if deref(EP).meta[M_TXS_LEN] > 0:
+        _send_oe(tcp_st, pool, EP, one)
+        stamp_tx(EP, before, 0)
+        _kernel_stamps(EP, before, fd, ts)
 
 
 @njit(cache=True, _nrt=False)
-def _md_burst(port_st, src, fd, pool, bufs, E, tcp_st, now, one, t_prev, ts):
+def _md_burst(port_st, src, fd, pool, bufs, EP, tcp_st, now, one, t_prev, ts):
     """Every datagram waiting on one feed socket, each handled (and its orders sent) before
-    the next is received: the kernel stamp of a datagram is the socket's *last* one."""
+    the next is received: the kernel stamp of a datagram is the socket's *last* one.
+    ``EP``: the engine state by reference (engine/ref.py), as on the memif path."""
+    E = deref(EP)
     got = 0
     while got < bufs.shape[0]:
         if rx_burst(port_st, pool, bufs, 1) == 0:
@@ -87,13 +92,13 @@ def _md_burst(port_st, src, fd, pool, bufs, E, tcp_st, now, one, t_prev, ts):
         E.meta[M_T_PREV_POLL] = t_prev
         # as on the memif path, an order leaves as soon as the instrument that produced it is done
         before = E.meta[M_STAMP_N]
-        md_begin(E, pool.data, buf_start(pool, b), pool.data_len[b], src, now, t_rx)
+        md_begin(EP, pool.data, buf_start(pool, b), pool.data_len[b], src, now, t_rx)
         pool_free(pool, b)
-        _send_stamped(tcp_st, pool, E, one, before, fd, ts)
+        _send_stamped(tcp_st, pool, EP, one, before, fd, ts)
         for i in range(E.imap.shape[0]):
             before = E.meta[M_STAMP_N]
-            md_instrument(E, i, now)
-            _send_stamped(tcp_st, pool, E, one, before, fd, ts)
+            md_instrument(EP, i, now)
+            _send_stamped(tcp_st, pool, EP, one, before, fd, ts)
     return got
 
 
@@ -106,8 +111,9 @@ def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, fds, t
     warm without sending)."""
     one = bufs[bufs.shape[0] - 1:]   # a one-frame burst (the loop must not allocate)
     rxb = bufs[:bufs.shape[0] - 1]
-    warm_every = (warm_us << 32) // clock[2] if clock[2] > 0 and warm_us > 0 else 0
+    warm_every = clock_ticks_of_us(clock, warm_us)     # TSC ticks between warm-ups
     warm_i = 0
+    EP = by_ref(E)
     it = 0
     t_poll = rdtscp()
     t_warm = t_poll
@@ -115,19 +121,19 @@ def engine_socket_step(udp_a, udp_b, udp_s, tcp_st, pool, bufs, E, clock, fds, t
         it += 1
         t_prev = t_poll
         now = clock_us(clock) * 1000
-        n = _md_burst(udp_a, 0, fds[0], pool, rxb, E, tcp_st, now, one, t_prev, ts)
-        n += _md_burst(udp_b, 1, fds[1], pool, rxb, E, tcp_st, now, one, t_prev, ts)
-        n += _md_burst(udp_s, 2, fds[2], pool, rxb, E, tcp_st, now, one, t_prev, ts)
+        n = _md_burst(udp_a, 0, fds[0], pool, rxb, EP, tcp_st, now, one, t_prev, ts)
+        n += _md_burst(udp_b, 1, fds[1], pool, rxb, EP, tcp_st, now, one, t_prev, ts)
+        n += _md_burst(udp_s, 2, fds[2], pool, rxb, EP, tcp_st, now, one, t_prev, ts)
         k = rx_burst(tcp_st, pool, rxb, rxb.shape[0])
         for i in range(k):
             b = rxb[i]
-            oe_input(E, pool.data, buf_start(pool, b), pool.data_len[b], now)
+            oe_input_r(EP, pool.data, buf_start(pool, b), pool.data_len[b], now)
             pool_free(pool, b)
         if k > 0:
-            _send_oe(tcp_st, pool, E, one)
+            _send_oe(tcp_st, pool, EP, one)
         if (it & 1023) == 0:
-            oe_timers(E, now)
-            _send_oe(tcp_st, pool, E, one)
+            oe_timers_r(EP, now)
+            _send_oe(tcp_st, pool, EP, one)
         if E.meta[M_CLOSE_TRANSPORT] != 0:
             break
         if n + k == 0:

@@ -46,8 +46,9 @@ from ..order.session import SS_NEXT_OUT
 from ..book.mbp import BID, OFFER
 from ..feed.handler import views
 from .core import act_on_intents
+from .ref import by_ref
 from .dispatch import strat_book
-from .layout import (IM_SLOT, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, K_NEW, M_STAMP_N, M_TXS_LEN,
+from .layout import (IM_SLOT, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, K_NEW, M_SHADOW, M_STAMP_N, M_TXS_LEN,
                      M_WARM_RX, TOP_ASK,
                      TOP_BID)
 
@@ -149,8 +150,10 @@ def new_warm_state(E, hot=None, tmpl=None) -> WarmState:
     sv = E.sv._replace(params=E.sv.params.copy(), state=E.sv.state.copy(), top=E.sv.top.copy(), inst=risk.inst,
                        orders=orders, ids=E.sv.ids.copy())
     feed = type(E.feed)(*[np.zeros(8, a.dtype) for a in E.feed])
+    meta = np.zeros_like(E.meta)
+    meta[M_SHADOW] = 1      # its send path stops before the wire (loop_memif.flush_oe)
     WE = E._replace(feed=feed, risk=risk, orders=orders, sess=E.sess.copy(), sv=sv, imap=E.imap.copy(),
-                    intents=E.intents.copy(), meta=np.zeros_like(E.meta), stamps=np.zeros((4, E.stamps.shape[1]), np.int64),
+                    intents=E.intents.copy(), meta=meta, stamps=np.zeros((4, E.stamps.shape[1]), np.int64),
                     rxs=np.zeros(W.MAX_FRAME, np.uint8), txs=np.zeros(4 * W.MAX_FRAME, np.uint8))
     if hot is None:       # kernel sockets: the shadow TCP parts are stand-ins, never used
         hot, txq, tmpl = np.zeros((1, 1), np.int64), np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8)
@@ -189,7 +192,7 @@ def warm_run(E, S, i, now):
     it[0, IN_TIF] = TIF_IOC
     it[0, IN_REF] = cid
     n = 0
-    if act_on_intents(X, 1, now) == 1:
+    if act_on_intents(by_ref(X), 1, now) == 1:
         n = X.meta[M_TXS_LEN]
         reconcile(X.risk, X.orders, EXEC_CANCELED, cid, 0, 0, 0)     # the IOC's remainder: slot free again
     return n

@@ -47,6 +47,13 @@ def clock_us_at(clock, tsc):
 
 
 @njit(cache=True, inline="always")
+def clock_ticks_of_us(clock, us):
+    """TSC ticks in ``us`` microseconds (clock[2] = microseconds per tick << 32); 0 when
+    the clock is not calibrated or ``us`` <= 0 (callers read 0 as "never")."""
+    return (us << 32) // clock[2] if clock[2] > 0 and us > 0 else 0
+
+
+@njit(cache=True, inline="always")
 def clock_us(clock):
     return clock_us_at(clock, rdtscp())
 

@@ -1,0 +1,46 @@
+"""Passing a state tuple to a compiled function by reference instead of by value.
+
+Numba passes a namedtuple argument field by field: every array becomes ~7-9 machine words
+(meminfo, parent, size, itemsize, data, shape, strides), so a call taking the engine
+state has 177-189 LLVM arguments, and each call that LLVM does not inline stores them all
+on the stack and the callee reads them back. Measured in one process (a call that does a
+few stores, not inlined): ~37 ns by value, ~2.5 ns through a pointer (docs/engine.md).
+
+    EP = by_ref(E)      # once, in the loop: E stored in a stack slot of the caller
+    f(EP, ...)          # one pointer passed
+    E = deref(EP)       # in f: LLVM loads only the fields f uses
+
+The slot lives as long as the function that called ``by_ref``: pass the pointer down,
+never return it or keep it. Intrinsics: inlined, cacheable (notes/numba-hot-path.md §2).
+"""
+
+from __future__ import annotations
+
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+@intrinsic
+def by_ref(typingctx, x):
+    """A pointer to a copy of ``x`` in the caller's stack frame (its entry block)."""
+    sig = types.CPointer(x)(x)
+
+    def codegen(context, builder, sig, args):
+        dm = context.data_model_manager[sig.args[0]]
+        slot = cgutils.alloca_once(builder, dm.get_data_type())
+        builder.store(dm.as_data(builder, args[0]), slot)
+        return slot
+    return sig, codegen
+
+
+@intrinsic
+def deref(typingctx, p):
+    """The tuple ``p`` points to (``by_ref``)."""
+    if not isinstance(p, types.CPointer):
+        return None
+    sig = p.dtype(p)
+
+    def codegen(context, builder, sig, args):
+        return context.data_model_manager[sig.return_type].load_from_data_pointer(builder, args[0])
+    return sig, codegen
