@@ -138,12 +138,7 @@ class MemifClient(MemifPort):
         self._bring_up(mem, self._map.table, rx, tx, self._efds[q:], self._efds[:q], buf0[q:], buf0[:q])
 
     def _teardown_session(self) -> None:
-        if self.chan is not None:
-            self.chan.close()
-            self.chan = None
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        self._close_channel_and_map()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -112,13 +112,15 @@ def _copy(dst, dst_off, src, src_off, n):
 
 
 @register_jitable
-def _ring_of(state, q):
-    """The per-burst preamble shared by RX and TX: ring offset, size, slot mask, role, the
-    region table and our buffer geometry, read once per burst into locals."""
+def _ring_of(state, rows, which):
+    """The per-burst preamble shared by RX and TX: the queue row picked by ``sel[which]``,
+    ring offset, size, slot mask, role, the region table and our buffer geometry, read
+    once per burst into locals."""
     cfg = state.cfg
+    q = rows[state.sel[which]]
     size = q[Q_SIZE]
-    return (q[Q_RING], size, size - 1, cfg[ROLE] == SERVER, state.regions, cfg[N_REGIONS],
-            cfg[BSIZE], q[Q_BUF0])
+    return (state.mem, q, q[Q_RING], size, size - 1, cfg[ROLE] == SERVER, state.regions,
+            cfg[N_REGIONS], cfg[BSIZE], q[Q_BUF0])
 
 
 @register_jitable
@@ -159,9 +161,7 @@ def _rx(state, pool, bufs, n):
     cfg = state.cfg
     if cfg[LINK] == 0 or cfg[ERROR] != 0:
         return 0
-    mem = state.mem
-    q = state.rxq[state.sel[0]]
-    ring, size, mask, server, regions, n_regions, bsize, buf0 = _ring_of(state, q)
+    mem, q, ring, size, mask, server, regions, n_regions, bsize, buf0 = _ring_of(state, state.rxq, 0)
     cur = q[Q_LAST]
     # Start fetching the next descriptor and the frame behind it together with the producer
     # index, instead of after it: three dependent line transfers become about one when a
@@ -291,9 +291,7 @@ def _tx(state, pool, bufs, n):
     cfg = state.cfg
     if cfg[LINK] == 0 or cfg[ERROR] != 0:
         return 0
-    mem = state.mem
-    q = state.txq[state.sel[1]]
-    ring, size, mask, server, regions, n_regions, bsize, buf0 = _ring_of(state, q)
+    mem, q, ring, size, mask, server, regions, n_regions, bsize, buf0 = _ring_of(state, state.txq, 1)
     slot = q[Q_LAST]
     # Free slots from the consumer index last read (a lower bound: it only moves forward);
     # the line the peer writes is read again only when that is not enough for this burst

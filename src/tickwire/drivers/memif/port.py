@@ -53,6 +53,7 @@ class MemifPort(Port):
         self.last_error = ""
         self.peer_name = ""
         self.chan: Channel | None = None
+        self._map = None  # the role's RegionMap while a session is mapped
         self._closed = False
 
     # --- link state --------------------------------------------------------------
@@ -114,6 +115,16 @@ class MemifPort(Port):
 
     def _teardown_session(self) -> None:
         raise NotImplementedError
+
+    def _close_channel_and_map(self) -> None:
+        """What both roles' teardowns release first: the control socket and the mapping
+        (the data path was stopped before, in _bring_down)."""
+        if self.chan is not None:
+            self.chan.close()
+            self.chan = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
     def _check_datapath(self) -> None:
         code = int(self._cfg[ERROR])

@@ -171,11 +171,7 @@ class MemifServer(MemifPort):
                        [e for _, _, e in rx], [e for _, _, e in tx], zeros, zeros)
 
     def _teardown_session(self) -> None:
-        if self.chan is not None:
-            self.chan.close()
-            self.chan = None
-        if self._map is not None:
-            self._map.close()
+        self._close_channel_and_map()
         for fd, _ in self._regions:
             os.close(fd)
         for _, fd in self._rings.values():
