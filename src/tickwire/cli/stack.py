@@ -64,13 +64,16 @@ def run(args) -> int:
         st = stack.state
         # compile (or load from cache) before announcing readiness
         run_stack(port.state, pool.arrays, st, rx, tx, stack.info, 0, q32, time.monotonic_ns())
+        pbuf = np.zeros(1, np.int32)
+        if pub:     # and the publisher's path: a peer starts its clock at "ready" (cold: seconds)
+            udp_prepare(st, pool.arrays, np.int32(0), pub[0], pub[1], pub[1], -1)   # refused at once: no effect
+            port.tx_burst(pbuf, 0)
         print(f"tickwire stack: ready on {args.port} mac {stack.mac} ip {args.ip}"
               + (f" groups {','.join(args.join)}" if args.join else ""), flush=True)
         t_end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
         next_pub = time.monotonic()
         next_stats = time.monotonic() + args.stats_every if args.stats_every > 0 else float("inf")
         seq = 0
-        pbuf = np.empty(1, np.int32)
         try:
             while not stop and time.monotonic() < t_end:
                 run_stack(port.state, pool.arrays, st, rx, tx, stack.info, slice_ticks, q32, time.monotonic_ns())
