@@ -30,11 +30,6 @@ from numba.extending import overload
 from ..mem.atomics import load_u16, load_u32, store_u16, store_u32
 
 
-@njit(cache=True, inline="always")
-def rd8(buf, off):
-    return np.int64(buf[off])
-
-
 def _one_access(buf):
     """True when ``buf`` is a C-contiguous uint8 array, where byte offset == index and
     the mem.atomics intrinsics (which address ``data + offset``) apply."""
@@ -67,43 +62,47 @@ def _wr32(buf, off, v):
     """Typing stub: store the low 32 bits of ``v`` big-endian at ``buf[off]``."""
 
 
+@njit(cache=True, inline="always")
+def _rd_bytes(buf, off, width):
+    """Byte by byte, honouring the array's strides (the form for strided views)."""
+    v = np.int64(0)
+    for i in range(width):
+        v = (v << 8) | np.int64(buf[off + i])
+    return v
+
+
+@njit(cache=True, inline="always")
+def _wr_bytes(buf, off, v, width):
+    for i in range(width):
+        buf[off + i] = (v >> (8 * (width - 1 - i))) & 0xFF
+
+
 @overload(_rd16, jit_options={"cache": True}, inline="always")
 def _ov_rd16(buf, off):
     if _one_access(buf):
         return lambda buf, off: _swap16(np.int64(load_u16(buf, off)))
-    return lambda buf, off: (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
+    return lambda buf, off: _rd_bytes(buf, off, 2)
 
 
 @overload(_rd32, jit_options={"cache": True}, inline="always")
 def _ov_rd32(buf, off):
     if _one_access(buf):
         return lambda buf, off: _swap32(np.int64(load_u32(buf, off)))
-    return lambda buf, off: ((np.int64(buf[off]) << 24) | (np.int64(buf[off + 1]) << 16)
-                             | (np.int64(buf[off + 2]) << 8) | np.int64(buf[off + 3]))
+    return lambda buf, off: _rd_bytes(buf, off, 4)
 
 
 @overload(_wr16, jit_options={"cache": True}, inline="always")
 def _ov_wr16(buf, off, v):
     if _one_access(buf):
         return lambda buf, off, v: store_u16(buf, off, np.uint16(_swap16(v)))
-
-    def bytewise(buf, off, v):
-        buf[off] = (v >> 8) & 0xFF
-        buf[off + 1] = v & 0xFF
-    return bytewise
+    return lambda buf, off, v: _wr_bytes(buf, off, v, 2)
 
 
 @overload(_wr32, jit_options={"cache": True}, inline="always")
 def _ov_wr32(buf, off, v):
     if _one_access(buf):
         return lambda buf, off, v: store_u32(buf, off, np.uint32(_swap32(v)))
-
-    def bytewise(buf, off, v):
-        buf[off] = (v >> 24) & 0xFF
-        buf[off + 1] = (v >> 16) & 0xFF
-        buf[off + 2] = (v >> 8) & 0xFF
-        buf[off + 3] = v & 0xFF
-    return bytewise
+    return lambda buf, off, v: _wr_bytes(buf, off, v, 4)
 
 
 @njit(cache=True, inline="always")
