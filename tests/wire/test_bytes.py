@@ -34,3 +34,12 @@ def test_store_keeps_only_the_low_bits():
     wr16(buf, 1, -1)                  # a negative int64: its low 16 bits, not a sign-extended store
     wr32(buf, 3, 0x1_2233_4455)       # wider than 32 bits: the top is dropped, as byte-wise did
     assert bytes(buf) == bytes([0, 0xFF, 0xFF, 0x22, 0x33, 0x44, 0x55, 0])
+
+
+def test_store_into_a_read_only_array_is_refused():
+    import pytest
+    from numba.core.errors import TypingError
+    ro = np.frombuffer(bytes(8), np.uint8)
+    with pytest.raises(TypingError):
+        wr16(ro, 0, 1)
+    assert rd16(ro, 0) == 0          # reading it stays allowed

@@ -11,7 +11,11 @@ few stores, not inlined): ~37 ns by value, ~2.5 ns through a pointer (docs/engin
     E = deref(EP)       # in f: LLVM loads only the fields f uses
 
 The slot lives as long as the function that called ``by_ref``: pass the pointer down,
-never return it or keep it. Intrinsics: inlined, cacheable (notes/numba-hot-path.md §2).
+never return it or keep it. Runtime-free (``@hot``) functions only, and typing refuses
+anything else: with Numba's runtime on, the tuple's variable is released right after
+``by_ref`` (its last use), which can free arrays the slot still points to, and ``deref``
+would count as a new reference, released (freeing the engine's arrays) at the end.
+Intrinsics: inlined, cacheable (notes/numba-hot-path.md §2).
 """
 
 from __future__ import annotations
@@ -21,12 +25,20 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
+def _runtime_free_only(context, what):
+    """Checked when lowering, per call site (typing results are cached per signature, so
+    a check there would not see a second caller)."""
+    if context.enable_nrt:
+        raise TypeError(f"{what}: only in runtime-free (@hot, _nrt=False) functions (engine/ref.py)")
+
+
 @intrinsic
 def by_ref(typingctx, x):
     """A pointer to a copy of ``x`` in the caller's stack frame (its entry block)."""
     sig = types.CPointer(x)(x)
 
     def codegen(context, builder, sig, args):
+        _runtime_free_only(context, "by_ref")
         dm = context.data_model_manager[sig.args[0]]
         slot = cgutils.alloca_once(builder, dm.get_data_type())
         builder.store(dm.as_data(builder, args[0]), slot)
@@ -42,5 +54,6 @@ def deref(typingctx, p):
     sig = p.dtype(p)
 
     def codegen(context, builder, sig, args):
+        _runtime_free_only(context, "deref")
         return context.data_model_manager[sig.return_type].load_from_data_pointer(builder, args[0])
     return sig, codegen

@@ -30,10 +30,12 @@ from numba.extending import overload
 from ..mem.atomics import load_u16, load_u32, store_u16, store_u32
 
 
-def _one_access(buf):
+def _one_access(buf, store=False):
     """True when ``buf`` is a C-contiguous uint8 array, where byte offset == index and
-    the mem.atomics intrinsics (which address ``data + offset``) apply."""
-    return isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8
+    the mem.atomics intrinsics (which address ``data + offset``) apply; for a store, also
+    writable (a read-only array must stay a compile error, as ``buf[i] = v`` makes it)."""
+    return (isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8
+            and (buf.mutable or not store))
 
 
 @njit(cache=True, inline="always")
@@ -93,14 +95,14 @@ def _ov_rd32(buf, off):
 
 @overload(_wr16, jit_options={"cache": True}, inline="always")
 def _ov_wr16(buf, off, v):
-    if _one_access(buf):
+    if _one_access(buf, store=True):
         return lambda buf, off, v: store_u16(buf, off, np.uint16(_swap16(v)))
     return lambda buf, off, v: _wr_bytes(buf, off, v, 2)
 
 
 @overload(_wr32, jit_options={"cache": True}, inline="always")
 def _ov_wr32(buf, off, v):
-    if _one_access(buf):
+    if _one_access(buf, store=True):
         return lambda buf, off, v: store_u32(buf, off, np.uint32(_swap32(v)))
     return lambda buf, off, v: _wr_bytes(buf, off, v, 4)
 
