@@ -30,6 +30,7 @@ from ...mem.atomics import load_u8, load_u16, load_u32, load_u64, memcpy, store_
 from ...mem.hotpath import hot
 from ...mem.hotpath import into_runtime_free_callers
 from ...mem.mempool import BUF_SIZE, pool_alloc, pool_free
+from ...wire.bytes import wr16, wr32
 from ...wire.checksum import csum_add, csum_finish, csum_fold
 from .seq import seq_add, seq_le, seq_lt, seq_sub
 from .segment import (SG_ACK, SG_DATA_LEN, SG_DATA_OFF, SG_FLAGS, SG_SEQ, SG_TS, SG_TSECR,
@@ -72,20 +73,6 @@ def payload_off(hot, slot, optlen):
     """Where a segment's payload starts, relative to the frame: headers of the template
     plus ``optlen`` bytes of extra options."""
     return hot[slot, TMPL_LEN] + optlen
-
-
-@hot(inline="always")
-def _be16(buf, off, v):
-    """Store the low 16 bits of ``v`` big-endian (network order) at ``buf[off]``: one
-    unaligned store. (wire.bytes.wr16 stores byte by byte, each with Numba's
-    negative-index wraparound code: 2 x 4 instructions per field.)"""
-    store_u16(buf, off, np.uint16(((v & 0xFF) << 8) | ((v >> 8) & 0xFF)))
-
-
-@hot(inline="always")
-def _be32(buf, off, v):
-    """Store the low 32 bits of ``v`` big-endian at ``buf[off]`` (LLVM makes it bswap + mov)."""
-    store_u32(buf, off, np.uint32(((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | ((v >> 24) & 0xFF)))
 
 
 @hot(inline="always")
@@ -145,25 +132,25 @@ def _finish_headers(hot, slot, data, boff, flags, seq, ack, wnd, ident, optlen, 
     # IPv4 (RFC 791 §3.1): total length and identification are the only fields that change.
     total = 20 + tlen
     ipo = boff + 14
-    _be16(data, ipo + 2, total)
-    _be16(data, ipo + 4, ident)
-    _be16(data, ipo + 10, csum_finish(hot[slot, IP_SUM] + total + ident))
+    wr16(data, ipo + 2, total)
+    wr16(data, ipo + 4, ident)
+    wr16(data, ipo + 10, csum_finish(hot[slot, IP_SUM] + total + ident))
     # TCP (RFC 9293 §3.1): the variable words on top of the template's precomputed sum
     # (which holds the pseudo-header's addresses and protocol; its length is tlen).
     word12 = ((thl >> 2) << 12) | flags
-    _be32(data, t + 4, seq)
-    _be32(data, t + 8, ack)
-    _be16(data, t + 12, word12)
-    _be16(data, t + 14, wnd)
+    wr32(data, t + 4, seq)
+    wr32(data, t + 8, ack)
+    wr16(data, t + 12, word12)
+    wr16(data, t + 14, wnd)
     s = (hot[slot, TMPL_SUM] + tlen + word12 + (seq >> 16) + (seq & 0xFFFF)
          + (ack >> 16) + (ack & 0xFFFF) + wnd + psum)
     if hot[slot, HDR_TCP_LEN] >= 32:           # the template carries the timestamps option
         tsval = ts_now(hot, slot, now_us)
         tsecr = hot[slot, TS_RECENT]
-        _be32(data, t + 24, tsval)
-        _be32(data, t + 28, tsecr)
+        wr32(data, t + 24, tsval)
+        wr32(data, t + 28, tsecr)
         s += (tsval >> 16) + (tsval & 0xFFFF) + (tsecr >> 16) + (tsecr & 0xFFFF)
-    _be16(data, t + 16, csum_finish(s))
+    wr16(data, t + 16, csum_finish(s))
     return hot[slot, HDR_TCP_OFF] + tlen
 
 
