@@ -40,6 +40,9 @@ def run_capture(port, out_path: str, *, count: int, duration: float = 0.0, burst
     written = 0
     pool = port.pool
     try:
+        # compiled before the link comes up (zero polls: nothing moves), not after: a peer starts
+        # at link-up, and a cold compile of the inlined data path takes seconds
+        capture_slice(port.state, pool.arrays, held, stamps, len(held), burst, 0)
         wait_for_link(port, link_timeout)
         t_end = time.monotonic() + duration if duration else float("inf")
         with PcapWriter(out_path) as pcap:

@@ -62,6 +62,9 @@ def run_echo(port, *, count: int = 0, duration: float = 0.0, burst: int = 32,
     stats = np.zeros(3, np.int64)
     bufs = np.empty(burst, np.int32)
     try:
+        # compiled before the link comes up (zero polls: nothing moves), not after: a peer starts
+        # at link-up, and a cold compile of the inlined data path takes seconds
+        echo_slice(port.state, port.pool.arrays, bufs, burst, 0, stats)
         wait_for_link(port, link_timeout)
         t_end = time.monotonic() + duration if duration else float("inf")
         while not stop.stopped and time.monotonic() < t_end and not (count and stats[ECHOED] >= count):

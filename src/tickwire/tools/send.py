@@ -73,6 +73,9 @@ def run_send(port, pcap_path: str, *, loop: int = 1, rate: float = 0.0, burst: i
     bufs = np.empty(burst, np.int32)
     stop = StopFlag()
     try:
+        # compiled before the link comes up (zero polls: nothing moves), not after: a peer starts
+        # at link-up, and a cold compile of the inlined data path takes seconds
+        send_slice(port.state, port.pool.arrays, blob, offs, total, gap, cursor, bufs, burst, 0)
         wait_for_link(port, link_timeout)
         cursor[DUE] = read_tsc()
         while not stop.stopped and cursor[NEXT] < total:
