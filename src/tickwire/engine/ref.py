@@ -16,12 +16,19 @@ anything else: with Numba's runtime on, the tuple's variable is released right a
 ``by_ref`` (its last use), which can free arrays the slot still points to, and ``deref``
 would count as a new reference, released (freeing the engine's arrays) at the end.
 Intrinsics: inlined, cacheable (notes/numba-hot-path.md §2).
+
+``deref``'s result is registered with Numba's alias analysis as memory the caller can see
+(like an argument). Without that, Numba's dead-code elimination (run on a function after it
+inlines an ``@overload``, e.g. a port's tx_burst) dropped stores with a variable index into
+its arrays whose temporary was dead afterwards: ``pool.data_len[idx] = n`` in the segment
+build vanished when the transmit side came through ``deref`` (session 6; the "sent without
+building anything" of session 5; tests/engine/test_ref.py).
 """
 
 from __future__ import annotations
 
 from numba import types
-from numba.core import cgutils
+from numba.core import cgutils, ir_utils
 from numba.extending import intrinsic
 
 
@@ -57,3 +64,12 @@ def deref(typingctx, p):
         _runtime_free_only(context, "deref")
         return context.data_model_manager[sig.return_type].load_from_data_pointer(builder, args[0])
     return sig, codegen
+
+
+def _deref_points_to_visible_memory(lhs, args, alias_map, arg_aliases):
+    """Numba alias analysis (ir_utils.find_potential_aliases): what ``deref`` returns lives
+    beyond the function, as an argument does, so stores into it are never dead."""
+    arg_aliases.add(lhs)
+
+
+ir_utils.alias_func_extensions[("deref", deref._defn.__module__)] = _deref_points_to_visible_memory
