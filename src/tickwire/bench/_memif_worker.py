@@ -1,9 +1,11 @@
 """One side of a memif benchmark, run as its own process (pinned to one CPU).
 
-    python -m tickwire.bench._memif_worker MODE SPEC SECONDS CPU [SAMPLES]
+    python -m tickwire.bench._memif_worker MODE SPEC SECONDS CPU [SAMPLES [PINGPONG_FD]]
 
 MODE: tx (64-byte frames, burst 32, as fast as the ring takes them), rx (count),
 echo (macswap), ping (one frame out, wait for it back, record the round trip),
+(echo and ping given PINGPONG_FD, a memfd both hold, also run the plain ping-pong over
+it before and after the echo: same two processes, same vCPU placement; see _beside),
 pingpong-a / pingpong-b (a plain cache-line ping-pong over a memfd: SPEC is its fd),
 pingpong3-a / pingpong3-b (the same, moving memif's index, descriptor and frame lines),
 pingpong3p-a / pingpong3p-b (that, prefetching descriptor and frame on every empty poll).
@@ -13,6 +15,7 @@ Prints one JSON line. Measurement loops run entirely inside Numba.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import sys
 import time
@@ -196,9 +199,30 @@ def _compile(mode, port, pool, bufs) -> None:
         ping_loop(port.state, pool.arrays, bufs, np.zeros(0, np.int64), 0, 0)
 
 
+def _map_pingpong(fd: int) -> np.ndarray:
+    return np.frombuffer(mmap.mmap(fd, 4096), np.uint8)
+
+
+# third line of the ping-pong page: the pinger's verdict for the echo side, 1 = all frames
+# came back (run the ping-pong after), 2 = timed out (skip it: the leader will not come)
+_PING_DONE = 128
+
+
+def _beside(buf, leader: bool, samples: int, clock):
+    """The plain ping-pong in the processes that run the echo, right before or after it.
+    Why: the host moves the two vCPUs between near and far placement (ping-pong 90 vs
+    460 ns) from one process pair to the next; a ping-pong from another process pair was
+    seen near while the echo next to it ran far (and the reverse), so the paired ratio
+    compared different placements. Returns the leader's median in ns (None on the echo side)."""
+    rtts = np.zeros(samples, np.int64)
+    pingpong(buf, leader, rtts, 10_000)
+    return float(np.median(clock.cycles_to_ns(rtts))) if leader else None
+
+
 def main(argv) -> dict:
     mode, spec, seconds, cpu = argv[0], argv[1], float(argv[2]), int(argv[3])
     samples = int(argv[4]) if len(argv) > 4 else 100_000
+    pp = _map_pingpong(int(argv[5])) if len(argv) > 5 and mode in ("echo", "ping") else None
     os.sched_setaffinity(0, {cpu})
     clock = TscClock(0.02)
     result = {"mode": mode, "cpu": cpu, "tsc_hz": clock.hz}
@@ -230,15 +254,24 @@ def main(argv) -> dict:
             result.update(received=int(out[0]), seconds=span, mpps=out[0] / span / 1e6 if span > 0 else 0.0)
         elif mode == "echo":
             stats = np.zeros(3, np.int64)
+            if pp is not None:
+                _beside(pp, False, samples, clock)
             t_end = time.monotonic() + seconds
-            while time.monotonic() < t_end and port.link_up:
+            while time.monotonic() < t_end and port.link_up and not (pp is not None and pp[_PING_DONE]):
                 echo_slice(port.state, pool.arrays, bufs, 32, 1 << 16, stats)
                 port.poll()
+            if pp is not None and pp[_PING_DONE] == 1:
+                _beside(pp, False, samples, clock)
             result["echoed"] = int(stats[0])
         elif mode == "ping":
             rtts = np.zeros(samples, np.int64)
+            before = _beside(pp, True, samples, clock) if pp is not None else None
             k = ping_loop(port.state, pool.arrays, bufs, rtts, 10_000, clock.ns_to_cycles(30e9))
             result["rtt_ns"] = clock.cycles_to_ns(rtts[:k]).tolist()
+            if pp is not None:
+                pp[_PING_DONE] = 1 if k == samples else 2
+                if k == samples:
+                    result["pingpong_beside_ns"] = [before, _beside(pp, True, samples, clock)]
         else:
             raise ValueError(f"unknown mode {mode}")
         result["port"] = port.stats()

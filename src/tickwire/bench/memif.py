@@ -41,10 +41,14 @@ def _spec(sock: str, role: str) -> str:
     return f"memif:socket={sock},role={role}"
 
 
-def _worker(mode, spec, seconds, cpu, samples=0):
+def _worker(mode, spec, seconds, cpu, samples=0, pingpong_fd=None):
     args = [mode, spec, str(seconds), str(cpu)] + ([str(samples)] if samples else [])
+    fds = (int(spec),) if mode.startswith("pingpong") else ()
+    if pingpong_fd is not None:
+        args.append(str(pingpong_fd))
+        fds = (pingpong_fd,)
     return subprocess.Popen(WORKER + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            pass_fds=(int(spec),) if mode.startswith("pingpong") else ())
+                            pass_fds=fds)
 
 
 def _result(proc, timeout=180) -> dict:
@@ -68,11 +72,11 @@ def _pcts(values) -> dict:
 
 
 # --- scenarios: each returns Mpps (receiver side) or RTT samples in ns ---------------------
-def _pair(server_mode, client_mode, seconds, samples=0):
+def _pair(server_mode, client_mode, seconds, samples=0, pingpong_fd=None):
     sock = _sock()
-    server = _worker(server_mode, _spec(sock, "server"), seconds, SERVER_CPU, samples)
+    server = _worker(server_mode, _spec(sock, "server"), seconds, SERVER_CPU, samples, pingpong_fd)
     time.sleep(0.3)
-    client = _worker(client_mode, _spec(sock, "client"), seconds, CLIENT_CPU, samples)
+    client = _worker(client_mode, _spec(sock, "client"), seconds, CLIENT_CPU, samples, pingpong_fd)
     rc = _result(client)
     rs = _result(server)
     return rs, rc
@@ -111,8 +115,18 @@ def pmd_pmd_rate(direction: str, seconds: float) -> float:
             return receiver.rx_pps() / 1e6
 
 
-def tw_echo_rtt(samples: int) -> list[float]:
-    _, rc = _pair("echo", "ping", 600, samples)  # the echo side stops when the pinger leaves
+def tw_echo_rtt(samples: int, beside: list | None = None) -> list[float]:
+    """Echo round trips; ``beside`` gets the [before, after] medians of the plain ping-pong
+    run by the same two processes around the echo (bench._memif_worker._beside: the vCPU
+    placement changes between process pairs, not within one)."""
+    fd = os.memfd_create("tw-pingpong-beside")
+    os.ftruncate(fd, 4096)
+    try:
+        _, rc = _pair("echo", "ping", 600, samples, fd)  # the echo side stops when the pinger is done
+    finally:
+        os.close(fd)
+    if beside is not None:
+        beside.append(rc.get("pingpong_beside_ns"))
     return rc["rtt_ns"]
 
 
@@ -151,12 +165,13 @@ def run(args) -> int:
     rtt_scenarios = {"cache-line ping-pong": lambda k: pingpong_rtt(k),
                      "memif-shaped ping-pong": lambda k: pingpong_rtt(k, "pingpong3"),
                      "memif-shaped, speculative prefetch": lambda k: pingpong_rtt(k, "pingpong3p"),
-                     "tickwire echo (tickwire pinger)": tw_echo_rtt}
+                     "tickwire echo (tickwire pinger)": lambda k: tw_echo_rtt(k, beside)}
     if have_pmd:
         rtt_scenarios["testpmd macswap (tickwire pinger)"] = pmd_echo_rtt
     # Round trips are repeated and interleaved like the rates: the vCPU placement can change
     # between two runs (the ping-pong went 110 -> 461 ns within one session), so a row is
     # compared with the ping-pong measured next to it, repetition by repetition.
+    beside: list = []  # the ping-pong the echo's own two processes ran before and after it
     rtt_runs: dict[str, list[list[float]]] = {k: [] for k in rtt_scenarios}
     for _ in range(max(1, args.repeat)):
         for k, scenario in rtt_scenarios.items():
@@ -188,6 +203,11 @@ def run(args) -> int:
         paired = [a / b for a, b in zip(p50s[k], p50s["cache-line ping-pong"]) if a and b]
         v["paired_ratio_vs_pingpong"] = statistics.median(paired) if paired else None
 
+    echo = report["rtt_ns"]["tickwire echo (tickwire pinger)"]
+    echo["pingpong_beside_ns"] = beside
+    same = [p50 / ((b[0] + b[1]) / 2) for p50, b in zip(echo["p50_runs"], beside) if p50 and b and b[0] and b[1]]
+    echo["ratio_vs_pingpong_same_pair"] = statistics.median(same) if same else None
+
     if args.json:
         print(json.dumps(report))
         return 0
@@ -207,5 +227,9 @@ def run(args) -> int:
         print(f"  {k:<34}{v['p50'] or 0:>9.0f}{v['p99'] or 0:>9.0f}{v['p99.9'] or 0:>9.0f}"
               f"{(f'{r:.2f}x' if r else '-'):>14}{(f'{rp:.2f}x' if rp else '-'):>9}"
               f"{(f'{r3:.2f}x' if r3 else '-'):>17}   {runs}")
+    same = echo["ratio_vs_pingpong_same_pair"]
+    print(f"  tickwire echo vs the ping-pong its own two processes ran before/after it: "
+          f"{(f'{same:.2f}x' if same else '-')} (median of runs; ping-pong ns "
+          + " ".join(f"{b[0]:.0f}/{b[1]:.0f}" if b else "-" for b in beside) + ")")
     print("Noisy 2-vCPU VM: host placement of the two vCPUs changes these numbers 3-10x; compare rows of one run only.")
     return 0
