@@ -13,7 +13,7 @@ from numba import njit
 from inproc import MID, TICK, Harness
 from tickwire.engine.build import take_txs
 from tickwire.engine.core import act_on_intents, oe_disconnected, oe_input
-from tickwire.engine.ref import by_ref
+from tickwire.mem.ref import by_ref
 from tickwire.engine.layout import IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, M_OE_GARBAGE
 from tickwire.order import reasons as R
 from tickwire.order import wire_layout as W
@@ -28,7 +28,7 @@ from tickwire.sim.venue import V_COD_CANCELS, build_venue, venue_disconnected
 
 @njit(cache=True, _nrt=False)
 def _act_on_intents(E, n, now):
-    """The engine calls act_on_intents with its state by reference (engine/ref.py)."""
+    """The engine calls act_on_intents with its state by reference (mem/ref.py)."""
     return act_on_intents(by_ref(E), n, now)
 
 

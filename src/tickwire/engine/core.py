@@ -9,7 +9,7 @@ Those take the engine state ``E`` by value (Python and tests call them). Everyth
 transport loops call per packet or per order takes ``EP = ref.by_ref(E)``, a pointer to
 it (``md_begin``, ``md_instrument``, ``stamp_tx``, ``oe_input_r``, ``oe_timers_r``,
 ``act_on_intents``, ...): by value, each such call stored the state's 177-189 words on the
-stack (engine/ref.py).
+stack (mem/ref.py).
 
 Each appends the order-entry bytes to send to ``E.txs`` (``E.meta[M_TXS_LEN]``); the
 transport loop sends them and resets the length. Nothing here allocates.
@@ -43,7 +43,7 @@ from ..order.session import (A_BUSINESS, A_DOWN, A_RESET, A_UP, client_connect, 
 from ..order.layout import I_LAST
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
 from .dispatch import strat_book, strat_exec, strat_trade
-from .ref import by_ref, deref
+from ..mem.ref import by_ref, deref
 from .layout import (IM_SECID, IM_SLOT, IM_STATUS_DEFAULT, IM_UPDATES, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF,
                      IN_SIDE, IN_TIF, K_CANCEL, K_NEW, K_REPLACE, M_BAD_INTENTS, M_BOOK_EVENTS, M_CLOSE_TRANSPORT,
                      M_EXEC_EVENTS, M_INTENTS, M_KILL_CANCELS, M_LAST_T2T, M_MD_PACKETS, M_NOW, M_OE_FRAMES,

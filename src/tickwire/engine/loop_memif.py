@@ -38,14 +38,14 @@ from ..stack.tcp.states import ESTABLISHED
 from ..wire.bytes import rd48
 from ..wire.decode import I_PAYLEN, I_PAYLOAD
 from .core import md_begin, md_instrument, oe_input_r, oe_timers_r, stage_stamp, stamp_tx
-from .ref import by_ref, deref
+from ..mem.ref import by_ref, deref
 from .layout import (M_CLOSE_TRANSPORT, M_SLOW_FRAMES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_T_TCP, M_TX_DROPPED,
                      M_SHADOW, M_TXS_LEN, M_WARM_FLEN, M_WARMS)
 from .warm import tx_touch, warm_run
 
 
 # The transmit side of an order: the port's state, the pool, the TCP connection tables and
-# the loop's one-frame burst. Passed to flush_oe by reference (engine/ref.py), like the
+# the loop's one-frame burst. Passed to flush_oe by reference (mem/ref.py), like the
 # engine state: by value, each call stored ~200 words (every array's 7-9 fields) on the
 # stack, twice per order (_send_orders, flush_oe). In-process A/B of that call chain (session
 # 6, docs/engine.md): 100-110 -> 40 ns warm, 180-210 -> 120 ns after a 4 MB cache sweep.
@@ -55,7 +55,7 @@ TxSide = namedtuple("TxSide", "port pool hot txq rxq tmpl opts one")
 @njit(cache=True, _nrt=False)
 def flush_oe(TP, EP, slot, now_us):
     """Send the pending order-entry bytes on the TCP connection (``TP``: the transmit side,
-    ``EP``: the engine state, both by reference, engine/ref.py). Returns 1
+    ``EP``: the engine state, both by reference, mem/ref.py). Returns 1
     when a segment went to tx_burst (the moment it was built in E.meta[M_T_TCP], 0 with
     stages off), 0 when there was nothing to send, -1 when the slow path must run (bytes
     queued behind the window, or no room: session broken).
@@ -140,7 +140,7 @@ def engine_memif_step(port_state, pool, bufs, E, net, info, hot, nslots, slot, t
     need_python = False
     one = txb[txb.shape[0] - 1:]     # a one-frame burst (the loop must not allocate)
     data = pool.data
-    EP = by_ref(E)      # per-packet calls take the states by reference (engine/ref.py)
+    EP = by_ref(E)      # per-packet calls take the states by reference (mem/ref.py)
     TP = by_ref(TxSide(port_state, pool, hot, txq, rxq, tmpl, opts, one))
     it = 0
     t_poll = rdtscp()

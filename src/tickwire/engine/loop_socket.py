@@ -19,7 +19,7 @@ from ..mem.mempool import buf_start, pool_alloc, pool_free
 from ..stack.tcp.loops import clock_ticks_of_us, clock_us
 from .core import md_begin, md_instrument, oe_input_r, oe_timers_r, stamp_tx
 from .kernel_stamps import last_rx_stamp_ns, realtime_ns
-from .ref import by_ref, deref
+from ..mem.ref import by_ref, deref
 from .layout import (M_CLOSE_TRANSPORT, M_KRX_MISSING, M_STAGES, M_STAMP_N, M_T_PREV_POLL, M_T_STACK, M_TX_DROPPED, M_TXS_LEN,
                      M_WARMS, ST_KRX, ST_KTX)
 from .warm import warm_run
@@ -79,7 +79,7 @@ def _send_stamped(tcp_st, pool, EP, one, before, fd, ts):
 def _md_burst(port_st, src, fd, pool, bufs, EP, tcp_st, now, one, t_prev, ts):
     """Every datagram waiting on one feed socket, each handled (and its orders sent) before
     the next is received: the kernel stamp of a datagram is the socket's *last* one.
-    ``EP``: the engine state by reference (engine/ref.py), as on the memif path."""
+    ``EP``: the engine state by reference (mem/ref.py), as on the memif path."""
     E = deref(EP)
     got = 0
     while got < bufs.shape[0]:

@@ -46,7 +46,7 @@ from ..order.session import SS_NEXT_OUT
 from ..book.mbp import BID, OFFER
 from ..feed.handler import views
 from .core import act_on_intents
-from .ref import by_ref
+from ..mem.ref import by_ref
 from .dispatch import strat_book
 from .layout import (IM_SLOT, IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, K_NEW, M_SHADOW, M_STAMP_N, M_TXS_LEN,
                      M_WARM_RX, TOP_ASK,

@@ -1,4 +1,4 @@
-"""engine/ref.py: a state tuple passed by reference reaches the callee whole, its stores
+"""mem/ref.py: a state tuple passed by reference reaches the callee whole, its stores
 survive Numba's dead-code elimination, and the intrinsics refuse functions compiled with
 Numba's runtime (where the tuple's arrays can be released while the pointer still points
 at them)."""
@@ -10,7 +10,7 @@ import pytest
 from numba import njit
 from numba.extending import overload
 
-from tickwire.engine.ref import by_ref, deref
+from tickwire.mem.ref import by_ref, deref
 from tickwire.mem.hotpath import hot
 
 Pair = namedtuple("Pair", "a b")

@@ -36,7 +36,7 @@ def _runtime_free_only(context, what):
     """Checked when lowering, per call site (typing results are cached per signature, so
     a check there would not see a second caller)."""
     if context.enable_nrt:
-        raise TypeError(f"{what}: only in runtime-free (@hot, _nrt=False) functions (engine/ref.py)")
+        raise TypeError(f"{what}: only in runtime-free (@hot, _nrt=False) functions (mem/ref.py)")
 
 
 @intrinsic
