@@ -289,13 +289,42 @@ for _ in range(want):
 """
 
 
+def _frames_to_b(pair, count, size):
+    head = bytes.fromhex("ffffffffffff") + bytes.fromhex(pair.mac_a.replace(":", "")) + b"\x88\xb5"
+    return head, [head + i.to_bytes(2, "big") + bytes((i * 13 + k) & 0xFF for k in range(size(i)))
+                  for i in range(count)]
+
+
+def _send_all(port, pool, frames, rcv, seconds=20):
+    """tx_burst until the port took every buffer, calling poll() between bursts as the
+    control plane does, until the kernel peer printed every frame; returns them and the
+    number of tx_burst calls."""
+    import threading
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(bytes.fromhex(ln.strip()) for ln in rcv.stdout), daemon=True)
+    reader.start()
+    pending, calls = list(pool.alloc_frames(frames)), 0
+    deadline = time.monotonic() + seconds
+    while (pending or len(got) < len(frames)) and time.monotonic() < deadline:
+        if pending:
+            took = port.tx_burst(np.array(pending, dtype=np.int32))
+            pending = pending[took:]
+            calls += 1
+        port.poll()
+        time.sleep(0.001)
+    reader.join(timeout=5)
+    assert not pending, f"{len(pending)} frames never left"
+    return got, calls
+
+
 @pytest.mark.parametrize("tx", ["ring", "send"])
 def test_tx_burst_larger_than_the_tx_ring_arrives_whole_and_in_order(pair, tx):
     """tx=ring: a burst of 100 frames into a 16-slot PACKET_TX_RING goes out over several
     calls (the ring is full in between: the rest stays with the caller), with one send()
     per call, not per frame; the kernel peer receives every frame byte for byte, in
-    order. tx=send: the same frames, one send() each. A frame longer than the MTU is
-    refused and counted either way, and no buffer is lost."""
+    order. tx=send: the same frames, one send() each. Frames the kernel would refuse
+    (longer than MTU + 14 untagged, shorter than an Ethernet header) are dropped and
+    counted either way, a tagged frame of MTU + 18 is sent, and no buffer is lost."""
     from tickwire.drivers.port import open_port
     from tickwire.mem.mempool import Mempool
     pool = Mempool(256, 2048, 128)
@@ -305,27 +334,56 @@ def test_tx_burst_larger_than_the_tx_ring_arrives_whole_and_in_order(pair, tx):
                      stdout=subprocess.PIPE, text=True)
     try:
         assert rcv.stdout.readline().strip() == "ready"
-        head = bytes.fromhex("ffffffffffff") + bytes.fromhex(pair.mac_a.replace(":", "")) + b"\x88\xb5"
-        frames = [head + i.to_bytes(2, "big") + bytes((i * 13 + k) & 0xFF for k in range(46 + 7 * i))
-                  for i in range(100)]
-        too_long = head + bytes(1600)                    # > MTU 1500 + 18, < a pool buffer
-        bufs = pool.alloc_frames([too_long] + frames)
-        pending, calls = list(bufs), 0
-        deadline = time.monotonic() + 10
-        while pending and time.monotonic() < deadline:
-            took = port.tx_burst(np.array(pending, dtype=bufs.dtype))
-            pending = pending[took:]
-            calls += 1
-        assert not pending, f"{len(pending)} frames never left"
-        got = [bytes.fromhex(rcv.stdout.readline().strip()) for _ in range(100)]
+        head, frames = _frames_to_b(pair, 100, lambda i: 46 + 7 * i)
+        refused = [head + bytes(1501), head[:10]]                  # MTU 1500 + 15 bytes; 10 bytes
+        # MTU + 18 with an 802.1Q tag: allowed (its inner type is not the receiver's)
+        tagged = head[:12] + b"\x81\x00\x00\x05" + b"\x88\xb6" + bytes(1500)
+        bufs = pool.alloc_frames(refused + [tagged])
+        assert port.tx_burst(bufs) == 3
+        got, calls = _send_all(port, pool, frames, rcv)
         assert got == frames
         st = port.stats()
-        assert st["tx_packets"] == 100 and st["tx_too_long"] == 1 and pool.in_flight == 0
+        assert st["tx_packets"] == 101 and st["tx_too_long"] == 1 and st["tx_too_short"] == 1
+        assert pool.in_flight == 0
         if tx == "ring":
-            assert calls > 1 and st["tx_ring_full"] >= 1            # 101 frames never fit 16 slots at once
-            assert 1 <= st["tx_kicks"] <= calls and st["tx_error"] == 0 and st["tx_wrong_format"] == 0
+            assert calls > 1 and st["tx_ring_full"] >= 1            # 100 frames never fit 16 slots at once
+            assert 1 <= st["tx_kicks"] <= calls + 1 and st["tx_error"] == 0
         else:
             assert st["tx_kicks"] == 0
+    finally:
+        port.close()
+        rcv.kill()
+        rcv.wait()
+
+
+@pytest.mark.parametrize("tx", ["ring", "send"])
+def test_tx_resumes_when_the_socket_send_buffer_fills(pair, tx):
+    """Through a rate-limited qdisc (tbf, qdisc_bypass=no) with a small SO_SNDBUF, the
+    kernel runs out of send buffer in the middle of a flush: tx=ring's send() then sends
+    part of the ring and leaves the rest SEND_REQUEST; the port must flush again (next
+    tx_burst or poll()) without new frames, or those frames would sit in the ring.
+    tx=send gets EAGAIN and leaves the frames with the caller. Every frame arrives, in
+    order, either way."""
+    require_tool("tc")
+    from tickwire.drivers.port import open_port
+    from tickwire.mem.mempool import Mempool
+    pair.a("tc", "qdisc", "add", "dev", pair.dev_a, "root", "tbf", "rate", "4mbit", "burst", "1600",
+           "limit", "1000000")
+    pool = Mempool(256, 2048, 128)
+    with in_netns(pair.ns_a):
+        port = open_port(f"packet:dev={pair.dev_a},tx={tx},tx_frames=64,qdisc_bypass=no", pool)
+    port.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    rcv = pair.popen(pair.ns_b, [sys.executable, "-c", RAW_RECEIVER, pair.dev_b, "60"],
+                     stdout=subprocess.PIPE, text=True)
+    try:
+        assert rcv.stdout.readline().strip() == "ready"
+        _, frames = _frames_to_b(pair, 60, lambda i: 1000)
+        got, _ = _send_all(port, pool, frames, rcv)
+        assert got == frames
+        st = port.stats()
+        assert st["tx_packets"] == 60 and pool.in_flight == 0
+        if tx == "ring":
+            assert st["tx_kicks"] > 1          # at least one flush had to be finished later
     finally:
         port.close()
         rcv.kill()

@@ -84,10 +84,11 @@ EXTRA = ("rx_bad_desc",        # the kernel descriptor points outside its frame/
          "tx_error",           # send() failed with an error other than EAGAIN/ENOBUFS (tx=send: frame
                                # dropped; tx=ring: the pending slots go with the next burst's send())
          "kernel_packets", "kernel_drops",  # PACKET_STATISTICS, accumulated by poll()
-         "tx_kicks",           # tx=ring: send() calls that flushed the TX ring (one per burst)
-         "tx_wrong_format")    # tx=ring: the kernel refused a slot (TP_STATUS_WRONG_FORMAT): frame lost
+         "tx_kicks",           # tx=ring: send() calls made to flush the TX ring (one per burst, plus
+                               # the retries of a flush the kernel left unfinished; failed ones too)
+         "tx_too_short")       # frame shorter than an Ethernet header (the kernel refuses it): dropped
 (RX_BAD_DESC, RX_TRUNCATED, RX_CSUM_COMPLETED, TX_ERROR, KERNEL_PACKETS, KERNEL_DROPS, TX_KICKS,
- TX_WRONG_FORMAT) = range(8, 8 + len(EXTRA))
+ TX_TOO_SHORT) = range(8, 8 + len(EXTRA))
 
 # meta slots
 (M_FD, M_FRAME_SIZE, M_FRAME_NR, M_HEAD, M_CSUM_FIX, M_BLOCK_SIZE, M_BLOCK_NR, M_REMAIN, M_POS, M_MAX_TX,
@@ -284,6 +285,25 @@ def packet_v3_rx_burst(state, pool, bufs, n):
     return got
 
 
+@njit(cache=True, inline="always")
+def _tx_refusal(data, start, length, max_untagged, room):
+    """The counter a frame of ``length`` bytes is dropped under, or -1 if the kernel takes
+    it. The kernel's own rules (net/packet/af_packet.c, packet_snd and tpacket_snd): at
+    least the Ethernet header (dev_validate_header), at most MTU + 14 (``max_untagged``),
+    4 bytes more if the frame carries an 802.1Q tag (packet_extra_vlan_len_allowed), and
+    no more than the TX ring slot holds (``room``). Checking here keeps both TX modes
+    alike: the kernel would refuse such a frame with EMSGSIZE (tx=send) or skip its slot
+    silently (tx=ring, PACKET_LOSS)."""
+    if length < 14:
+        return TX_TOO_SHORT
+    if length > room:
+        return TX_TOO_LONG
+    if length > max_untagged:
+        if length > max_untagged + 4 or data[start + 12] != 0x81 or data[start + 13] != 0x00:
+            return TX_TOO_LONG
+    return -1
+
+
 @hot
 def packet_tx_burst(state, pool, bufs, n):
     """One send() per frame (PACKET_QDISC_BYPASS set at open). Frames the kernel refuses
@@ -291,12 +311,14 @@ def packet_tx_burst(state, pool, bufs, n):
     meta, counters = state.meta, state.counters
     fd = meta[M_FD]
     noaddr = state.scratch      # no destination address: the socket is bound to the device
+    max_untagged = meta[M_MAX_TX]
     sent = 0
     for i in range(n):
         b = bufs[i]
-        length = pool.data_len[b]
-        if length <= 0 or length > meta[M_MAX_TX]:
-            counters[TX_TOO_LONG] += 1
+        length = np.int64(pool.data_len[b])
+        cause = _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, max_untagged + 4)
+        if cause >= 0:
+            counters[cause] += 1
             pool_free(pool, b)
             sent += 1
             continue
@@ -321,31 +343,32 @@ def packet_ring_tx_burst(state, pool, bufs, n):
     (TP_STATUS_AVAILABLE), publish it with a release store of TP_STATUS_SEND_REQUEST,
     then one send() for the whole burst. A slot the kernel still owns means the ring is
     full: the frames from there on stay with the caller. As in DPDK's af_packet PMD, a
-    frame counts as sent once it is in the ring; a send() refused with EAGAIN/ENOBUFS
-    leaves the slots pending and is retried on the next call."""
+    frame counts as sent once it is in the ring. The kernel stops a flush at the first
+    slot it cannot get an skb for (a full socket send buffer: tpacket_snd returns the
+    bytes sent so far, or EAGAIN/ENOBUFS) and leaves that slot and the later ones
+    SEND_REQUEST; then the next call, even with n = 0, or the port's poll() flushes again."""
     ring, meta, counters = state.ring, state.meta, state.counters
     fsize = meta[M_FRAME_SIZE]
     base = meta[M_TX_BASE]
     nr = meta[M_TX_NR]
     head = meta[M_TX_HEAD]
-    limit = min(meta[M_MAX_TX], fsize - TPACKET2_HDRLEN)
+    max_untagged = meta[M_MAX_TX]
+    room = fsize - TPACKET2_HDRLEN
     sent = 0
     queued = 0
     for i in range(n):
         b = bufs[i]
-        length = pool.data_len[b]
-        if length <= 0 or length > limit:
-            counters[TX_TOO_LONG] += 1
+        length = np.int64(pool.data_len[b])
+        cause = _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, room)
+        if cause >= 0:
+            counters[cause] += 1
             pool_free(pool, b)
             sent += 1
             continue
         off = base + head * fsize
-        status = load_acquire_u32(ring, off)
-        if status == TP_STATUS_WRONG_FORMAT:
-            # PACKET_LOSS is set, so the kernel should skip bad slots itself; if one is
-            # left, it is counted and reused (the kernel would otherwise stop at it)
-            counters[TX_WRONG_FORMAT] += 1
-        elif status != TP_STATUS_AVAILABLE:
+        # SEND_REQUEST or SENDING: not yet given back (with PACKET_LOSS set the kernel never
+        # leaves a slot WRONG_FORMAT, it makes a slot it cannot send AVAILABLE again)
+        if load_acquire_u32(ring, off) != TP_STATUS_AVAILABLE:
             counters[TX_RING_FULL] += 1
             break
         memcpy(ring, off + TPACKET2_HDRLEN, pool.data, buf_start(pool, b), length)
@@ -364,12 +387,14 @@ def packet_ring_tx_burst(state, pool, bufs, n):
         # the kernel ignores the buffer of a send() on a TX-ring socket (tpacket_snd)
         r = sys_sendto(meta[M_FD], ring, 0, 0, MSG_DONTWAIT, state.scratch, 0)
         counters[TX_KICKS] += 1
-        meta[M_TX_KICK] = 0
         if r < 0:
-            meta[M_TX_KICK] = 1
             e = sys_errno()
             if e != EAGAIN and e != ENOBUFS:
                 counters[TX_ERROR] += 1
+        # an unfinished flush leaves the last slot queued still SEND_REQUEST (see above)
+        last = head - 1 if head > 0 else nr - 1
+        pending = load_acquire_u32(ring, base + last * fsize) == TP_STATUS_SEND_REQUEST
+        meta[M_TX_KICK] = 1 if pending else 0
     return sent
 
 
@@ -419,6 +444,7 @@ class PacketPort(Port):
         self.spec, self.pool = spec, pool
         self.sock = None
         self._map = None
+        self.state, self.tx = None, "send"
         self.dev = args.str("dev")
         mode = args.choice("mode", ("latency", "capture"), "latency")
         frames = args.int("frames", 1024, lo=8, hi=1 << 20)
@@ -506,7 +532,7 @@ class PacketPort(Port):
                 self._membership(PACKET_MR_PROMISC, b"")
             meta[M_FD] = s.fileno()
             meta[M_CSUM_FIX] = 1 if csum == "fix" else 0
-            meta[M_MAX_TX] = mtu + 14 + 4
+            meta[M_MAX_TX] = mtu + 14          # untagged; _tx_refusal allows 4 more for an 802.1Q tag
             self.mode, self.tx = mode, (tx if mode == "latency" else "send")
             self.state = state_type(ring, meta, self.counters.array, np.zeros(max(pool.size, 1), np.int64),
                                     np.zeros(16, np.uint8))
@@ -536,6 +562,8 @@ class PacketPort(Port):
     def poll(self) -> None:
         if self.sock is None:
             return
+        if self.tx == "ring" and self.state is not None and self.state.meta[M_TX_KICK]:
+            self.tx_burst(self.pool.alloc_burst(0))      # finish a flush the kernel left unfinished
         st = self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
         packets, drops = struct.unpack("II", st[:8])
         self.counters.array[KERNEL_PACKETS] += packets
