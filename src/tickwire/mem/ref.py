@@ -22,7 +22,7 @@ Intrinsics: inlined, cacheable (notes/numba-hot-path.md §2).
 inlines an ``@overload``, e.g. a port's tx_burst) dropped stores with a variable index into
 its arrays whose temporary was dead afterwards: ``pool.data_len[idx] = n`` in the segment
 build vanished when the transmit side came through ``deref`` (session 6; the "sent without
-building anything" of session 5; tests/engine/test_ref.py).
+building anything" of session 5; tests/test_ref.py).
 """
 
 from __future__ import annotations

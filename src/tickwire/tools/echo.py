@@ -35,7 +35,7 @@ def reflect(state, n):
     """A port's one-copy macswap reflect, outside the Port contract: frames reflected,
     or -1 - frames reflected when the rest needs rx_burst/tx_burst. Ports without one: -1.
     memif's server has one (drivers/memif/reflect.py): one copy instead of two and no
-    pool alloc/free per frame (echo round trip 250-290 -> 220 ns near, docs/memif.md)."""
+    pool alloc/free per frame (echo round trip 265 -> 230 ns near, docs/memif.md)."""
     return -1
 
 
