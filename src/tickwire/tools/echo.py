@@ -6,29 +6,18 @@ import time
 
 import numpy as np
 from numba import types
-from numba.extending import overload, register_jitable
+from numba.extending import overload
 
+from ..drivers.macswap import swap_macs
 from ..drivers.memif.datapath import MemifState
 from ..drivers.memif.reflect import memif_reflect
 from ..drivers.port import rx_burst, tx_burst
-from ..mem.atomics import load_u16, load_u32, store_u16, store_u32
 from ..mem.hotpath import hot, into_runtime_free_callers
 from ..mem.mempool import buf_start, pool_free
 from .slices import SLICE_POLLS, StopFlag, wait_for_link
 
 # stats[] slots
 ECHOED, DROPPED, SHORT = range(3)
-
-
-@register_jitable
-def swap_macs(data, start):
-    """Swap the two 6-byte MAC addresses at ``data[start:start+12]`` in place."""
-    d0 = load_u32(data, start)
-    d1 = load_u16(data, start + 4)
-    store_u32(data, start, load_u32(data, start + 6))
-    store_u16(data, start + 4, load_u16(data, start + 10))
-    store_u32(data, start + 6, d0)
-    store_u16(data, start + 10, d1)
 
 
 def reflect(state, n):

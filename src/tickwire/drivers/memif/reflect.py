@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import overload
 
-from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, load_u64, prefetch, store_release_u16,
-                            store_u16, store_u32, store_u64)
+from ...mem.atomics import load_acquire_u16, load_u16, load_u32, load_u64, prefetch, store_release_u16, store_u64
 from ...mem.hotpath import hot, into_runtime_free_callers
 from ..counters import RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS
+from ..macswap import swap_macs
 from .datapath import (C_BAD_DESC, C_BAD_INDEX, ERR_BAD_DESC, ERR_BAD_INDEX, ERR_ZERO_CAPACITY, ERROR, LINK,
                        N_REGIONS, Q_EFD, Q_LAST, Q_PEER, Q_RING, Q_SIZE, ROLE, SERVER, _checked_addr, _copy,
                        _desc, _fail, _kick, _prefetch_peer_buf)
@@ -105,12 +105,7 @@ def _reflect(state, n):
         # Both buffers were checked inside mapped regions; a peer that makes them overlap
         # gets garbage back, never a byte outside its regions.
         _copy(mem, dst, mem, src, length)
-        a = load_u32(mem, dst)
-        b = load_u16(mem, dst + 4)
-        store_u32(mem, dst, load_u32(mem, dst + 6))
-        store_u16(mem, dst + 4, load_u16(mem, dst + 10))
-        store_u32(mem, dst + 6, a)
-        store_u16(mem, dst + 10, b)
+        swap_macs(mem, dst)
         store_u64(mem, td, np.uint64((region << 16) | (length << 32)))  # flags 0, region, length
         cur = (cur + 1) & 0xFFFF
         slot = (slot + 1) & 0xFFFF
