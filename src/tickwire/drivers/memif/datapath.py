@@ -90,6 +90,20 @@ def _checked_addr(regions, n_regions, region, offset, length):
 
 
 @register_jitable
+def _checked_peer_buffer(mem, regions, n_regions, d):
+    """The server side's check of a buffer the client posted in descriptor ``d`` (region
+    u16 @2, capacity u32 @4, offset u32 @8; memif.h memif_desc_t): (flat address, region,
+    capacity). The address is -1 if the buffer is not inside a mapped region, -2 if its
+    capacity is zero (a peer that posts empty buffers would stall the ring)."""
+    region = np.int64(load_u16(mem, d + 2))
+    cap = np.int64(load_u32(mem, d + 4))
+    dst = _checked_addr(regions, n_regions, region, np.int64(load_u32(mem, d + 8)), cap)
+    if dst >= 0 and cap == 0:
+        dst = -2
+    return dst, region, cap
+
+
+@register_jitable
 def _copy(dst, dst_off, src, src_off, n):
     """memcpy for frame-sized copies: 8..256 bytes as constant-size moves that compile inline
     (overlapping at the tail, as glibc does, so no byte outside [off, off+n) is touched), the
@@ -338,15 +352,9 @@ def _tx(state, pool, bufs, n):
             s = (slot + used) & mask
             d = ring + RING_DESC + s * DESC_SIZE
             if server:
-                region = np.int64(load_u16(mem, d + 2))
-                cap = np.int64(load_u32(mem, d + 4))
-                offset = np.int64(load_u32(mem, d + 8))
-                dst = _checked_addr(regions, n_regions, region, offset, cap)
+                dst, region, cap = _checked_peer_buffer(mem, regions, n_regions, d)
                 if dst < 0:
-                    _fail(state, ERR_BAD_DESC, C_BAD_DESC)
-                    break
-                if cap == 0:
-                    _fail(state, ERR_ZERO_CAPACITY, C_BAD_DESC)
+                    _fail(state, ERR_BAD_DESC if dst == -1 else ERR_ZERO_CAPACITY, C_BAD_DESC)
                     break
             else:
                 region = 0

@@ -28,8 +28,8 @@ from ...mem.hotpath import hot, into_runtime_free_callers
 from ..counters import RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS
 from ..macswap import swap_macs
 from .datapath import (C_BAD_DESC, C_BAD_INDEX, ERR_BAD_DESC, ERR_BAD_INDEX, ERR_ZERO_CAPACITY, ERROR, LINK,
-                       N_REGIONS, Q_EFD, Q_LAST, Q_PEER, Q_RING, Q_SIZE, ROLE, SERVER, _checked_addr, _copy,
-                       _desc, _fail, _kick, _prefetch_peer_buf)
+                       N_REGIONS, Q_EFD, Q_LAST, Q_PEER, Q_RING, Q_SIZE, ROLE, SERVER, _checked_addr,
+                       _checked_peer_buffer, _copy, _desc, _fail, _kick, _prefetch_peer_buf)
 from .proto import RING_FLAG_MASK_INT, RING_FLAGS, RING_HEAD, RING_TAIL
 
 # an Ethernet header: shorter frames go to the generic path, where `tickwire echo` counts
@@ -90,14 +90,9 @@ def _reflect(state, n):
             _fail(state, ERR_BAD_DESC, C_BAD_DESC)
             break
         td = _desc(tring, tsize - 1, slot)
-        region = np.int64(load_u16(mem, td + 2))
-        cap = np.int64(load_u32(mem, td + 4))
-        dst = _checked_addr(regions, n_regions, region, np.int64(load_u32(mem, td + 8)), cap)
+        dst, region, cap = _checked_peer_buffer(mem, regions, n_regions, td)
         if dst < 0:
-            _fail(state, ERR_BAD_DESC, C_BAD_DESC)
-            break
-        if cap == 0:
-            _fail(state, ERR_ZERO_CAPACITY, C_BAD_DESC)
+            _fail(state, ERR_BAD_DESC if dst == -1 else ERR_ZERO_CAPACITY, C_BAD_DESC)
             break
         if (word & 0xFFFF) != 0 or length < MIN_REFLECT or length > cap:
             left = True  # chained (or stale flags: datapath._rx clears them), short, or too long
