@@ -40,12 +40,18 @@ from .spec import SpecArgs, SpecError, parse_spec
 
 _RX_IMPLS: dict[type, object] = {}
 _TX_IMPLS: dict[type, object] = {}
+_REFLECT_IMPLS: dict[type, object] = {}
 
 
 def register_burst(state_type: type, rx_impl, tx_impl) -> None:
     """Called by each driver module at import: its state namedtuple -> njit functions."""
     _RX_IMPLS[state_type] = rx_impl
     _TX_IMPLS[state_type] = tx_impl
+
+
+def register_reflect(state_type: type, impl) -> None:
+    """A driver with a one-copy macswap reflect registers it here (memif's server does)."""
+    _REFLECT_IMPLS[state_type] = impl
 
 
 def rx_burst(state, pool, bufs, n):
@@ -56,6 +62,15 @@ def rx_burst(state, pool, bufs, n):
 def tx_burst(state, pool, bufs, n):
     """Transmit ``bufs[:n]`` (from ``pool``); returns how many the port took."""
     return _TX_IMPLS[type(state)](state, pool, bufs, n)
+
+
+def reflect(state, n):
+    """Outside the Port contract, for echo loops: reflect up to ``n`` received frames
+    straight back out with MACs swapped, inside the driver (no pool alloc/free, one copy).
+    Returns the frames reflected, or -1 - reflected when what is left (chained or short
+    frames, a full TX ring) needs rx_burst/tx_burst; -1 for ports without one."""
+    impl = _REFLECT_IMPLS.get(type(state))
+    return -1 if impl is None else impl(state, n)
 
 
 def _resolve(table, state):
@@ -78,6 +93,14 @@ def _tx_burst_ov(state, pool, bufs, n):
     impl = _resolve(_TX_IMPLS, state)
     if impl is not None:
         return lambda state, pool, bufs, n: impl(state, pool, bufs, n)
+
+
+@overload(reflect, inline=into_runtime_free_callers)  # not cached: see rx_burst
+def _reflect_ov(state, n):
+    impl = _resolve(_REFLECT_IMPLS, state)
+    if impl is not None:
+        return lambda state, n: impl(state, n)
+    return lambda state, n: -1
 
 
 class Port:

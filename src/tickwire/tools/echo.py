@@ -5,34 +5,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba import types
-from numba.extending import overload
 
 from ..drivers.macswap import swap_macs
-from ..drivers.memif.datapath import MemifState
-from ..drivers.memif.reflect import memif_reflect
-from ..drivers.port import rx_burst, tx_burst
-from ..mem.hotpath import hot, into_runtime_free_callers
+from ..drivers.port import reflect, rx_burst, tx_burst
+from ..mem.hotpath import hot
 from ..mem.mempool import buf_start, pool_free
 from .slices import SLICE_POLLS, StopFlag, wait_for_link
 
 # stats[] slots
 ECHOED, DROPPED, SHORT = range(3)
-
-
-def reflect(state, n):
-    """A port's one-copy macswap reflect, outside the Port contract: frames reflected,
-    or -1 - frames reflected when the rest needs rx_burst/tx_burst. Ports without one: -1.
-    memif's server has one (drivers/memif/reflect.py): one copy instead of two and no
-    pool alloc/free per frame (echo round trip 265 -> 230 ns near, docs/memif.md)."""
-    return -1
-
-
-@overload(reflect, inline=into_runtime_free_callers)
-def _reflect_ov(state, n):
-    if isinstance(state, types.BaseNamedTuple) and state.instance_class is MemifState:
-        return lambda state, n: memif_reflect(state, n)
-    return lambda state, n: -1
 
 
 @hot

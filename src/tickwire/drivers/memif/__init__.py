@@ -11,13 +11,15 @@ bsize=2048, queues=1, filesystem socket (DPDK's own default is abstract=yes),
 polling. Only the client's rsize/bsize/queues matter: the client creates memory.
 
 Files: proto.py (messages), channel.py (the socket), client.py / server.py
-(handshakes), port.py (what both share), datapath.py (the Numba rings).
+(handshakes), port.py (what both share), datapath.py (the Numba rings),
+reflect.py (the server's one-copy echo, drivers.port.reflect).
 """
 
 from __future__ import annotations
 
 from .client import MemifClient
 from .port import MemifConfig
+from . import reflect as _reflect  # noqa: F401 - registers the server's one-copy reflect
 from .server import MemifServer
 
 

@@ -27,8 +27,9 @@ from ...mem.atomics import load_acquire_u16, load_u16, load_u32, load_u64, prefe
 from ...mem.hotpath import hot, into_runtime_free_callers
 from ..counters import RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS
 from ..macswap import swap_macs
+from ..port import register_reflect
 from .datapath import (C_BAD_DESC, C_BAD_INDEX, ERR_BAD_DESC, ERR_BAD_INDEX, ERR_ZERO_CAPACITY, ERROR, LINK,
-                       N_REGIONS, Q_EFD, Q_LAST, Q_PEER, Q_RING, Q_SIZE, ROLE, SERVER, _checked_addr,
+                       MemifState, N_REGIONS, Q_EFD, Q_LAST, Q_PEER, Q_RING, Q_SIZE, ROLE, SERVER, _checked_addr,
                        _checked_peer_buffer, _copy, _desc, _fail, _kick, _prefetch_peer_buf)
 from .proto import RING_FLAG_MASK_INT, RING_FLAGS, RING_HEAD, RING_TAIL
 
@@ -136,3 +137,4 @@ def memif_reflect(state, n):
 memif_reflect.compiled = _reflect_compiled
 overload(memif_reflect, inline=into_runtime_free_callers, jit_options={"_nrt": False})(
     lambda state, n: _reflect)
+register_reflect(MemifState, memif_reflect)  # tools/echo and the bench reach it as drivers.port.reflect
