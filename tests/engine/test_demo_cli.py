@@ -33,6 +33,7 @@ def test_demo_json_both_paths(tmp_path):
     assert k["stages_p50_ns"]["t2t_after_recv"] < out["tick_to_trade_ns"]["kernel"]["p50_ns"]
     assert "kernel_rx" not in out["paths"]["memif"]["stages_p50_ns"]
     assert png.exists() and png.stat().st_size > 1000
+    assert out["host"]["cpus"] == os.cpu_count() and out["host"]["loadavg_1min_end"] >= 0
 
 
 def test_sim_json_and_bad_arguments():

@@ -176,6 +176,7 @@ def run(args) -> int:
     sock = os.path.join(tmp, "md.sock")
     rnd = int.from_bytes(os.urandom(2), "little")
     results, dists = {}, {}
+    load_start = os.getloadavg()[0]
     view = LiveView(enabled=not args.json)
     with view:
         r, d, _ = run_path("memif", args, f"memif:socket={sock},role=client", 20000 + rnd % 20000,
@@ -190,7 +191,11 @@ def run(args) -> int:
     plot(dists, args.png)
     out = {"duration_s": args.duration, "seed": args.seed, "strategy": args.strategy, "png": args.png,
            "tick_to_trade_ns": {k: v["tick_to_trade"] for k, v in results.items()},
-           "end_to_end_ns": {k: v["end_to_end"] for k, v in results.items() if "end_to_end" in v}}
+           "end_to_end_ns": {k: v["end_to_end"] for k, v in results.items() if "end_to_end" in v},
+           # a busy host puts run-queue waits into every figure, the kernel path's most (it
+           # blocks and wakes): the report says so rather than print a ratio as if it were quiet
+           "host": {"cpus": os.cpu_count(), "loadavg_1min_start": round(load_start, 2),
+                    "loadavg_1min_end": round(os.getloadavg()[0], 2)}}
     m, k = out["tick_to_trade_ns"].get("memif", {}), out["tick_to_trade_ns"].get("kernel", {})
     if m.get("p50_ns") and k.get("p50_ns"):
         out["kernel_over_memif_p50"] = round(k["p50_ns"] / m["p50_ns"], 2)

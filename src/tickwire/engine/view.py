@@ -121,6 +121,12 @@ def print_report(out: dict) -> None:
     c.print(t)
     if "kernel_over_memif_p50" in out:
         c.print(f"kernel / memif at p50: {out['kernel_over_memif_p50']}x  (2-vCPU shared VM: noisy, max is meaningless)")
+    h = out.get("host")
+    if h:
+        busy = max(h["loadavg_1min_start"], h["loadavg_1min_end"]) > (h["cpus"] or 1)
+        c.print(f"host: {h['cpus']} CPUs, load average {h['loadavg_1min_start']} -> {h['loadavg_1min_end']}"
+                + ("  [bold yellow]busy: every figure includes waits for a CPU, the kernel path's most; "
+                   "rerun on a quiet host to compare the paths[/]" if busy else ""))
     for name, r in out["paths"].items():
         o, rj = r["orders"], r["risk_rejects"]
         c.print(f"[bold]{name}[/]: sent {o['sent_new']} new, {o['fills']} fills, rejects {rj or 0}, "
