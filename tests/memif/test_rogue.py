@@ -44,14 +44,14 @@ def pump(port, seconds=0.3, until=None):
 class RogueClient:
     """Speaks memif by hand; every step can be bent."""
 
-    def __init__(self, path, log2=4, bsize=256):
+    def __init__(self, path, log2=4, bsize=256, seal=True):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock.connect(path)
         self.sock.settimeout(2)
         self.log2, self.bsize = log2, bsize
         self.rb = proto.ring_bytes(log2)
         self.size = 2 * self.rb + bsize * (1 << log2) * 2
-        self.fd, self.size, _ = create_memfd(self.size, "rogue", "off", seal=True)
+        self.fd, self.size, _ = create_memfd(self.size, "rogue", "off", seal=seal)
         import mmap
         self.map = mmap.mmap(self.fd, self.size)
         self.mem = np.frombuffer(self.map, np.uint8)
@@ -194,6 +194,42 @@ def test_ring_outside_region_and_wrong_cookie(server, sock_path):
     c.send(proto.connect("rogue"))
     expect_disconnect(port, c, "Wrong cookie")
     c.close()
+
+
+def test_unsealed_region_is_refused_and_a_shrink_cannot_crash_us(server, sock_path):
+    """A region the peer could ftruncate after we map it would SIGBUS the data path (the
+    whole process, mlock or not): refused unless the spec says unsealed=allow."""
+    port, _ = server
+    c = RogueClient(sock_path, seal=False)
+    pump(port, 0.05)
+    assert c.recv()[0] == proto.HELLO
+    c.send(proto.init(0, "rogue"))
+    pump(port, 0.05)
+    assert c.recv()[0] == proto.ACK
+    c.send(proto.add_region(0, c.size), (c.fd,))
+    expect_disconnect(port, c, "not sealed against shrinking")
+    c.close()
+    sealed = RogueClient(sock_path)             # a sealed peer still connects afterwards
+    with pytest.raises(OSError):
+        os.ftruncate(sealed.fd, 0)              # what the seal forbids the peer
+    while_serving(port, sealed.handshake)
+    pump(port, 0.1)
+    assert port.link_up
+    sealed.close()
+
+
+def test_unsealed_allow_trusts_the_peer(sock_path):
+    pool = Mempool(256, 2048, 128)
+    port = open_port(f"memif:socket={sock_path},role=server,unsealed=allow", pool)
+    try:
+        c = RogueClient(sock_path, seal=False)
+        while_serving(port, c.handshake)
+        pump(port, 0.1)
+        assert port.link_up
+        c.close()
+    finally:
+        port.close()
+    assert pool.check() == 0
 
 
 def while_serving(port, fn):

@@ -17,7 +17,7 @@ import numpy as np
 
 HUGEPAGE_2M = 2 * 1024 * 1024
 _MFD_HUGE_2MB = 21 << 26
-_F_ADD_SEALS, _F_SEAL_SHRINK = 1033, 0x0002
+_F_ADD_SEALS, _F_GET_SEALS, _F_SEAL_SHRINK = 1033, 1034, 0x0002
 
 _log = logging.getLogger("tickwire.mem")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -53,9 +53,12 @@ def create_memfd(size: int, name: str = "tickwire", hugepages: str = "auto",
     if want_huge:
         fd = -1
         try:
-            fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_HUGETLB | _MFD_HUGE_2MB)
+            fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_HUGETLB | _MFD_HUGE_2MB
+                                 | (os.MFD_ALLOW_SEALING if seal else 0))
             huge_size = pages_needed * HUGEPAGE_2M
             os.ftruncate(fd, huge_size)
+            if seal:  # hugetlbfs memfds take seals since Linux 4.16
+                fcntl.fcntl(fd, _F_ADD_SEALS, _F_SEAL_SHRINK)
             return fd, huge_size, True
         except OSError as e:
             if fd >= 0:
@@ -68,6 +71,16 @@ def create_memfd(size: int, name: str = "tickwire", hugepages: str = "auto",
     if seal:
         fcntl.fcntl(fd, _F_ADD_SEALS, _F_SEAL_SHRINK)
     return fd, size, False
+
+
+def sealed_against_shrink(fd: int) -> bool:
+    """Whether ``fd`` carries F_SEAL_SHRINK. A peer's region without it can be truncated
+    after we map it, and the next access to a page past the new end raises SIGBUS in
+    this process (mlock does not prevent it): the server refuses such regions."""
+    try:
+        return bool(fcntl.fcntl(fd, _F_GET_SEALS) & _F_SEAL_SHRINK)
+    except OSError:  # not a memfd/shmem/hugetlbfs file: cannot be sealed
+        return False
 
 
 class SharedRegion:

@@ -36,6 +36,10 @@ class MemifConfig:
         self.interrupt = args.choice("rx", ("poll", "interrupt"), "poll") == "interrupt"
         self.hugepages = args.choice("hugepages", ("auto", "on", "off"), "off")
         self.name = args.str("name", "tickwire")
+        # server: a client region without F_SEAL_SHRINK can be truncated under us (SIGBUS);
+        # DPDK's copy-mode client seals its memfds, its zero-copy client hands hugepage
+        # files that it does not seal: unsealed=allow trusts such a peer
+        self.allow_unsealed = args.choice("unsealed", ("refuse", "allow"), "refuse") == "allow"
         args.finish()
 
 

@@ -15,6 +15,7 @@ import socket
 import stat
 
 from ...mem.regionmap import RegionMap
+from ...mem.shm import sealed_against_shrink
 from . import proto
 from .channel import Channel, PeerGone, unix_address
 from .port import MemifPort
@@ -114,6 +115,9 @@ class MemifServer(MemifPort):
             file_size = -1
         if m.size == 0 or m.size > file_size:
             raise proto.ProtocolError(f"Invalid region size {m.size} (file holds {file_size})")
+        if not self.cfg.allow_unsealed and not sealed_against_shrink(fd):
+            raise proto.ProtocolError("Region not sealed against shrinking (F_SEAL_SHRINK): the peer could "
+                                      "truncate it under the data path (SIGBUS); unsealed=allow accepts it")
         self._regions.append((fd, m.size))
 
     def _on_add_ring(self, m: proto.AddRing, fd: int | None) -> None:
