@@ -340,10 +340,16 @@ def test_tx_burst_larger_than_the_tx_ring_arrives_whole_and_in_order(pair, tx):
         tagged = head[:12] + b"\x81\x00\x00\x05" + b"\x88\xb6" + bytes(1500)
         bufs = pool.alloc_frames(refused + [tagged])
         assert port.tx_burst(bufs) == 3
+        # a caller's corrupt buffer (negative length) and indices it does not own: the first
+        # is dropped and freed (tx_too_long), the others skipped (tx_bad_buf), none sent
+        corrupt = pool.alloc_frames([head + bytes(50)])
+        pool.arrays.data_len[corrupt[0]] = -1
+        assert port.tx_burst(np.array([corrupt[0], -5, pool.size + 3], np.int32)) == 3
+        assert port.stats()["tx_bad_buf"] == 2 and pool.in_flight == 0
         got, calls = _send_all(port, pool, frames, rcv)
         assert got == frames
         st = port.stats()
-        assert st["tx_packets"] == 101 and st["tx_too_long"] == 1 and st["tx_too_short"] == 1
+        assert st["tx_packets"] == 101 and st["tx_too_long"] == 2 and st["tx_too_short"] == 1
         assert pool.in_flight == 0
         if tx == "ring":
             assert calls > 1 and st["tx_ring_full"] >= 1            # 100 frames never fit 16 slots at once

@@ -73,6 +73,37 @@ def test_rx_timestamps_nanoseconds_and_loop(tmp_path):
     port.close()
 
 
+def test_loop_forever_over_records_that_never_fit_returns(tmp_path):
+    """loop=0 over a file whose every record is longer than a pool buffer: each burst
+    stops after a whole pass delivered nothing (it spun forever before), and says why."""
+    src = tmp_path / "big.pcap"
+    wrpcap(str(src), [Ether() / IP() / UDP() / bytes(3000)] * 2)
+    pool = Mempool(16, 2048, 128)
+    port = open_port(f"pcap:in={src},loop=0", pool)
+    bufs = np.empty(8, np.int32)
+    assert port.rx_burst(bufs) == 0 and port.rx_burst(bufs) == 0
+    st = port.stats()
+    assert st["rx_no_frame_fits"] == 2 and st["rx_too_long"] >= 4 and pool.in_flight == 0
+    port.close()
+
+
+def test_bursts_stay_inside_the_callers_array_and_its_buffers(tmp_path):
+    src = tmp_path / "in.pcap"
+    wrpcap(str(src), [Ether() / IP() / UDP() / bytes([i]) for i in range(8)])
+    pool = Mempool(32, 2048, 128)
+    port = open_port(f"pcap:in={src},out={tmp_path / 'o.pcap'}", pool)
+    big = np.full(8, -7, np.int32)
+    assert port.rx_burst(big[:2], 8) == 2            # n larger than the array: clamped
+    assert list(big[2:]) == [-7] * 6
+    pool.arrays.data_len[big[0]] = -1                # a caller's corrupt length
+    free_idx = next(i for i in range(pool.size) if i not in big[:2])   # not the caller's
+    assert port.tx_burst(np.array([big[0], big[1], free_idx, -1], np.int32)) == 4
+    st = port.stats()
+    assert st["tx_too_long"] == 1 and st["tx_bad_buf"] == 2 and st["tx_packets"] == 1
+    port.close()
+    assert pool.in_flight == 0 and len(rdpcap(str(tmp_path / "o.pcap"))) == 1
+
+
 def test_staging_full_leaves_frames_with_caller(tmp_path):
     pool = Mempool(16, 2048, 128)
     port = open_port(f"pcap:out={tmp_path / 'o.pcap'},max_out=2", pool)

@@ -50,7 +50,7 @@ from numba import njit
 from ..mem.hotpath import hot
 
 from ..mem.atomics import load_acquire_u32, load_u16, load_u32, memcpy, store_release_u32, store_u32
-from ..mem.mempool import BUF_SIZE, buf_start, pool_alloc, pool_free
+from ..mem.mempool import BAD_SPAN, BUF_SIZE, NOT_OWNED, buf_start, owned_len, pool_alloc, pool_free
 from .counters import RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG
 from .counters import Counters
 from .libc_calls import EAGAIN, ENOBUFS, MSG_DONTWAIT, sys_errno, sys_sendto
@@ -86,9 +86,10 @@ EXTRA = ("rx_bad_desc",        # the kernel descriptor points outside its frame/
          "kernel_packets", "kernel_drops",  # PACKET_STATISTICS, accumulated by poll()
          "tx_kicks",           # tx=ring: send() calls made to flush the TX ring (one per burst, plus
                                # the retries of a flush the kernel left unfinished; failed ones too)
-         "tx_too_short")       # frame shorter than an Ethernet header (the kernel refuses it): dropped
+         "tx_too_short",       # frame shorter than an Ethernet header (the kernel refuses it): dropped
+         "tx_bad_buf")         # tx_burst given an index that is not an in-use buffer of the pool: skipped
 (RX_BAD_DESC, RX_TRUNCATED, RX_CSUM_COMPLETED, TX_ERROR, KERNEL_PACKETS, KERNEL_DROPS, TX_KICKS,
- TX_TOO_SHORT) = range(8, 8 + len(EXTRA))
+ TX_TOO_SHORT, TX_BAD_BUF) = range(8, 8 + len(EXTRA))
 
 # meta slots
 (M_FD, M_FRAME_SIZE, M_FRAME_NR, M_HEAD, M_CSUM_FIX, M_BLOCK_SIZE, M_BLOCK_NR, M_REMAIN, M_POS, M_MAX_TX,
@@ -200,6 +201,7 @@ def packet_v2_rx_burst(state, pool, bufs, n):
     fsize = meta[M_FRAME_SIZE]
     nr = meta[M_FRAME_NR]
     head = meta[M_HEAD]
+    n = min(n, bufs.shape[0])     # never write past the caller's array
     got = 0
     while got < n:
         off = head * fsize
@@ -235,6 +237,7 @@ def packet_v2_rx_burst(state, pool, bufs, n):
 def packet_v3_rx_burst(state, pool, bufs, n):
     ring, meta, counters = state.ring, state.meta, state.counters
     bsize = meta[M_BLOCK_SIZE]
+    n = min(n, bufs.shape[0])     # never write past the caller's array
     got = 0
     while got < n:
         blk = meta[M_HEAD] * bsize
@@ -304,6 +307,19 @@ def _tx_refusal(data, start, length, max_untagged, room):
     return -1
 
 
+@njit(cache=True, inline="always")
+def _tx_check(pool, b, max_untagged, room):
+    """(length, cause) for the caller's buffer ``b``: cause -1 sends it; TX_BAD_BUF: not an
+    in-use buffer of the pool, so not ours to free (skipped); any other cause: dropped,
+    and the buffer freed, under it (data outside its buffer counts as TX_TOO_LONG)."""
+    length = owned_len(pool, b)
+    if length == NOT_OWNED:
+        return length, TX_BAD_BUF
+    if length == BAD_SPAN:
+        return length, TX_TOO_LONG
+    return length, _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, room)
+
+
 @hot
 def packet_tx_burst(state, pool, bufs, n):
     """One send() per frame (PACKET_QDISC_BYPASS set at open). Frames the kernel refuses
@@ -313,13 +329,13 @@ def packet_tx_burst(state, pool, bufs, n):
     noaddr = state.scratch      # no destination address: the socket is bound to the device
     max_untagged = meta[M_MAX_TX]
     sent = 0
-    for i in range(n):
+    for i in range(min(n, bufs.shape[0])):
         b = bufs[i]
-        length = np.int64(pool.data_len[b])
-        cause = _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, max_untagged + 4)
+        length, cause = _tx_check(pool, b, max_untagged, max_untagged + 4)
         if cause >= 0:
             counters[cause] += 1
-            pool_free(pool, b)
+            if cause != TX_BAD_BUF:
+                pool_free(pool, b)
             sent += 1
             continue
         r = sys_sendto(fd, pool.data, buf_start(pool, b), length, MSG_DONTWAIT, noaddr, 0)
@@ -356,13 +372,13 @@ def packet_ring_tx_burst(state, pool, bufs, n):
     room = fsize - TPACKET2_HDRLEN
     sent = 0
     queued = 0
-    for i in range(n):
+    for i in range(min(n, bufs.shape[0])):
         b = bufs[i]
-        length = np.int64(pool.data_len[b])
-        cause = _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, room)
+        length, cause = _tx_check(pool, b, max_untagged, room)
         if cause >= 0:
             counters[cause] += 1
-            pool_free(pool, b)
+            if cause != TX_BAD_BUF:
+                pool_free(pool, b)
             sent += 1
             continue
         off = base + head * fsize

@@ -25,13 +25,16 @@ from numba import njit
 from ..mem.hotpath import hot
 
 from ..mem.atomics import memcpy, rdtscp
-from ..mem.mempool import BUF_SIZE, buf_start, pool_alloc, pool_free
-from .counters import Counters, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL
+from ..mem.mempool import BUF_SIZE, NOT_OWNED, buf_start, owned_len, pool_alloc, pool_free
+from .counters import (Counters, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL,
+                       TX_TOO_LONG)
 from .port import Port, register_burst
 from .spec import SpecArgs, SpecError
 
-EXTRA = ("rx_loops_done",)
-RX_LOOPS_DONE = 8
+EXTRA = ("rx_loops_done",
+         "rx_no_frame_fits",  # a whole pass of the file found no record that fits a pool buffer
+         "tx_bad_buf")        # tx_burst given an index that is not an in-use buffer of the pool: skipped
+RX_LOOPS_DONE, RX_NO_FRAME_FITS, TX_BAD_BUF = range(8, 8 + len(EXTRA))
 # meta slots
 M_NEXT, M_NREC, M_LOOPS, M_LOOPS_DONE, M_OUT_N, M_OUT_BYTES, M_OUT_SINK = range(7)
 
@@ -42,11 +45,16 @@ PcapState = namedtuple("PcapState", "meta counters in_data in_off in_len in_ts r
 def pcap_rx_burst(state, pool, bufs, n):
     meta, c = state.meta, state.counters
     got = 0
+    n = min(n, bufs.shape[0])     # never write past the caller's array
+    skipped = 0                   # records dropped in this call since the last one delivered
     while got < n:
         i = meta[M_NEXT]
         if i >= meta[M_NREC]:
             if meta[M_NREC] == 0 or (meta[M_LOOPS] != 0 and meta[M_LOOPS_DONE] + 1 >= meta[M_LOOPS]):
                 break       # end of the file after the last loop
+            if skipped >= meta[M_NREC]:
+                c[RX_NO_FRAME_FITS] += 1
+                break       # a whole pass delivered nothing (loop=0 would spin here forever)
             meta[M_LOOPS_DONE] += 1
             c[RX_LOOPS_DONE] += 1
             meta[M_NEXT] = 0
@@ -60,6 +68,7 @@ def pcap_rx_burst(state, pool, bufs, n):
         if length > pool.meta[BUF_SIZE] - pool.data_off[b]:
             c[RX_TOO_LONG] += 1
             pool_free(pool, b)
+            skipped += 1
             continue
         memcpy(pool.data, buf_start(pool, b), state.in_data, state.in_off[i], length)
         pool.data_len[b] = length
@@ -68,6 +77,7 @@ def pcap_rx_burst(state, pool, bufs, n):
         c[RX_BYTES] += length
         bufs[got] = b
         got += 1
+        skipped = 0
     return got
 
 
@@ -75,9 +85,17 @@ def pcap_rx_burst(state, pool, bufs, n):
 def pcap_tx_burst(state, pool, bufs, n):
     meta, c = state.meta, state.counters
     sent = 0
-    for k in range(n):
+    for k in range(min(n, bufs.shape[0])):
         b = bufs[k]
-        length = pool.data_len[b]
+        length = owned_len(pool, b)
+        if length < 0:
+            if length == NOT_OWNED:
+                c[TX_BAD_BUF] += 1          # not ours to free
+            else:
+                c[TX_TOO_LONG] += 1         # its data runs outside its buffer
+                pool_free(pool, b)
+            sent += 1
+            continue
         if meta[M_OUT_SINK] == 0:
             j = meta[M_OUT_N]
             if j >= state.out_len.shape[0] or meta[M_OUT_BYTES] + length > state.out_data.shape[0]:

@@ -16,7 +16,7 @@ import struct
 import numpy as np
 from numba.extending import register_jitable
 
-from ..mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
+from ..mem.mempool import BAD_SPAN, BUF_SIZE, NOT_OWNED, owned_len, pool_alloc, pool_free
 from .counters import COMMON, RX_NOBUF, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG
 from .libc_calls import EAGAIN, EINTR, ENOBUFS, sys_errno, sys_recvfrom, sys_sendto
 
@@ -52,15 +52,15 @@ def sock_tx_buf_len(pool, cnt, b, max_len):
     """The length to send from buffer ``b``, or -1 when it cannot be sent: not a buffer
     the caller owns (tx_bad_buf, left alone), or offset/length outside the buffer or
     above ``max_len`` (tx_too_long, freed)."""
-    if b < 0 or b >= pool.meta[N_BUFS] or pool.state[b] != IN_USE:
+    ln = owned_len(pool, b)
+    if ln == NOT_OWNED:
         cnt[TX_BAD_BUF] += 1
         return np.int64(-1)
-    off, ln = pool.data_off[b], pool.data_len[b]
-    if ln < 0 or off < 0 or off + ln > pool.meta[BUF_SIZE] or ln > max_len:
+    if ln == BAD_SPAN or ln > max_len:
         cnt[TX_TOO_LONG] += 1
         pool_free(pool, b)
         return np.int64(-1)
-    return np.int64(ln)
+    return ln
 
 
 def sockaddr_in(host: str, port: int) -> np.ndarray:

@@ -102,6 +102,23 @@ def buf_room(pool, idx):
     return pool.meta[BUF_SIZE] - pool.data_off[idx]
 
 
+NOT_OWNED, BAD_SPAN = -1, -2
+
+
+@register_jitable
+def owned_len(pool, idx):
+    """What a driver's tx_burst checks before it touches a buffer its caller handed it:
+    the frame length if ``idx`` is an in-use buffer of this pool whose data lies inside
+    it; NOT_OWNED if it is not (not the driver's to free: it must leave it alone);
+    BAD_SPAN if its offset or length run outside the buffer (a negative length too)."""
+    if idx < 0 or idx >= pool.meta[N_BUFS] or pool.state[idx] != IN_USE:
+        return np.int64(NOT_OWNED)
+    off, ln = np.int64(pool.data_off[idx]), np.int64(pool.data_len[idx])
+    if ln < 0 or off < 0 or off + ln > pool.meta[BUF_SIZE]:
+        return np.int64(BAD_SPAN)
+    return ln
+
+
 @njit(cache=True)
 def _check(pool):
     n = pool.meta[N_BUFS]

@@ -88,6 +88,7 @@ def e1000e_rx_burst(st, pool, bufs, n):
     nxt = q[Q_RX_NEXT]
     last = -1
     got = 0
+    n = min(n, bufs.shape[0])     # never write past the caller's array
     while got < n:
         d = q[Q_RX_RING] + nxt * DESC
         word = load_acquire_u32(ring, d + 12)      # status | errors<<8 | special<<16
@@ -150,6 +151,7 @@ def e1000e_tx_burst(st, pool, bufs, n):
     tail = q[Q_TX_TAIL]
     clean = q[Q_TX_CLEAN]
     sent = 0
+    n = min(n, bufs.shape[0])     # never read past the caller's array
     while sent < n:
         nt = tail + 1
         if nt == ntx:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import register_jitable
 
-from ...mem.mempool import BUF_SIZE, IN_USE, N_BUFS, pool_alloc, pool_free
+from ...mem.mempool import NOT_OWNED, owned_len, pool_alloc, pool_free
 from ..counters import RX_BYTES, RX_NOBUF, RX_PACKETS, TX_TOO_LONG
 
 
@@ -41,12 +41,11 @@ def tx_accept(pool, buf, headroom, max_frame, counters, c_bad_buf):
     skipped. A buffer whose frame is empty, longer than ``max_frame``, runs past its
     buffer, or leaves fewer than ``headroom`` bytes in front (virtio's header goes
     there) is counted as TX_TOO_LONG and freed (it was handed to us)."""
-    if buf < 0 or buf >= pool.meta[N_BUFS] or pool.state[buf] != IN_USE:
+    length = owned_len(pool, buf)
+    if length == NOT_OWNED:
         counters[c_bad_buf] += 1
         return np.int64(-1)
-    length = np.int64(pool.data_len[buf])
-    start = np.int64(pool.data_off[buf])
-    if start < headroom or length <= 0 or length > max_frame or start + length > pool.meta[BUF_SIZE]:
+    if length <= 0 or length > max_frame or pool.data_off[buf] < headroom:   # BAD_SPAN < 0
         counters[TX_TOO_LONG] += 1
         pool_free(pool, buf)
         return np.int64(-1)

@@ -81,6 +81,7 @@ def virtio_rx_burst(st, pool, bufs, n):
     last = q[Q_RX_LAST_USED]
     avail = q[Q_RX_AVAIL_IDX]
     got = 0
+    n = min(n, bufs.shape[0])     # never write past the caller's array
     while got < n and last != used_idx:
         e = q[Q_RX_USED] + 4 + (last & (nq - 1)) * 8
         slot = np.int64(load_u32(ring, e))
@@ -141,6 +142,7 @@ def virtio_tx_burst(st, pool, bufs, n):
     avail = q[Q_TX_AVAIL_IDX]
     bsize = pool.meta[BUF_SIZE]
     sent = 0
+    n = min(n, bufs.shape[0])     # never read past the caller's array
     while sent < n:
         slot = avail & (nq - 1)
         if st.tx_bufs[slot] >= 0:
