@@ -224,6 +224,33 @@ def test_arp_entry_expires_and_is_requested_again(env):
     pool.free_burst([s.udp_frame(pool, PEER_IP, 1, 2, b"again")])
 
 
+def test_arp_flood_from_forged_senders_cannot_lock_out_the_next_hop():
+    """Every row of a full cache learned from requests by forged senders: the next
+    address to resolve takes the row confirmed longest ago (counted), static rows stay."""
+    pool = Mempool(64, 2048, 128)
+    s = Stack(ME, MY_IP + "/24", arp_size=8)
+    s.state.cfg[10] = 0                                   # no GARP in this test
+    s.add_static_arp("10.9.0.254", "02:00:00:00:00:fe")
+    for i in range(7):
+        s.set_now(int(s.state.cfg[5]) + NS)               # each learned one second after the last
+        forged = f"02:00:00:00:01:{i:02x}"
+        feed(s, pool, Ether(dst="ff:ff:ff:ff:ff:ff", src=forged) / ARP(op=1, hwsrc=forged,
+                                                                        psrc=f"10.9.0.{100 + i}", pdst=MY_IP))
+    assert len(s.arp_entries()) == 8 and s.counters()["arp_evicted"] == 0
+    s.set_now(int(s.state.cfg[5]) + 3600 * NS)            # an hour later, every learned row expired
+    with pytest.raises(LookupError):
+        s.udp_frame(pool, PEER_IP, 1, 2, b"x")
+    out = s.poll(pool)
+    reqs = [Ether(f) for f in pool.frames(out)]
+    pool.free_burst(out)
+    assert [r[ARP].pdst for r in reqs] == [PEER_IP]
+    e = s.arp_entries()
+    assert s.counters()["arp_evicted"] == 1 and "10.9.0.100" not in e and e["10.9.0.254"][1] == "static"
+    feed(s, pool, Ether(dst=ME, src=PEER) / ARP(op=2, hwsrc=PEER, psrc=PEER_IP, hwdst=ME, pdst=MY_IP))
+    pool.free_burst([s.udp_frame(pool, PEER_IP, 1, 2, b"resolved")])
+    assert pool.check() == 0
+
+
 def test_offlink_destination_goes_via_gateway():
     pool = Mempool(32, 2048, 128)
     s = Stack(ME, MY_IP + "/24", gateway="10.9.0.254")

@@ -18,7 +18,7 @@ from ..wire.bytes import wr48
 from ..wire.ethernet import ETH_HLEN, eth_write
 from .state import (ACT_FREE, ACT_TX, A_EXPIRES, A_IP, A_MAC, A_NEXT_REQ, A_STATE, A_TRIES, ARP_FREE, ARP_INCOMPLETE,
                     ARP_REACHABLE, ARP_STATIC, ARP_TOMBSTONE, C_ARP_TIMEOUT, C_IP, C_MAC, C_NOW,
-                    K_ARP_LEARNED, K_ARP_NOT_FOR_US, K_ARP_REPLY_RX, K_ARP_REPLY_TX, K_ARP_REQUEST_RX,
+                    K_ARP_EVICTED, K_ARP_LEARNED, K_ARP_NOT_FOR_US, K_ARP_REPLY_RX, K_ARP_REPLY_TX, K_ARP_REQUEST_RX,
                     K_IP_CONFLICT)
 
 
@@ -44,30 +44,56 @@ def arp_find(arp, ip):
 
 @hot
 def arp_insert(arp, ip):
-    """Row for ``ip``, creating a free INCOMPLETE row if needed; -1 when the table is full."""
+    """Row for ``ip``, creating an INCOMPLETE row if needed: a free row or tombstone on
+    its probe chain, else (a full table) the learned row confirmed longest ago — so that
+    a flood of ARP from forged senders cannot lock out the next hop for good; -2 - row
+    when a row was evicted for it (the caller counts it); -1 when every row is static or
+    being resolved."""
     r = arp_find(arp, ip)
     if r >= 0:
         return r
     n = arp.shape[0]
     i = _slot0(arp, ip)
+    victim = -1
     for _ in range(n):
         s = arp[i, A_STATE]
         if s == ARP_FREE or s == ARP_TOMBSTONE:
-            arp[i, A_IP] = ip
-            arp[i, A_MAC] = 0
-            arp[i, A_STATE] = ARP_INCOMPLETE
-            arp[i, A_TRIES] = 0
-            arp[i, A_NEXT_REQ] = 0
-            arp[i, A_EXPIRES] = 0
+            _claim(arp, i, ip)
             return i
+        if s == ARP_REACHABLE and (victim < 0 or arp[i, A_EXPIRES] < arp[victim, A_EXPIRES]):
+            victim = i
         i = (i + 1) & (n - 1)
-    return -1
+    if victim < 0:
+        return -1
+    # no free row anywhere: every row is on ip's probe chain, so any of them is reachable
+    _claim(arp, victim, ip)
+    return -2 - victim
+
+
+@njit(cache=True, inline="always")
+def _claim(arp, i, ip):
+    arp[i, A_IP] = ip
+    arp[i, A_MAC] = 0
+    arp[i, A_STATE] = ARP_INCOMPLETE
+    arp[i, A_TRIES] = 0
+    arp[i, A_NEXT_REQ] = 0
+    arp[i, A_EXPIRES] = 0
+
+
+@njit(cache=True, inline="always")
+def _insert_counted(st, ip):
+    """arp_insert, counting an eviction; the row or -1."""
+    r = arp_insert(st.arp, ip)
+    if r <= -2:
+        st.cnt[K_ARP_EVICTED] += 1
+        r = -2 - r
+    return r
 
 
 @hot
 def arp_learn(st, ip, mac):
     """Record ip -> mac as reachable (static entries are never overwritten)."""
-    r = arp_insert(st.arp, ip)
+    r = _insert_counted(st, ip)
     if r < 0 or st.arp[r, A_STATE] == ARP_STATIC:
         return
     if st.arp[r, A_STATE] != ARP_REACHABLE or st.arp[r, A_MAC] != mac:
@@ -92,7 +118,7 @@ def arp_lookup(st, ip):
             arp[r, A_TRIES] = 0
             arp[r, A_NEXT_REQ] = 0
         return -1
-    arp_insert(arp, ip)
+    _insert_counted(st, ip)
     return -1
 
 

@@ -72,8 +72,11 @@ class Stack:
     def add_static_arp(self, ip: str, mac: str) -> None:
         from .arp import arp_insert
         r = arp_insert(self.state.arp, ip_to_int(ip))
-        if r < 0:
-            raise ValueError("ARP table full")
+        if r == -1:
+            raise ValueError("ARP table full (every row static or being resolved)")
+        if r <= -2:                             # a learned entry made room
+            r = -2 - r
+            self.state.cnt[S.K_ARP_EVICTED] += 1
         self.state.arp[r, S.A_MAC] = mac_to_int(mac)
         self.state.arp[r, S.A_STATE] = S.ARP_STATIC
 

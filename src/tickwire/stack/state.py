@@ -46,6 +46,7 @@ _STACK_COUNTERS = (
     "arp_learned", "arp_miss", "arp_failed", "icmp_echo_rx", "icmp_echo_tx", "igmp_query_rx",
     "igmp_report_rx", "igmp_report_tx", "igmp_leave_tx", "udp_rx", "udp_tx", "tcp_rx", "tx_nobuf",
     "tx_dropped",          # the port did not take a frame we built (its own counters say why)
+    "arp_evicted",         # a full ARP cache gave its least recently confirmed learned entry to a new one
 )
 COUNTER_NAMES = tuple(WIRE_NAMES) + _STACK_COUNTERS
 _idx = {n: i for i, n in enumerate(COUNTER_NAMES)}
@@ -53,7 +54,7 @@ _idx = {n: i for i, n in enumerate(COUNTER_NAMES)}
  K_TCP_NO_HANDLER, K_RX_FRAMES, K_ARP_REQUEST_RX, K_ARP_REPLY_TX, K_ARP_REPLY_RX, K_ARP_REQUEST_TX,
  K_GARP_TX, K_ARP_LEARNED, K_ARP_MISS, K_ARP_FAILED, K_ICMP_ECHO_RX, K_ICMP_ECHO_TX, K_IGMP_QUERY_RX,
  K_IGMP_REPORT_RX, K_IGMP_REPORT_TX, K_IGMP_LEAVE_TX, K_UDP_RX, K_UDP_TX, K_TCP_RX,
- K_TX_NOBUF, K_TX_DROPPED) = (_idx[n] for n in _STACK_COUNTERS)
+ K_TX_NOBUF, K_TX_DROPPED, K_ARP_EVICTED) = (_idx[n] for n in _STACK_COUNTERS)
 N_COUNTERS = len(COUNTER_NAMES)
 DROP_CAUSES = tuple(WIRE_NAMES[1:]) + _STACK_COUNTERS[:7]
 assert K_NOT_FOR_US == N_WIRE_CAUSES
