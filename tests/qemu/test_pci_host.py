@@ -157,3 +157,63 @@ def test_bursts_do_no_floating_point(tmp_path):
                                            "virtio.virtio_rx_burst, virtio.virtio_tx_burst", llvm=True)
     assert len(found) == 4, found
     assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_a_failed_dma_mapping_keeps_no_memory_and_no_fd():
+    from tickwire.drivers.pci.dma import DmaMemory
+
+    class RefusingVfio:
+        def map_dma(self, va, iova, size):
+            raise OSError("VFIO_IOMMU_MAP_DMA: refused (test)")
+
+        def unmap_dma_all(self):
+            raise AssertionError("nothing was mapped")
+
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(OSError, match="refused"):
+            DmaMemory(1, vfio=RefusingVfio())
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_virtio_capability_windows_too_small_for_the_registers_are_refused(tmp_path):
+    """A device whose common-config window ends before queue_device (0x38) would have the
+    unchecked MMIO accessors run past the mapping: refused at open, naming the window."""
+    import struct
+    from tickwire.drivers.pci.config import ConfigSpace
+    from tickwire.drivers.pci.virtio_transport import ModernTransport
+
+    def config_space(common_len, device_len):
+        cs = bytearray(256)
+        cs[0x06] = 0x10                                    # status: capability list
+        cs[0x34] = 0x40
+        for i, (cfg_type, length) in enumerate(((1, common_len), (2, 0x1000), (4, device_len))):
+            off = 0x40 + 0x14 * i
+            nxt = off + 0x14 if i < 2 else 0
+            cs[off:off + 20] = struct.pack("<BBBBB3xIII", 0x09, nxt, 20, cfg_type, 0, 0x1000 * i, length, 4)
+        p = tmp_path / f"cfg{common_len}_{device_len}"
+        p.write_bytes(bytes(cs))
+        return os.open(p, os.O_RDONLY)
+
+    class Bar:
+        size = 0x4000
+
+    class Access:
+        def __init__(self, fd):
+            self.config = ConfigSpace(fd)
+
+        def map_bar(self, bar):
+            return Bar()
+
+    for common_len, device_len, what in ((16, 8, "common"), (0x38, 4, "device")):
+        fd = config_space(common_len, device_len)
+        try:
+            with pytest.raises(OSError, match=f"{what} configuration window"):
+                ModernTransport(Access(fd))
+        finally:
+            os.close(fd)
+    fd = config_space(0x38, 8)
+    try:
+        ModernTransport(Access(fd))                         # just large enough
+    finally:
+        os.close(fd)

@@ -37,10 +37,18 @@ class DmaMemory:
             raise OSError("pci: cannot mlock DMA memory (raise RLIMIT_MEMLOCK); an unlocked page could move under DMA")
         self.buf = self.region.buf
         self.size = size
-        self.vfio = vfio
+        self.vfio = None            # set once the mapping exists, so close() undoes only what was done
         self.pages = np.zeros(need, np.uint64)
+        try:
+            self._translate(vfio, need)
+        except BaseException:
+            self.close()            # a failed open keeps no locked memory and no fd
+            raise
+
+    def _translate(self, vfio, need: int) -> None:
         if vfio is not None:
-            vfio.map_dma(self.region.address, IOVA_BASE, size)
+            vfio.map_dma(self.region.address, IOVA_BASE, self.size)
+            self.vfio = vfio
             self.pages[:] = IOVA_BASE + np.arange(need, dtype=np.uint64) * np.uint64(HUGEPAGE_2M)
             self.iommu = "vfio"
         else:

@@ -75,6 +75,11 @@ class ModernTransport:
                 bars[bar] = access.map_bar(bar)
             if offset + length > bars[bar].size:
                 raise OSError(f"virtio: capability window {offset:#x}+{length:#x} outside BAR{bar}")
+        # the registers we touch must lie inside their windows: common config up to
+        # queue_device (0x38, virtio 1.1 §4.1.4.3), device config mac + status (8 bytes, §5.1.4)
+        for t, need, what in ((CAP_COMMON, C_Q_DEVICE + 8, "common"), (CAP_DEVICE, 8, "device")):
+            if caps[t][2] < need:
+                raise OSError(f"virtio: {what} configuration window of {caps[t][2]} bytes, {need} needed")
         self.common_bar, self.common, _, _ = (bars[caps[CAP_COMMON][0]], *caps[CAP_COMMON][1:])
         self.dev_bar, self.dev_off = bars[caps[CAP_DEVICE][0]], caps[CAP_DEVICE][1]
         nbar, self.notify_base, self.notify_len, self.notify_mult = caps[CAP_NOTIFY]
