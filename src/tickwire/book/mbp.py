@@ -23,6 +23,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .hint import likely, unlikely
+
 PX, QTY, NORD = 0, 1, 2
 NFIELD = 3
 BID, OFFER, IMPLIED_BID, IMPLIED_OFFER = 0, 1, 2, 3
@@ -149,55 +151,85 @@ def clear_book(lv, s):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def apply_level(lv, s, side, level, depth, action, px, qty, nord):
-    """Apply one MBP entry. ``level`` is 1-based, ``depth`` the instrument's depth
-    (<= lv.shape[2]). Returns 0, or 1 for a level outside 1..depth, 2 for an unknown
-    action (the caller counts both; the book is left unchanged).
+def book_step(arr, base, rows, level, depth, action):
+    """Everything one MBP entry does to a side but writing the entry's own row.
 
-    New, Change and Delete (~98 % of a real feed) share one path: New moves rows
+    ``arr``: an int64 array whose flat element ``base`` is row 0 of the side (``rows``
+    rows of NFIELD elements, C order); ``level`` is 1-based, ``depth`` the instrument's
+    depth for this side (<= rows). Returns ``(r, at, keep)``: r 0 - the caller writes the
+    entry's (px, qty, nord) at flat index ``at``, each ANDed with ``keep`` (and px ORed with
+    EMPTY_PX & ~keep): ``keep`` is 0 for a Delete, whose written row is the emptied last
+    one; r 1 - level outside 1..depth, r 2 - unknown action (the caller counts both; the
+    book is unchanged); r 3 - done, nothing to write (DeleteThru, DeleteFrom).
+
+    Why the row write is left to the caller: the entry's values are then read from the
+    packet *after* the row move. Read before it (as arguments), they had to be kept across
+    the masked stores, which may alias the packet as far as LLVM knows, and in the
+    feed's entry loop they went to the stack and back on every entry (session 7 asm).
+
+    New, Change, Delete and Overlay (~99 % of a real feed) share one path: New moves rows
     i..depth-2 down one and writes row i; Delete moves rows i+1..depth-1 up one and
     empties the last row (the row written is chosen and blanked without a branch);
-    Change moves nothing (n = 0) and writes row i. The move is skipped for n = 0: in an
-    isolated A/B of apply_level (session 5; 200 k entries, medians of 7, ns per entry:
-    old size-dispatched move / masked move always / masked move unless n = 0) the masked
-    moves with an empty mask made Changes cost 6.2 instead of 2.9 ns: top-of-book stream
-    7.0 / 15.1 / 7.0, uniform levels 11.9 / 9.6 / 9.5, all Change 3.8 / 6.2 / 2.9.
-    (Tried in session 4: Change copying rows i+1..depth-1 onto themselves, so that the
-    move does not depend on the action at all: slower, the copy costs more than the
-    mispredicted branch it saves.)"""
-    # flat element index of row 0 of this side (C order: slot, side, row, field)
-    base = ((s * lv.shape[1] + side) * lv.shape[2]) * NFIELD
-    if action == ACT_DELETE_THRU:       # whole side; MDPriceLevel is not used
-        for j in range(lv.shape[2]):    # inline, not clear_side: the feed's fast path holds no call
-            _put_row(lv, base + j * NFIELD, EMPTY_PX, 0, 0)
-        return 0
-    if level < 1 or level > depth:
-        return 1
+    Change and Overlay move nothing (n = 0) and write row i. The move is skipped for
+    n = 0: in an isolated A/B of apply_level (session 5; 200 k entries, medians of 7, ns
+    per entry: old size-dispatched move / masked move always / masked move unless n = 0)
+    the masked moves with an empty mask made Changes cost 6.2 instead of 2.9 ns:
+    top-of-book stream 7.0 / 15.1 / 7.0, uniform levels 11.9 / 9.6 / 9.5, all Change
+    3.8 / 6.2 / 2.9. (Tried in session 4: Change copying rows i+1..depth-1 onto
+    themselves, so that the move does not depend on the action at all: slower, the copy
+    costs more than the mispredicted branch it saves.) The inline move serves an
+    instrument depth up to SMALL_MAX_DEPTH (at most SMALL_ELEMS elements move), deeper
+    ones call memmove; the test is on the instrument's depth, which is the same entry
+    after entry, so it is predicted."""
+    if unlikely(action == ACT_DELETE_THRU):   # whole side; MDPriceLevel is not used
+        for j in range(rows):           # inline, not clear_side: the feed's fast path holds no call
+            _put_row(arr, base + j * NFIELD, EMPTY_PX, 0, 0)
+        return 3, 0, 0
+    if unlikely(level < 1 or level > depth):
+        return 1, 0, 0
     i = level - 1
-    if action > ACT_DELETE:             # rare: DeleteFrom, Overlay, unknown
+    if unlikely(action > ACT_DELETE):   # rare: Overlay, DeleteFrom, unknown
         if action == ACT_OVERLAY:
-            _put_row(lv, base + i * NFIELD, px, qty, nord)
-            return 0
+            return 0, base + i * NFIELD, -1
         if action != ACT_DELETE_FROM:
-            return 2
+            return 2, 0, 0
         # DeleteFrom: levels 1..N go, the rest move up N rows, the freed rows are emptied
-        if lv.shape[2] <= SMALL_MAX_DEPTH:
-            _move_elems_small(lv, base, base + level * NFIELD, max(0, depth - level) * NFIELD)
+        if depth <= SMALL_MAX_DEPTH:
+            _move_elems_small(arr, base, base + level * NFIELD, max(0, depth - level) * NFIELD)
         elif depth - level > 0:
-            _move_elems(lv, base, base + level * NFIELD, (depth - level) * NFIELD)
+            _move_elems(arr, base, base + level * NFIELD, (depth - level) * NFIELD)
         j = max(0, depth - level)
         while j < depth:
-            _put_row(lv, base + j * NFIELD, EMPTY_PX, 0, 0)
+            _put_row(arr, base + j * NFIELD, EMPTY_PX, 0, 0)
             j += 1
-        return 0
+        return 3, 0, 0
     is_new = 1 if action == ACT_NEW else 0
     is_del = 1 if action == ACT_DELETE else 0
     tail = depth - 1 - i                # rows below row i
     n = tail * NFIELD * (is_new | is_del)
-    if lv.shape[2] <= SMALL_MAX_DEPTH and n > 0:   # the shape test is the same every call: predicted
-        _move_elems_small(lv, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
+    if likely(depth <= SMALL_MAX_DEPTH) and n > 0:
+        _move_elems_small(arr, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
     elif n > 0:
-        _move_elems(lv, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
-    keep = is_del - 1                   # all ones unless Delete (then the row written is emptied)
-    _put_row(lv, base + (i + tail * is_del) * NFIELD, (px & keep) | (EMPTY_PX & ~keep), qty & keep, nord & keep)
-    return 0
+        _move_elems(arr, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
+    return 0, base + (i + tail * is_del) * NFIELD, is_del - 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def put_entry_row(arr, at, keep, px, qty, nord):
+    """The row write of book_step's r 0 (``keep`` 0: an emptied row)."""
+    _put_row(arr, at, (px & keep) | (EMPTY_PX & ~keep), qty & keep, nord & keep)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def apply_level(lv, s, side, level, depth, action, px, qty, nord):
+    """Apply one MBP entry with its values: book_step on ``lv[s, side]`` and the row
+    write. Returns 0, or 1 for a level outside 1..depth, 2 for an unknown action (the
+    caller counts both; the book is left unchanged). The feed's entry loops call
+    book_step themselves and read the values from the packet after the move."""
+    # flat element index of row 0 of this side (C order: slot, side, row, field)
+    base = ((s * lv.shape[1] + side) * lv.shape[2]) * NFIELD
+    r, at, keep = book_step(lv, base, lv.shape[2], level, depth, action)
+    if r == 0:
+        put_entry_row(lv, at, keep, px, qty, nord)
+        return 0
+    return r if r < 3 else 0

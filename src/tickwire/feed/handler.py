@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..book.mbp import BID, IMPLIED_OFFER, OFFER, apply_level, clear_book
+from ..book.mbp import BID, IMPLIED_OFFER, OFFER, book_step, clear_book, put_entry_row
 from ..mem.atomics import memcpy
 from ..mem.hotpath import into_runtime_free_callers
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
@@ -360,10 +360,12 @@ def book_entries(st, buf, e, entry_len, count, seq, only, o_px, o_size, o_secid,
                     st.ctr[C_BAD_ENTRY_TYPE] += 1
                 else:
                     depth = row[I_DEPTH + (side >> 1)]  # outright or implied depth, no branch
-                    nord = rd_i32(buf, e + o_nord) if o_nord >= 0 else 0
-                    r = apply_level(lv, s, side, rd_u8(buf, e + o_level), depth, rd_u8(buf, e + o_action),
-                                    rd_i64(buf, e + o_px), rd_i32(buf, e + o_size), nord)
-                    if r == 1:
+                    r, at, keep = book_step(lv, ((s * NSIDE + side) * lv.shape[2]) * NFIELD, lv.shape[2],
+                                            rd_u8(buf, e + o_level), depth, rd_u8(buf, e + o_action))
+                    if r == 0:                  # values read after the row move (book_step)
+                        nord = rd_i32(buf, e + o_nord) if o_nord >= 0 else 0
+                        put_entry_row(lv, at, keep, rd_i64(buf, e + o_px), rd_i32(buf, e + o_size), nord)
+                    elif r == 1:
                         st.ctr[C_BAD_LEVEL] += 1
                     elif r == 2:
                         st.ctr[C_BAD_ACTION] += 1
