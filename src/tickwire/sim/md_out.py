@@ -14,13 +14,14 @@ from numba import njit
 
 from ..drivers.port import tx_burst
 from ..mem.atomics import memcpy, rdtscp
-from ..mem.mempool import buf_start, pool_alloc, pool_free
-from ..stack.udp import SEND_OK, UDP_PAYLOAD_OFF, udp_prepare
+from ..mem.mempool import buf_room, buf_start, pool_alloc, pool_free
+from ..stack.udp import SEND_NO_ARP, SEND_OK, UDP_PAYLOAD_OFF, udp_prepare
 from .e2e_stamps import md_seq_of, stamp_md
 
 IMP_LOSS, IMP_DUP, IMP_REORDER = range(3)
 # counters c[feed, *]
-MC_SENT, MC_LOST, MC_DUPED, MC_REORDERED, MC_NOBUF, MC_TX_DROPPED = range(6)
+MC_SENT, MC_LOST, MC_DUPED, MC_REORDERED, MC_NOBUF, MC_TX_DROPPED, MC_NO_ARP, MC_TOO_LONG = range(8)
+N_MC = 8
 
 
 @njit(cache=True, inline="always")
@@ -35,15 +36,20 @@ def _rand_ppm(rng):
 
 @njit(cache=True)
 def _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, k):
+    """(k + 1, -1) with the frame queued in txb[k], or (k, the counter it was dropped under)."""
     b = pool_alloc(pool)
     if b < 0:
-        return k, False
-    memcpy(pool.data, buf_start(pool, b) + UDP_PAYLOAD_OFF, pkt, 0, n)
-    if udp_prepare(net, pool, b, dst, sport, dport, n) != SEND_OK:
+        return k, MC_NOBUF
+    if UDP_PAYLOAD_OFF + n > buf_room(pool, b):     # checked before the copy, not after it
         pool_free(pool, b)
-        return k, False
+        return k, MC_TOO_LONG
+    memcpy(pool.data, buf_start(pool, b) + UDP_PAYLOAD_OFF, pkt, 0, n)
+    r = udp_prepare(net, pool, b, dst, sport, dport, n)
+    if r != SEND_OK:
+        pool_free(pool, b)
+        return k, MC_NO_ARP if r == SEND_NO_ARP else MC_TOO_LONG
     txb[k] = b
-    return k + 1, True
+    return k + 1, -1
 
 
 @njit(cache=True)
@@ -62,11 +68,11 @@ def _burst(port_state, pool, txb, k, cnt, st):
 
 @njit(cache=True, inline="always")
 def _queue(port_state, pool, net, pkt, n, dst, sport, dport, txb, k, st, f):
-    k2, ok = _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, k)
-    if ok:
+    k2, cause = _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, k)
+    if cause < 0:
         st.pend[k, 0] = md_seq_of(pkt, n)
         st.pend[k, 1] = f
-    return k2, ok
+    return k2, cause
 
 
 @njit(cache=True)
@@ -93,18 +99,20 @@ def send_md(port_state, pool, net, mdq, mdq_len, count, dst, dport, sport, imp, 
                 hold_len[f] = n
                 cnt[f, MC_REORDERED] += 1
                 continue
-            k, ok = _queue(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k, st, f)
-            if not ok:
-                cnt[f, MC_NOBUF] += 1
+            k, cause = _queue(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k, st, f)
+            if cause >= 0:
+                cnt[f, cause] += 1
                 continue
             cnt[f, MC_SENT] += 1
             if _rand_ppm(rng) < imp[f, IMP_DUP]:
-                k, ok = _queue(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k, st, f)
-                if ok:
+                k, cause = _queue(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k, st, f)
+                if cause < 0:
                     cnt[f, MC_DUPED] += 1
             if hold_len[f] > 0:
-                k, ok = _queue(port_state, pool, net, hold[f], hold_len[f], dst[f], sport, dport[f], txb, k, st, f)
+                k, cause = _queue(port_state, pool, net, hold[f], hold_len[f], dst[f], sport, dport[f], txb, k, st, f)
                 hold_len[f] = 0
+                if cause >= 0:
+                    cnt[f, cause] += 1      # the held packet is lost after all: say why
     if k > 0:
         total += _burst(port_state, pool, txb, k, cnt, st)
     return total
@@ -112,8 +120,8 @@ def send_md(port_state, pool, net, mdq, mdq_len, count, dst, dport, sport, imp, 
 
 @njit(cache=True)
 def send_one(port_state, pool, net, pkt, n, dst, sport, dport, txb):
-    k, ok = _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, 0)
-    if not ok:
+    k, cause = _frame(port_state, pool, net, pkt, n, dst, sport, dport, txb, 0)
+    if cause >= 0:
         return 0
     sent = tx_burst(port_state, pool, txb, 1)
     if sent != 1:

@@ -28,9 +28,9 @@ from ..wire.bytes import ip_to_int
 from ..order.session import SS_ESTABLISHED
 from .e2e_poll import K_OK, frames_turn, kernel_turn
 from .e2e_stamps import EM_PEEK, EM_SCAN_LEN, new_e2e, save_e2e
-from .md_out import send_md, send_one
-from .venue import (V_MDQ_N, V_NAMES, build_venue, take_md, take_out, venue_disconnected, venue_flow, venue_oe_input,
-                    venue_snapshot, venue_timers)
+from .md_out import N_MC, send_md, send_one
+from .venue import (V_GARBAGE, V_MDQ_N, V_NAMES, V_RX_LEFT, build_venue, take_md, take_out, venue_disconnected,
+                    venue_flow, venue_oe_input, venue_snapshot, venue_timers)
 
 TICK = 250_000_000
 DEFAULT_INSTRUMENTS = [(1001, 5000 * 1_000_000_000, TICK), (1002, 2500 * 1_000_000_000, TICK)]
@@ -153,6 +153,11 @@ class _Kernel:
                 self.conn.close()
                 self.conn = None
 
+    def hang_up(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
     def send_md(self, packets):
         imp = self.cfg.impair
         for f in range(2):
@@ -223,7 +228,8 @@ class _Frames:
         self.e2e = new_e2e(16, 16) if not cfg.e2e_out else new_e2e()
         self.hold = np.zeros((2, 1500), np.uint8)
         self.hold_len = np.zeros(2, np.int64)
-        self.cnt = np.zeros((2, 6), np.int64)
+        self.cnt = np.zeros((2, N_MC), np.int64)
+        self.snapshot_dropped = 0
         self.txb = np.zeros(64, np.int32)
         self.send_md_queue(_EMPTY)      # compile the frame path now
         if cfg.e2e_out:
@@ -257,6 +263,11 @@ class _Frames:
     def send_oe(self, data):
         if self.conn is not None and data:
             self.conn.send(data)
+
+    def hang_up(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
     def turn(self, V, us, slot=None):
         """e2e_poll.frames_turn: queued market data out, order entry polled and stamped;
@@ -303,14 +314,16 @@ class _Frames:
 
     def send_snapshot(self, pkt):
         buf = np.frombuffer(pkt, np.uint8).copy()
-        send_one(self.port.state, self.port.pool.arrays, self.net.state, buf, len(pkt),
-                 ip_to_int(self.cfg.groups[2]), 0x3800, self.cfg.udp_ports[2], self.txb)
+        if not send_one(self.port.state, self.port.pool.arrays, self.net.state, buf, len(pkt),
+                        ip_to_int(self.cfg.groups[2]), 0x3800, self.cfg.udp_ports[2], self.txb):
+            self.snapshot_dropped += 1      # no buffer, no ARP entry, too long, or the port refused it
 
     @property
     def counts(self):
         c = self.cnt.sum(axis=0)
         return {"sent": int(c[0]), "lost": int(c[1]), "duplicated": int(c[2]), "reordered": int(c[3]),
-                "nobuf": int(c[4]), "tx_dropped": int(c[5])}
+                "nobuf": int(c[4]), "tx_dropped": int(c[5]), "no_arp": int(c[6]), "too_long": int(c[7]),
+                "snapshot_dropped": self.snapshot_dropped}
 
     def close(self):
         try:
@@ -353,6 +366,7 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
     done_steps = 0
     connections = 0
     m_span = [0.0, 0.0]            # first and last measuring turn
+    pending = b""                  # client bytes the venue has not taken yet
     try:
         while True:
             t = time.monotonic()
@@ -371,10 +385,18 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
             if new_conn:
                 connections += 1
             if data == b"":
+                pending = b""
                 venue_disconnected(V, now)
-            elif data:
-                buf = np.frombuffer(data, np.uint8)
-                venue_oe_input(V, buf, 0, len(data), now)
+            elif data or pending:
+                data = pending + data if data else pending
+                garbage = V.meta[V_GARBAGE]
+                venue_oe_input(V, np.frombuffer(data, np.uint8), 0, len(data), now)
+                if V.meta[V_GARBAGE] != garbage:    # the session ended on garbage:
+                    tr.send_oe(take_out(V))         # the Terminate that says why,
+                    tr.hang_up()                    # then close, as iLink 3 does after a Terminate
+                    pending = b""
+                else:                               # bytes the venue could not take yet
+                    pending = data[len(data) - int(V.meta[V_RX_LEFT]):] if V.meta[V_RX_LEFT] else b""
                 data = None
             if t0 is None:
                 if V.sess[SS_ESTABLISHED] == 0 and cfg.start != "now":

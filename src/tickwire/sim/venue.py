@@ -18,9 +18,9 @@ import numpy as np
 from numba import njit
 
 from ..order import wire_layout as W
-from ..order.oe_codec import (enc_exec, frame_check, rd_field_i32, rd_field_u8, rd_field_u32, rd_field_u64,
+from ..order.oe_codec import (enc_exec, enc_terminate, frame_check, rd_field_i32, rd_field_u8, rd_field_u32, rd_field_u64,
                               template_of)
-from ..order.session import A_BUSINESS, A_DOWN, SS_STATE, ST_ESTABLISHED
+from ..order.session import A_BUSINESS, A_DOWN, SS_STATE, SS_UUID, ST_ESTABLISHED
 from .flow import flow_step, rnd
 from .gateway_session import journal_put, new_server_session, server_lost, server_on_frame, server_poll
 from .matching import (E_CLORDID, E_LEAVES, E_OID, E_OWNER, E_PRICE, E_QTY, E_SIDE, E_INSTR, E_TYPE, EV_ACK,
@@ -33,10 +33,11 @@ CLIENT_OWNER = 1
 MDQ = 256          # market-data packets queued per transport turn
 
 (V_OUT_LEN, V_MDQ_N, V_RXS_LEN, V_GARBAGE, V_ORDERS_IN, V_CANCELS_IN, V_REPLACES_IN, V_EXECS_OUT, V_COD_CANCELS,
- V_UNKNOWN_SECID, V_MDQ_DROPPED, V_OUT_OVERFLOW, V_FILLS_OUT, V_BAD_FIELDS) = range(14)
+ V_UNKNOWN_SECID, V_MDQ_DROPPED, V_OUT_OVERFLOW, V_FILLS_OUT, V_BAD_FIELDS, V_RX_LEFT) = range(15)
 V_N = 16
 V_NAMES = ("out_len", "mdq_n", "rxs_len", "garbage", "orders_in", "cancels_in", "replaces_in", "execs_out",
-           "cod_cancels", "unknown_secid", "mdq_dropped", "out_overflow", "fills_out", "bad_fields")
+           "cod_cancels", "unknown_secid", "mdq_dropped", "out_overflow", "fills_out", "bad_fields",
+           "rx_left")
 
 Venue = namedtuple("Venue", "book pub flow sess journal jlen out rxs mdq mdq_len meta touched cl2oid")
 
@@ -179,42 +180,54 @@ def _business(V, buf, off, now):
 
 @njit(cache=True)
 def venue_oe_input(V, buf, off, n, now):
-    """Client bytes. Returns A_DOWN when the session ended (the transport should close)."""
-    rl = V.meta[V_RXS_LEN]
-    if n > V.rxs.shape[0] - rl:
-        n = V.rxs.shape[0] - rl
-    V.rxs[rl:rl + n] = buf[off:off + n]
-    rl += n
-    pos = 0
+    """Client bytes ``buf[off:off + n]``, taken in pieces that fit the reassembly buffer.
+    Returns A_DOWN when the session ended: the transport should send what take_out
+    holds and close. ``meta[V_RX_LEFT]``: bytes not taken (the reply buffer is full until
+    take_out drains it); the transport feeds them again, so nothing is lost. Garbage
+    (a frame that fails frame_check) is answered with a Terminate naming it, counted,
+    and ends the session; what followed it on the stream is meaningless and dropped."""
+    taken = 0
     result = 0
-    while pos < rl:
-        k = frame_check(V.rxs, pos, rl - pos)
-        if k == 0:
+    while True:
+        rl = V.meta[V_RXS_LEN]
+        take = min(n - taken, V.rxs.shape[0] - rl)
+        V.rxs[rl:rl + take] = buf[off + taken:off + taken + take]
+        taken += take
+        rl += take
+        pos = 0
+        while pos < rl:
+            k = frame_check(V.rxs, pos, rl - pos)
+            if k == 0:
+                break
+            if k < 0:
+                V.meta[V_GARBAGE] += 1
+                o = V.meta[V_OUT_LEN]
+                if o + W.MAX_FRAME <= V.out.shape[0]:
+                    V.meta[V_OUT_LEN] = o + enc_terminate(V.out, o, V.sess[SS_UUID], now, W.ERR_GARBAGE)
+                venue_disconnected(V, now)
+                result = A_DOWN
+                pos = rl
+                taken = n
+                break
+            o = V.meta[V_OUT_LEN]
+            if o + 64 * W.MAX_FRAME > V.out.shape[0]:
+                V.meta[V_OUT_OVERFLOW] += 1
+                break
+            act, w = server_on_frame(V.sess, V.journal, V.jlen, V.rxs, pos, k, now, V.out[o:], 0)
+            V.meta[V_OUT_LEN] = o + w
+            if act == A_BUSINESS:
+                _business(V, V.rxs, pos, now)
+            elif act == A_DOWN:
+                venue_disconnected(V, now)
+                result = A_DOWN
+            pos += k
+        if pos > 0 and pos < rl:
+            for j in range(rl - pos):
+                V.rxs[j] = V.rxs[pos + j]
+        V.meta[V_RXS_LEN] = rl - pos
+        if taken >= n or pos == 0:      # all taken, or no room until the replies are sent
             break
-        if k < 0:
-            V.meta[V_GARBAGE] += 1
-            server_lost(V.sess)
-            venue_disconnected(V, now)
-            rl = 0
-            pos = 0
-            result = A_DOWN
-            break
-        o = V.meta[V_OUT_LEN]
-        if o + 64 * W.MAX_FRAME > V.out.shape[0]:
-            V.meta[V_OUT_OVERFLOW] += 1
-            break
-        act, w = server_on_frame(V.sess, V.journal, V.jlen, V.rxs, pos, k, now, V.out[o:], 0)
-        V.meta[V_OUT_LEN] = o + w
-        if act == A_BUSINESS:
-            _business(V, V.rxs, pos, now)
-        elif act == A_DOWN:
-            venue_disconnected(V, now)
-            result = A_DOWN
-        pos += k
-    if pos > 0 and pos < rl:
-        for j in range(rl - pos):
-            V.rxs[j] = V.rxs[pos + j]
-    V.meta[V_RXS_LEN] = rl - pos
+    V.meta[V_RX_LEFT] = n - taken
     return result
 
 

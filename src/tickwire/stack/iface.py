@@ -108,6 +108,9 @@ class Stack:
         from .udp import SEND_NO_ARP, SEND_OK, UDP_PAYLOAD_OFF
         (b,) = pool.alloc_burst(1)
         start = int(b) * pool.buf_size + int(pool.arrays.data_off[b])
+        if int(pool.arrays.data_off[b]) + UDP_PAYLOAD_OFF + len(payload) > pool.buf_size:
+            pool.free_burst([b])            # checked before the copy: it would run into the next buffer
+            raise ValueError("datagram too long for a buffer")
         pool.arrays.data[start + UDP_PAYLOAD_OFF:start + UDP_PAYLOAD_OFF + len(payload)] = \
             np.frombuffer(payload, np.uint8)
         r = udp_prepare(self.state, pool.arrays, np.int32(b), ip_to_int(dst), sport, dport, len(payload))
