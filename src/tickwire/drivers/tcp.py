@@ -120,14 +120,18 @@ class TcpPort(Port):
         self.local = (self.conn or self.listener).getsockname()
 
     def _adopt(self, s: socket.socket) -> None:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(self.nodelay))
-        if self._busy:
-            s.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, self._busy)
-        if self._bufs[0]:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._bufs[0])
-        if self._bufs[1]:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._bufs[1])
-        s.setblocking(False)
+        try:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(self.nodelay))
+            if self._busy:      # EPERM without CAP_NET_ADMIN
+                s.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, self._busy)
+            if self._bufs[0]:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._bufs[0])
+            if self._bufs[1]:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._bufs[1])
+            s.setblocking(False)
+        except OSError as e:
+            s.close()           # not leaked with the error
+            raise OSError(e.errno, f"tcp: cannot set up the connection: {e.strerror}") from None
         self.conn = s
         self.state.cfg[C_CLOSED] = 0
         self.state.cfg[C_FD] = s.fileno()
@@ -141,7 +145,7 @@ class TcpPort(Port):
         if self.conn is None and self.listener is not None:
             try:
                 s, _ = self.listener.accept()
-            except BlockingIOError:
+            except (BlockingIOError, ConnectionAbortedError):   # nothing, or the peer gave up first
                 return
             self._adopt(s)
 

@@ -88,7 +88,12 @@ class SharedRegion:
 
     def __init__(self, fd: int, size: int, *, hugepages: bool, owner: bool, name: str):
         self.fd, self.size, self.hugepages, self.name = fd, size, hugepages, name
-        self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        try:
+            self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            if owner:
+                os.close(fd)    # the region would have owned it: not leaked with the error
+            raise
         self.buf = np.frombuffer(self._map, dtype=np.uint8)
         self.locked = False
         self._owner = owner

@@ -68,7 +68,16 @@ class PcapReader:
     """Iterate ``Record``s; raises PcapError on a corrupt header or record."""
 
     def __init__(self, path_or_file):
-        self._f: BinaryIO = open(path_or_file, "rb") if isinstance(path_or_file, (str, bytes)) or hasattr(path_or_file, "__fspath__") else path_or_file
+        opened = isinstance(path_or_file, (str, bytes)) or hasattr(path_or_file, "__fspath__")
+        self._f: BinaryIO = open(path_or_file, "rb") if opened else path_or_file
+        try:
+            self._read_header()
+        except BaseException:
+            if opened:
+                self._f.close()  # a refused file is not left open (a `with` block never entered)
+            raise
+
+    def _read_header(self) -> None:
         head = self._f.read(24)
         if len(head) < 24:
             raise PcapError(f"pcap: file shorter than the 24-byte global header ({len(head)} bytes)")
