@@ -8,6 +8,7 @@ import numpy as np
 
 from ..drivers.macswap import swap_macs
 from ..drivers.port import reflect, rx_burst, tx_burst
+from ..mem.atomics import cpu_pause
 from ..mem.hotpath import hot
 from ..mem.mempool import buf_start, pool_free
 from .slices import SLICE_POLLS, StopFlag, wait_for_link
@@ -25,12 +26,21 @@ def echo_slice(state, pool, bufs, burst, polls, stats):
     testpmd does."""
     for _ in range(polls):
         r = reflect(state, burst)
-        if r >= 0:
+        if r > 0:
             stats[ECHOED] += r
+            continue
+        if r == 0:
+            # Idle: pause before polling again (as the bench's memif-shaped ping-pong does).
+            # Why: memif's poll prefetches the peer's next descriptor and frame lines, and a
+            # poll that lands while the peer writes them takes a line back mid-write (one more
+            # transfer on the round trip). Echo round trip, far placement (docs/memif.md,
+            # session 7): -10..-90 ns in-pair A/B, -10..-20 ns old vs new tree in the bench loop.
+            cpu_pause()
             continue
         stats[ECHOED] += -1 - r
         n = rx_burst(state, pool, bufs, burst)
         if n == 0:
+            cpu_pause()
             continue
         k = 0
         for i in range(n):
