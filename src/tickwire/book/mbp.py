@@ -55,22 +55,25 @@ def _move_elems(typingctx, arr, dst, src, n):
     return types.void(arr, types.intp, types.intp, types.intp), codegen
 
 
-# The inline move below serves up to SMALL_ELEMS int64s: a side of up to 11 rows (CME books
-# are 10 deep) moves at most 10 rows = 30 elements. Deeper books use _move_elems (libc memmove).
-SMALL_ELEMS = 32
+# The inline move below serves up to SMALL_ELEMS int64s: a side of up to 10 rows (CME books
+# are 10 deep) moves at most 9 rows = 27 elements. Deeper books use _move_elems (libc memmove).
+SMALL_ELEMS = 28
 SMALL_MAX_DEPTH = SMALL_ELEMS // NFIELD + 1   # rows per side the inline move serves
 
 
-_CHUNK = 8                                   # int64 lanes of one 512-bit vector
-_NCHUNK = SMALL_ELEMS // _CHUNK
+# (first element, int64 lanes): three 512-bit chunks and a 256-bit one. The fourth chunk was
+# 512 bits (32 elements, books up to 11 deep) until session 7: a 10-deep book never moves more
+# than 27 elements, and the narrower last load/store made `top` ~1 ns/msg faster (34.1 -> 33.1,
+# interleaved A/B, 6 rounds, load 3.0-3.7; on Zen 4 a 512-bit access is two 256-bit ones).
+_CHUNKS = ((0, 8), (8, 8), (16, 8), (24, 4))
 
 
 @intrinsic
 def _move_elems_small(typingctx, arr, dst, src, n):
     """memmove within ``arr`` (int64) of ``n`` elements (0 <= n <= SMALL_ELEMS) from flat
-    index ``src`` to ``dst``, inline and without a branch: four 8-lane masked loads of
-    ``[src, src+32)`` (lanes at or past ``n`` masked off), then four masked stores to
-    ``dst``. Every load comes before every store, so overlapping ranges are safe; a
+    index ``src`` to ``dst``, inline and without a branch: four masked loads of
+    ``[src, src+28)`` (8, 8, 8 and 4 lanes; lanes at or past ``n`` masked off), then four
+    masked stores to ``dst``. Every load comes before every store, so overlapping ranges are safe; a
     masked-off lane is neither read nor written (AVX-512 masked moves do not touch, or
     fault on, masked-off memory), so nothing outside ``[src, src+n)`` / ``[dst, dst+n)``
     is accessed. Why: on a stream with random price levels (``bench feed --profile
@@ -86,21 +89,24 @@ def _move_elems_small(typingctx, arr, dst, src, n):
         a, d, s, k = args
         ary = context.make_array(arr)(context, builder, a)
         i64 = ir.IntType(64)
-        vec = ir.VectorType(i64, _CHUNK)
-        mask_t = ir.VectorType(ir.IntType(1), _CHUNK)
         ptr_t = ary.data.type
-        # LLVM >= 21 form (no alignment argument; llvmlite 0.50 ships LLVM 22)
-        load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [ptr_t, mask_t, vec]),
-                                              "llvm.masked.load.v8i64.p0")
-        store = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [vec, ptr_t, mask_t]),
-                                               "llvm.masked.store.v8i64.p0")
-        lanes = builder.sub(builder.shl(i64(1), k), i64(1))      # bit j set: element j moves (n <= 32)
-        masks = [builder.bitcast(builder.trunc(builder.lshr(lanes, i64(_CHUNK * c)), ir.IntType(_CHUNK)), mask_t)
-                 for c in range(_NCHUNK)]
-        vals = [builder.call(load, [builder.gep(ary.data, [builder.add(s, i64(_CHUNK * c))]), masks[c],
-                                    ir.Constant(vec, None)]) for c in range(_NCHUNK)]
-        for c in range(_NCHUNK):
-            builder.call(store, [vals[c], builder.gep(ary.data, [builder.add(d, i64(_CHUNK * c))]), masks[c]])
+        lanes = builder.sub(builder.shl(i64(1), k), i64(1))      # bit j set: element j moves (n <= 28)
+        vals = []
+        for first, w in _CHUNKS:
+            vec = ir.VectorType(i64, w)
+            mask_t = ir.VectorType(ir.IntType(1), w)
+            # LLVM >= 21 form (no alignment argument; llvmlite 0.50 ships LLVM 22)
+            load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [ptr_t, mask_t, vec]),
+                                                  f"llvm.masked.load.v{w}i64.p0")
+            mask = builder.bitcast(builder.trunc(builder.lshr(lanes, i64(first)), ir.IntType(w)), mask_t)
+            vals.append((vec, mask_t, mask, first,
+                         builder.call(load, [builder.gep(ary.data, [builder.add(s, i64(first))]), mask,
+                                             ir.Constant(vec, None)])))
+        for vec, mask_t, mask, first, v in vals:            # every load before every store: overlap-safe
+            store = cgutils.get_or_insert_function(builder.module,
+                                                   ir.FunctionType(ir.VoidType(), [vec, ptr_t, mask_t]),
+                                                   f"llvm.masked.store.v{vec.count}i64.p0")
+            builder.call(store, [v, builder.gep(ary.data, [builder.add(d, i64(first))]), mask])
         return context.get_dummy_value()
 
     return types.void(arr, types.int64, types.int64, types.int64), codegen
