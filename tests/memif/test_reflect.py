@@ -109,3 +109,22 @@ def test_rogue_descriptors_and_indexes_disconnect_and_server_lives_on(server, so
     assert _got(c, 0)[0] == macswap(_frame(1, 60))
     c.close()
     assert pool.in_flight == 0
+
+
+def test_tx_burst_checks_the_callers_buffers(server, sock_path):
+    """Not a pool buffer in use: skipped (tx_bad_buf), nothing sent; data outside its
+    buffer (a negative length here): dropped and freed (tx_too_long); never read past
+    the caller's array; a good frame still goes out."""
+    port, pool = server
+    c = connected_rogue(port, sock_path)
+    _post_s2c(c)
+    good, bad = pool.alloc_frames([_frame(0, 60), _frame(1, 60)])
+    pool.arrays.data_len[bad] = -1
+    free_idx = next(i for i in range(pool.size) if i not in (good, bad))
+    bufs = np.array([bad, free_idx, -3, good, 7], np.int32)
+    assert port.tx_burst(bufs[:4], 9) == 4
+    ctr = port.counters.as_dict()
+    assert (ctr["tx_bad_buf"], ctr["tx_too_long"], ctr["tx_packets"]) == (2, 1, 1)
+    assert c.rings[1].tail == 1 and _got(c, 0) == (_frame(0, 60), 0)
+    assert pool.in_flight == 0
+    c.close()

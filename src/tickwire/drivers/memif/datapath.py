@@ -27,7 +27,7 @@ from numba.extending import overload, register_jitable
 from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, load_u64, memcpy, prefetch, prefetch_write,
                             store_release_u16, store_u16, store_u32, store_u64)
 from ...mem.hotpath import hot, into_runtime_free_callers
-from ...mem.mempool import buf_room, buf_start, pool_alloc, pool_free
+from ...mem.mempool import NOT_OWNED, buf_room, buf_start, owned_len, pool_alloc, pool_free
 from ..libc_calls import sys_write
 from ..counters import (COMMON, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS,
                         TX_RING_FULL, TX_TOO_LONG)
@@ -65,10 +65,11 @@ ERROR_REASONS = {
 }
 
 EXTRA_COUNTERS = ("bad_desc", "bad_ring_index", "rx_chained", "tx_chained", "irq_sent",
-                  "connects", "disconnects", "protocol_errors")
+                  "connects", "disconnects", "protocol_errors",
+                  "tx_bad_buf")   # tx_burst given an index that is not an in-use pool buffer: skipped
 _C = {name: i for i, name in enumerate(COMMON + EXTRA_COUNTERS)}
-C_BAD_DESC, C_BAD_INDEX, C_RX_CHAINED, C_TX_CHAINED, C_IRQ = (
-    _C["bad_desc"], _C["bad_ring_index"], _C["rx_chained"], _C["tx_chained"], _C["irq_sent"])
+C_BAD_DESC, C_BAD_INDEX, C_RX_CHAINED, C_TX_CHAINED, C_IRQ, C_TX_BAD_BUF = (
+    _C["bad_desc"], _C["bad_ring_index"], _C["rx_chained"], _C["tx_chained"], _C["irq_sent"], _C["tx_bad_buf"])
 
 MAX_CHAIN = 64  # slots one frame may span: bounds work per packet whatever the peer claims
 
@@ -176,6 +177,7 @@ def _rx(state, pool, bufs, n):
     if cfg[LINK] == 0 or cfg[ERROR] != 0:
         return 0
     mem, q, ring, size, mask, server, regions, n_regions, bsize, buf0 = _ring_of(state, state.rxq, 0)
+    n = min(n, bufs.shape[0])     # never write past the caller's array
     cur = q[Q_LAST]
     # Start fetching the next descriptor and the frame behind it together with the producer
     # index, instead of after it: three dependent line transfers become about one when a
@@ -306,6 +308,7 @@ def _tx(state, pool, bufs, n):
     if cfg[LINK] == 0 or cfg[ERROR] != 0:
         return 0
     mem, q, ring, size, mask, server, regions, n_regions, bsize, buf0 = _ring_of(state, state.txq, 1)
+    n = min(n, bufs.shape[0])     # never read past the caller's array
     slot = q[Q_LAST]
     # Free slots from the consumer index last read (a lower bound: it only moves forward);
     # the line the peer writes is read again only when that is not enough for this burst
@@ -339,10 +342,19 @@ def _tx(state, pool, bufs, n):
                 prefetch_write(mem, _desc(ring, mask, c))
             prefetch_write(mem, buf0 + (c & mask) * bsize)
     sent = 0
+    placed = 0                    # frames put in the ring (sent also counts the refused)
     nbytes = 0
     while sent < n:
         idx = bufs[sent]
-        flen = pool.data_len[idx]
+        flen = owned_len(pool, idx)   # the caller's buffer, checked like every driver's
+        if flen < 0:
+            if flen == NOT_OWNED:
+                state.ctr[C_TX_BAD_BUF] += 1       # not ours to free
+            else:
+                state.ctr[TX_TOO_LONG] += 1        # its data runs outside its buffer
+                pool_free(pool, idx)
+            sent += 1
+            continue
         src = buf_start(pool, idx)
         pos = 0
         used = 0
@@ -386,7 +398,8 @@ def _tx(state, pool, bufs, n):
         nbytes += flen
         pool_free(pool, idx)
         sent += 1
-    if sent > 0:
+        placed += 1
+    if placed > 0:
         q[Q_LAST] = slot
         if server:
             store_release_u16(mem, ring + RING_TAIL, np.uint16(slot))
@@ -394,7 +407,7 @@ def _tx(state, pool, bufs, n):
             store_release_u16(mem, ring + RING_HEAD, np.uint16(slot))
         if (np.int64(load_u16(mem, ring + RING_FLAGS)) & RING_FLAG_MASK_INT) == 0 and q[Q_EFD] >= 0:
             _kick(state, q[Q_EFD])
-        state.ctr[TX_PACKETS] += sent
+        state.ctr[TX_PACKETS] += placed
         state.ctr[TX_BYTES] += nbytes
     return sent
 
