@@ -23,7 +23,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .hint import likely, unlikely
+from ..mem.hint import likely, unlikely
 
 PX, QTY, NORD = 0, 1, 2
 NFIELD = 3

@@ -32,7 +32,7 @@ the packet, root block inside the message and long enough for the fields read, g
 dimension and numInGroup x blockLength inside the message, entries long enough; whatever
 fails one of them goes to the general walk, which counts it under its cause.
 
-Every branch to a rare case is marked ``unlikely`` (book.hint: LLVM branch weights, the
+Every branch to a rare case is marked ``unlikely`` (mem.hint: LLVM branch weights, the
 hardware predictor is not involved): with them LLVM keeps the common path straight and
 its values in registers; without them the entry loop spilled and reloaded the row
 pointer, the entry pointer and the entry's values on every entry (session 7: `top`
@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..book.hint import likely, unlikely
+from ..mem.hint import likely, unlikely
 from ..book.mbp import BID, IMPLIED_BID, IMPLIED_OFFER, NFIELD, NSIDE, OFFER, book_step, put_entry_row
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
 from . import layout as L
