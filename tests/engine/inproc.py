@@ -7,7 +7,7 @@ from tickwire.engine.build import EngineConfig, build_engine, take_txs
 from tickwire.engine.core import md_packet, oe_connected, oe_input, oe_timers
 from tickwire.feed.state import SRC_A, SRC_SNAPSHOT
 from tickwire.order.config import InstrumentLimits, RiskConfig
-from tickwire.sim.venue import build_venue, take_md, take_out, venue_flow, venue_oe_input, venue_snapshot, \
+from tickwire.sim.venue import V_RX_LEFT, build_venue, take_md, take_out, venue_flow, venue_oe_input, venue_snapshot, \
     venue_timers
 
 TICK = 250_000_000
@@ -34,6 +34,7 @@ class Harness:
         self.oe_buf = np.zeros(1 << 20, np.uint8)
         self.drop_md = None     # callable(seq_index) -> bool, to inject loss
         self.md_count = 0
+        self.oe_left = b""      # order-entry bytes the venue could not take yet
 
     def pump_md(self):
         for pkt in take_md(self.V):
@@ -46,10 +47,12 @@ class Harness:
     def pump_oe(self):
         for _ in range(20):
             moved = False
-            tx = take_txs(self.E)
+            tx = self.oe_left + take_txs(self.E)
             if tx:
                 self.oe_buf[:len(tx)] = np.frombuffer(tx, np.uint8)
                 venue_oe_input(self.V, self.oe_buf, 0, len(tx), self.now)
+                left = int(self.V.meta[V_RX_LEFT])      # not taken yet: fed again next turn
+                self.oe_left = tx[len(tx) - left:] if left else b""
                 moved = True
             out = take_out(self.V)
             if out:

@@ -116,7 +116,7 @@ def _move_elems_small(typingctx, arr, dst, src, n):
 def _put_row(typingctx, arr, at, px, qty, nord):
     """Store (px, qty, nord) at flat element index ``at`` of ``arr``: three plain stores,
     none of the per-index negative-wraparound code of ``lv[s, side, i, f]`` (notes §4).
-    ``at`` comes from apply_level's checked row arithmetic."""
+    ``at`` comes from book_step's checked row arithmetic."""
     if not isinstance(arr, types.Array):
         return None
 

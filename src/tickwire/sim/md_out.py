@@ -108,6 +108,8 @@ def send_md(port_state, pool, net, mdq, mdq_len, count, dst, dport, sport, imp, 
                 k, cause = _queue(port_state, pool, net, mdq[q], n, dst[f], sport, dport[f], txb, k, st, f)
                 if cause < 0:
                     cnt[f, MC_DUPED] += 1
+                else:
+                    cnt[f, cause] += 1
             if hold_len[f] > 0:
                 k, cause = _queue(port_state, pool, net, hold[f], hold_len[f], dst[f], sport, dport[f], txb, k, st, f)
                 hold_len[f] = 0

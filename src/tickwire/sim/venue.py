@@ -188,7 +188,8 @@ def venue_oe_input(V, buf, off, n, now):
     and ends the session; what followed it on the stream is meaningless and dropped."""
     taken = 0
     result = 0
-    while True:
+    full = False
+    while not full:
         rl = V.meta[V_RXS_LEN]
         take = min(n - taken, V.rxs.shape[0] - rl)
         V.rxs[rl:rl + take] = buf[off + taken:off + taken + take]
@@ -202,9 +203,14 @@ def venue_oe_input(V, buf, off, n, now):
             if k < 0:
                 V.meta[V_GARBAGE] += 1
                 o = V.meta[V_OUT_LEN]
+                venue_disconnected(V, now)
+                # cancel-on-disconnect's reports stay journaled for a re-established session
+                # (it asks for them by sequence) but are not sent: nothing follows a Terminate
+                V.meta[V_OUT_LEN] = o
                 if o + W.MAX_FRAME <= V.out.shape[0]:
                     V.meta[V_OUT_LEN] = o + enc_terminate(V.out, o, V.sess[SS_UUID], now, W.ERR_GARBAGE)
-                venue_disconnected(V, now)
+                else:
+                    V.meta[V_OUT_OVERFLOW] += 1
                 result = A_DOWN
                 pos = rl
                 taken = n
@@ -212,6 +218,7 @@ def venue_oe_input(V, buf, off, n, now):
             o = V.meta[V_OUT_LEN]
             if o + 64 * W.MAX_FRAME > V.out.shape[0]:
                 V.meta[V_OUT_OVERFLOW] += 1
+                full = True
                 break
             act, w = server_on_frame(V.sess, V.journal, V.jlen, V.rxs, pos, k, now, V.out[o:], 0)
             V.meta[V_OUT_LEN] = o + w
@@ -225,7 +232,7 @@ def venue_oe_input(V, buf, off, n, now):
             for j in range(rl - pos):
                 V.rxs[j] = V.rxs[pos + j]
         V.meta[V_RXS_LEN] = rl - pos
-        if taken >= n or pos == 0:      # all taken, or no room until the replies are sent
+        if taken >= n or pos == 0:      # all taken, or no room to take more
             break
     V.meta[V_RX_LEFT] = n - taken
     return result
