@@ -58,9 +58,15 @@ def _result(proc, timeout=180) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+_made_socks: list[str] = []  # control sockets this run named: removed when it ends (a peer
+                             # killed or stopped before it closes, testpmd, leaves its socket)
+
+
 def _sock() -> str:
     os.makedirs("/run/tw", exist_ok=True)
-    return f"/run/tw/bench-{uuid.uuid4().hex[:8]}.sock"
+    path = f"/run/tw/bench-{uuid.uuid4().hex[:8]}.sock"
+    _made_socks.append(path)
+    return path
 
 
 def _pcts(values) -> dict:
@@ -154,6 +160,18 @@ def pingpong_rtt(samples: int, kind: str = "pingpong") -> list[float]:
 
 # --- the report ---------------------------------------------------------------------------
 def run(args) -> int:
+    try:
+        return _run(args)
+    finally:
+        for path in _made_socks:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        _made_socks.clear()
+
+
+def _run(args) -> int:
     have_pmd = testpmd_path() is not None and not args.no_testpmd
     rates: dict[str, list[float]] = {}
     for _ in range(args.repeat):  # interleave scenarios so slow drifts hit all alike
