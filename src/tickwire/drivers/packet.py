@@ -50,9 +50,9 @@ from numba import njit
 from ..mem.hotpath import hot
 
 from ..mem.atomics import load_acquire_u32, load_u16, load_u32, memcpy, store_release_u32, store_u32
-from ..mem.mempool import BAD_SPAN, BUF_SIZE, NOT_OWNED, buf_start, owned_len, pool_alloc, pool_free
+from ..mem.mempool import BUF_SIZE, buf_start, pool_alloc, pool_free
 from .counters import RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG
-from .counters import Counters
+from .counters import Counters, tx_take
 from .libc_calls import EAGAIN, ENOBUFS, MSG_DONTWAIT, sys_errno, sys_sendto
 from .port import Port, register_burst
 from .spec import SpecArgs, SpecError
@@ -307,19 +307,6 @@ def _tx_refusal(data, start, length, max_untagged, room):
     return -1
 
 
-@njit(cache=True, inline="always")
-def _tx_check(pool, b, max_untagged, room):
-    """(length, cause) for the caller's buffer ``b``: cause -1 sends it; TX_BAD_BUF: not an
-    in-use buffer of the pool, so not ours to free (skipped); any other cause: dropped,
-    and the buffer freed, under it (data outside its buffer counts as TX_TOO_LONG)."""
-    length = owned_len(pool, b)
-    if length == NOT_OWNED:
-        return length, TX_BAD_BUF
-    if length == BAD_SPAN:
-        return length, TX_TOO_LONG
-    return length, _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, room)
-
-
 @hot
 def packet_tx_burst(state, pool, bufs, n):
     """One send() per frame (PACKET_QDISC_BYPASS set at open). Frames the kernel refuses
@@ -331,11 +318,12 @@ def packet_tx_burst(state, pool, bufs, n):
     sent = 0
     for i in range(min(n, bufs.shape[0])):
         b = bufs[i]
-        length, cause = _tx_check(pool, b, max_untagged, max_untagged + 4)
+        length = tx_take(pool, counters, b, TX_BAD_BUF)
+        cause = -1 if length < 0 else _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, max_untagged + 4)
         if cause >= 0:
             counters[cause] += 1
-            if cause != TX_BAD_BUF:
-                pool_free(pool, b)
+            pool_free(pool, b)
+        if length < 0 or cause >= 0:
             sent += 1
             continue
         r = sys_sendto(fd, pool.data, buf_start(pool, b), length, MSG_DONTWAIT, noaddr, 0)
@@ -374,11 +362,12 @@ def packet_ring_tx_burst(state, pool, bufs, n):
     queued = 0
     for i in range(min(n, bufs.shape[0])):
         b = bufs[i]
-        length, cause = _tx_check(pool, b, max_untagged, room)
+        length = tx_take(pool, counters, b, TX_BAD_BUF)
+        cause = -1 if length < 0 else _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, room)
         if cause >= 0:
             counters[cause] += 1
-            if cause != TX_BAD_BUF:
-                pool_free(pool, b)
+            pool_free(pool, b)
+        if length < 0 or cause >= 0:
             sent += 1
             continue
         off = base + head * fsize

@@ -25,9 +25,8 @@ from numba import njit
 from ..mem.hotpath import hot
 
 from ..mem.atomics import memcpy, rdtscp
-from ..mem.mempool import BUF_SIZE, NOT_OWNED, buf_start, owned_len, pool_alloc, pool_free
-from .counters import (Counters, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL,
-                       TX_TOO_LONG)
+from ..mem.mempool import BUF_SIZE, buf_start, pool_alloc, pool_free
+from .counters import Counters, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS, TX_RING_FULL, tx_take
 from .port import Port, register_burst
 from .spec import SpecArgs, SpecError
 
@@ -87,13 +86,8 @@ def pcap_tx_burst(state, pool, bufs, n):
     sent = 0
     for k in range(min(n, bufs.shape[0])):
         b = bufs[k]
-        length = owned_len(pool, b)
+        length = tx_take(pool, c, b, TX_BAD_BUF)
         if length < 0:
-            if length == NOT_OWNED:
-                c[TX_BAD_BUF] += 1          # not ours to free
-            else:
-                c[TX_TOO_LONG] += 1         # its data runs outside its buffer
-                pool_free(pool, b)
             sent += 1
             continue
         if meta[M_OUT_SINK] == 0:

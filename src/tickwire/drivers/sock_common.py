@@ -16,8 +16,8 @@ import struct
 import numpy as np
 from numba.extending import register_jitable
 
-from ..mem.mempool import BAD_SPAN, BUF_SIZE, NOT_OWNED, owned_len, pool_alloc, pool_free
-from .counters import COMMON, RX_NOBUF, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG
+from ..mem.mempool import BUF_SIZE, pool_alloc, pool_free
+from .counters import COMMON, RX_NOBUF, TX_BYTES, TX_PACKETS, TX_RING_FULL, TX_TOO_LONG, tx_take
 from .libc_calls import EAGAIN, EINTR, ENOBUFS, sys_errno, sys_recvfrom, sys_sendto
 
 SOCK_EXTRA = ("rx_errors", "tx_errors", "tx_no_dest", "tx_bad_buf", "tx_partial", "peer_closed")
@@ -52,11 +52,8 @@ def sock_tx_buf_len(pool, cnt, b, max_len):
     """The length to send from buffer ``b``, or -1 when it cannot be sent: not a buffer
     the caller owns (tx_bad_buf, left alone), or offset/length outside the buffer or
     above ``max_len`` (tx_too_long, freed)."""
-    ln = owned_len(pool, b)
-    if ln == NOT_OWNED:
-        cnt[TX_BAD_BUF] += 1
-        return np.int64(-1)
-    if ln == BAD_SPAN or ln > max_len:
+    ln = tx_take(pool, cnt, b, TX_BAD_BUF)
+    if ln > max_len:
         cnt[TX_TOO_LONG] += 1
         pool_free(pool, b)
         return np.int64(-1)

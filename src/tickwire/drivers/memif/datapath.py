@@ -27,10 +27,10 @@ from numba.extending import overload, register_jitable
 from ...mem.atomics import (load_acquire_u16, load_u16, load_u32, load_u64, memcpy, prefetch, prefetch_write,
                             store_release_u16, store_u16, store_u32, store_u64)
 from ...mem.hotpath import hot, into_runtime_free_callers
-from ...mem.mempool import NOT_OWNED, buf_room, buf_start, owned_len, pool_alloc, pool_free
+from ...mem.mempool import buf_room, buf_start, pool_alloc, pool_free
 from ..libc_calls import sys_write
 from ..counters import (COMMON, RX_BYTES, RX_NOBUF, RX_PACKETS, RX_TOO_LONG, TX_BYTES, TX_PACKETS,
-                        TX_RING_FULL, TX_TOO_LONG)
+                        TX_RING_FULL, TX_TOO_LONG, tx_take)
 from ..port import register_burst
 from .proto import (DESC_FLAG_NEXT, DESC_SIZE, RING_DESC, RING_FLAG_MASK_INT, RING_FLAGS, RING_HEAD,
                     RING_TAIL)
@@ -346,13 +346,8 @@ def _tx(state, pool, bufs, n):
     nbytes = 0
     while sent < n:
         idx = bufs[sent]
-        flen = owned_len(pool, idx)   # the caller's buffer, checked like every driver's
+        flen = tx_take(pool, state.ctr, idx, C_TX_BAD_BUF)
         if flen < 0:
-            if flen == NOT_OWNED:
-                state.ctr[C_TX_BAD_BUF] += 1       # not ours to free
-            else:
-                state.ctr[TX_TOO_LONG] += 1        # its data runs outside its buffer
-                pool_free(pool, idx)
             sent += 1
             continue
         src = buf_start(pool, idx)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import register_jitable
 
-from ...mem.mempool import NOT_OWNED, owned_len, pool_alloc, pool_free
-from ..counters import RX_BYTES, RX_NOBUF, RX_PACKETS, TX_TOO_LONG
+from ...mem.mempool import pool_alloc, pool_free
+from ..counters import RX_BYTES, RX_NOBUF, RX_PACKETS, TX_TOO_LONG, tx_take
 
 
 @register_jitable
@@ -41,11 +41,10 @@ def tx_accept(pool, buf, headroom, max_frame, counters, c_bad_buf):
     skipped. A buffer whose frame is empty, longer than ``max_frame``, runs past its
     buffer, or leaves fewer than ``headroom`` bytes in front (virtio's header goes
     there) is counted as TX_TOO_LONG and freed (it was handed to us)."""
-    length = owned_len(pool, buf)
-    if length == NOT_OWNED:
-        counters[c_bad_buf] += 1
+    length = tx_take(pool, counters, buf, c_bad_buf)
+    if length < 0:
         return np.int64(-1)
-    if length <= 0 or length > max_frame or pool.data_off[buf] < headroom:   # BAD_SPAN < 0
+    if length == 0 or length > max_frame or pool.data_off[buf] < headroom:
         counters[TX_TOO_LONG] += 1
         pool_free(pool, buf)
         return np.int64(-1)
