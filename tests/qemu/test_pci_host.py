@@ -217,3 +217,76 @@ def test_virtio_capability_windows_too_small_for_the_registers_are_refused(tmp_p
         ModernTransport(Access(fd))                         # just large enough
     finally:
         os.close(fd)
+
+
+def _le16(buf, off, v):
+    """The device's side of a virtqueue: little-endian fields (virtio 1.2 §2.4)."""
+    buf[off:off + 2] = np.frombuffer(np.uint16(v).tobytes(), np.uint8)
+
+
+def _virtio_rings(nq=8):
+    """A virtio state over plain memory with ``nq`` RX buffers posted, as virtio_fill_rx
+    leaves it: the test plays the device by writing the used rings."""
+    from tickwire.drivers.counters import Counters
+    from tickwire.drivers.pci import virtio as hw
+    pool = Mempool(64)
+    q = np.zeros(hw.Q_LEN, np.int64)
+    q[hw.Q_N], q[hw.Q_HDR] = nq, 12
+    q[hw.Q_RX_DESC], q[hw.Q_RX_AVAIL], q[hw.Q_RX_USED] = 0, 256, 512
+    q[hw.Q_TX_DESC], q[hw.Q_TX_AVAIL], q[hw.Q_TX_USED] = 1024, 1280, 1536
+    q[hw.Q_POOL_ADDR] = pool.arrays.data.ctypes.data
+    st = hw.VirtioState(np.zeros(64, np.uint8), np.zeros(2048, np.uint8), np.zeros(1, np.uint64), q,
+                        np.full(nq, -1, np.int32), np.full(nq, -1, np.int32), Counters(hw.EXTRA_COUNTERS).array)
+    q[hw.Q_NOTIFY_PIO] = 0
+    q[hw.Q_RX_NOTIFY] = q[hw.Q_TX_NOTIFY] = 0
+    hw.virtio_fill_rx(st, pool.arrays, pool.alloc_burst(nq))
+    return hw, st, pool
+
+
+def test_virtio_used_index_past_what_was_made_available_breaks_the_port_and_touches_nothing():
+    """A device whose used.idx runs past the buffers we supplied would make us hand out RX
+    buffers it never wrote (and free TX buffers it may still read): nothing is handed out,
+    nothing freed, the queue is left alone, counted, and poll() says why."""
+    from tickwire.drivers.port import rx_burst, tx_burst
+    from tickwire.drivers.pci.virtio_port import VirtioPort
+    hw, st, pool = _virtio_rings()
+    bad = hw.EXTRA_COUNTERS.index("bad_used_idx") + 8
+    # a legitimate completion first: slot 3 written with a 60-byte frame
+    _le16(st.dma, 512 + 4, 3)
+    _le16(st.dma, 512 + 8, 12 + 60)
+    _le16(st.dma, 512 + 2, 1)
+    out = np.empty(8, np.int32)
+    assert rx_burst(st, pool.arrays, out, 8) == 1
+    assert st.counters[bad] == 0
+    in_flight = pool.in_flight
+    # then 9 more used entries than the 8 that are posted: the whole ring is stale
+    _le16(st.dma, 512 + 2, 1 + 9)
+    assert rx_burst(st, pool.arrays, out, 8) == 0
+    assert st.counters[bad] == 1 and st.q[hw.Q_BROKEN] == 1
+    assert pool.in_flight == in_flight and st.q[hw.Q_RX_LAST_USED] == 1
+    # the port stays stopped: TX takes nothing, the caller keeps its buffer
+    b = pool.alloc_burst(1)
+    pool.arrays.data_len[b[0]] = 60
+    assert tx_burst(st, pool.arrays, b, 1) == 0 and pool.in_flight == in_flight + 1
+    port = VirtioPort.__new__(VirtioPort)
+    port._closed, port.state = False, st
+    port.dev = type("Dev", (), {"bdf": "0000:00:04.0"})()
+    with pytest.raises(OSError, match="more used buffers than were made available"):
+        port.poll()
+    port._closed = True
+
+
+def test_virtio_tx_used_index_past_the_available_index_frees_nothing():
+    from tickwire.drivers.port import tx_burst
+    hw, st, pool = _virtio_rings()
+    bad = hw.EXTRA_COUNTERS.index("bad_used_idx") + 8
+    b = pool.alloc_burst(2)
+    pool.arrays.data_len[b] = 60
+    assert tx_burst(st, pool.arrays, b, 2) == 2          # two descriptors made available
+    in_flight = pool.in_flight
+    _le16(st.dma, 1536 + 2, 3)                           # the device claims three back
+    more = pool.alloc_burst(1)
+    pool.arrays.data_len[more] = 60
+    assert tx_burst(st, pool.arrays, more, 1) == 0
+    assert st.counters[bad] == 1 and pool.in_flight == in_flight + 1
+    assert (st.tx_bufs[:2] == b).all()                  # still the device's: not freed

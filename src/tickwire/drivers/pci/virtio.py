@@ -31,16 +31,32 @@ VIRTQ_USED_F_NO_NOTIFY = 1      # device asks us not to kick (§2.7.10)
 RX_QUEUE, TX_QUEUE = 0, 1       # receiveq1, transmitq1 (§5.1.2)
 MAX_TX_FRAME = 65535
 
-EXTRA_COUNTERS = ("rx_bad_desc", "rx_bad_length", "tx_bad_desc", "tx_bad_buf", "pool_mismatch", "kicks")
-_C_RX_BAD_DESC, _C_RX_BAD_LENGTH, _C_TX_BAD_DESC, _C_TX_BAD_BUF, _C_POOL_MISMATCH, _C_KICKS = range(8, 14)
+EXTRA_COUNTERS = ("rx_bad_desc", "rx_bad_length", "tx_bad_desc", "tx_bad_buf", "pool_mismatch", "kicks",
+                  "bad_used_idx")
+(_C_RX_BAD_DESC, _C_RX_BAD_LENGTH, _C_TX_BAD_DESC, _C_TX_BAD_BUF, _C_POOL_MISMATCH, _C_KICKS,
+ _C_BAD_USED_IDX) = range(8, 15)
 
 # q[] slots
 (Q_N, Q_RX_DESC, Q_RX_AVAIL, Q_RX_USED, Q_TX_DESC, Q_TX_AVAIL, Q_TX_USED, Q_RX_LAST_USED, Q_RX_AVAIL_IDX,
  Q_TX_LAST_USED, Q_TX_AVAIL_IDX, Q_HDR, Q_NOTIFY_PIO, Q_RX_NOTIFY, Q_TX_NOTIFY, Q_NOTIFY_FD, Q_POOL_OFF,
- Q_POOL_ADDR) = range(18)
+ Q_POOL_ADDR, Q_BROKEN) = range(19)
 Q_LEN = 24
 
 VirtioState = namedtuple("VirtioState", "bar dma pages q rx_bufs tx_bufs counters")
+
+
+@njit(cache=True, inline="always")
+def _used_idx_ok(st, used_idx, last, avail):
+    """The device's used.idx may run ahead of what we consumed by at most what we made
+    available (§2.7.14: it returns only buffers we supplied). Past that, the entries it
+    claims are stale ones, whose buffers we would hand out (RX) or free (TX) while the
+    device may still DMA into or out of them: the queue is not touched again, the port
+    is broken (``Q_BROKEN``; poll() reports it) and it is counted."""
+    if ((used_idx - last) & 0xFFFF) <= ((avail - last) & 0xFFFF):
+        return True
+    st.counters[_C_BAD_USED_IDX] += 1
+    st.q[Q_BROKEN] = 1
+    return False
 
 
 @njit(cache=True, inline="always")
@@ -73,13 +89,15 @@ def _post_rx(st, pool, slot, buf, avail):
 @hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def virtio_rx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
-    if foreign_pool(pool, q, Q_POOL_ADDR, c, _C_POOL_MISMATCH):
+    if foreign_pool(pool, q, Q_POOL_ADDR, c, _C_POOL_MISMATCH) or q[Q_BROKEN] != 0:
         return 0
     nq = q[Q_N]
     hdr = q[Q_HDR]
     used_idx = np.int64(load_acquire_u16(ring, q[Q_RX_USED] + 2))
     last = q[Q_RX_LAST_USED]
     avail = q[Q_RX_AVAIL_IDX]
+    if not _used_idx_ok(st, used_idx, last, avail):
+        return 0
     got = 0
     n = min(n, bufs.shape[0])     # never write past the caller's array
     while got < n and last != used_idx:
@@ -120,6 +138,8 @@ def _tx_reclaim(st, pool):
     nq = q[Q_N]
     used_idx = np.int64(load_acquire_u16(ring, q[Q_TX_USED] + 2))
     last = q[Q_TX_LAST_USED]
+    if not _used_idx_ok(st, used_idx, last, q[Q_TX_AVAIL_IDX]):
+        return
     while last != used_idx:
         slot = np.int64(load_u32(ring, q[Q_TX_USED] + 4 + (last & (nq - 1)) * 8))
         if slot < nq and st.tx_bufs[slot] >= 0:
@@ -134,9 +154,11 @@ def _tx_reclaim(st, pool):
 @hot    # runtime-free (mem/hotpath.py): no refcounting in the per-burst path
 def virtio_tx_burst(st, pool, bufs, n):
     q, c, ring = st.q, st.counters, st.dma
-    if foreign_pool(pool, q, Q_POOL_ADDR, c, _C_POOL_MISMATCH):
+    if foreign_pool(pool, q, Q_POOL_ADDR, c, _C_POOL_MISMATCH) or q[Q_BROKEN] != 0:
         return 0
     _tx_reclaim(st, pool)
+    if q[Q_BROKEN] != 0:
+        return 0
     nq = q[Q_N]
     hdr = q[Q_HDR]
     avail = q[Q_TX_AVAIL_IDX]

@@ -119,6 +119,11 @@ class VirtioPort(PciPort):
         if self._closed or self.state is None:
             return
         q, st = self.state.q, self.state
+        if q[hw.Q_BROKEN]:
+            raise OSError(
+                f"pci: {self.dev.bdf} (virtio) returned more used buffers than were made available "
+                "(virtio 1.2 §2.7.14): its queues are no longer touched (counted bad_used_idx); "
+                "close the port and open it again")
         last = int(q[hw.Q_TX_LAST_USED])
         used = int(rd16(self.dma.buf, int(q[hw.Q_TX_USED]) + 2))
         self._watch_tx(last, used == last and st.tx_bufs[last & (int(q[hw.Q_N]) - 1)] >= 0)
