@@ -401,3 +401,52 @@ def test_tx_ring_needs_latency_mode(pair):
     from tickwire.drivers.spec import SpecError
     with in_netns(pair.ns_a), pytest.raises(SpecError, match="tx=ring needs mode=latency"):
         open_port(f"packet:dev={pair.dev_a},mode=capture,tx=ring")
+
+
+def _v3_block(ring, blk, frames):
+    """Write one TPACKET_V3 block as the kernel would (struct tpacket_block_desc, then
+    tpacket3_hdr records): ``frames`` is a list of (mac offset, payload) per record."""
+    from tickwire.drivers.packet import TP_STATUS_USER, TPACKET3_HDRLEN
+    put = lambda off, fmt, v: struct.pack_into(fmt, ring, off, v)  # noqa: E731
+    put(blk + 12, "<I", len(frames))
+    put(blk + 16, "<I", 48)
+    p = blk + 48
+    for k, (mac, payload) in enumerate(frames):
+        size = 256
+        put(p, "<I", size if k + 1 < len(frames) else 0)
+        put(p + 12, "<I", len(payload))
+        put(p + 16, "<I", len(payload))
+        put(p + 24, "<H", mac)
+        ring[p + max(mac, TPACKET3_HDRLEN):p + max(mac, TPACKET3_HDRLEN) + len(payload)] = np.frombuffer(payload, np.uint8)
+        p += size
+    put(blk + 8, "<I", TP_STATUS_USER)
+
+
+def test_v3_block_with_a_bad_descriptor_counts_every_frame_it_drops():
+    """A record whose mac offset points into its own header (never sent by a sane kernel):
+    the rest of the block cannot be trusted, so its frames are dropped, each one counted,
+    and the block goes back to the kernel; the next block is read normally."""
+    from tickwire.drivers import packet
+    from tickwire.drivers.counters import Counters
+    from tickwire.drivers.port import rx_burst
+    from tickwire.mem.mempool import Mempool
+    bsize = 4096
+    ring = np.zeros(2 * bsize, np.uint8)
+    meta = np.zeros(16, np.int64)
+    meta[packet.M_BLOCK_SIZE], meta[packet.M_BLOCK_NR], meta[packet.M_REMAIN] = bsize, 2, -1
+    pool = Mempool(16)
+    st = packet.PacketV3State(ring, meta, Counters(packet.EXTRA).array, np.zeros(16, np.int64), np.zeros(64, np.uint8))
+    frame = bytes(range(60))
+    _v3_block(ring, 0, [(48, frame), (8, frame), (48, frame), (48, frame)])
+    _v3_block(ring, bsize, [(48, frame)])
+    out = np.empty(8, np.int32)
+    got = rx_burst(st, pool.arrays, out, 8)
+    c = dict(zip(Counters(packet.EXTRA).names, st.counters))
+    assert got == 2                                   # the first frame of block 0, then block 1's
+    assert c["rx_bad_desc"] == 1 and c["rx_bad_desc_frames"] == 3
+    assert c["rx_packets"] == 2
+    assert struct.unpack_from("<I", ring, 8)[0] == packet.TP_STATUS_KERNEL   # block 0 handed back
+    for b in out[:got]:
+        start = pool.arrays.data_off[b] + b * 2048
+        assert bytes(pool.arrays.data[start:start + 60]) == frame
+    assert pool.in_flight == 2

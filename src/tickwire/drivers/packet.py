@@ -87,9 +87,11 @@ EXTRA = ("rx_bad_desc",        # the kernel descriptor points outside its frame/
          "tx_kicks",           # tx=ring: send() calls made to flush the TX ring (one per burst, plus
                                # the retries of a flush the kernel left unfinished; failed ones too)
          "tx_too_short",       # frame shorter than an Ethernet header (the kernel refuses it): dropped
-         "tx_bad_buf")         # tx_burst given an index that is not an in-use buffer of the pool: skipped
+         "tx_bad_buf",         # tx_burst given an index that is not an in-use buffer of the pool: skipped
+         "rx_bad_desc_frames")  # V3: frames a block still claimed after a bad descriptor, dropped
+                               # with it (its num_pkts, so as trustworthy as the block: never expected)
 (RX_BAD_DESC, RX_TRUNCATED, RX_CSUM_COMPLETED, TX_ERROR, KERNEL_PACKETS, KERNEL_DROPS, TX_KICKS,
- TX_TOO_SHORT, TX_BAD_BUF) = range(8, 8 + len(EXTRA))
+ TX_TOO_SHORT, TX_BAD_BUF, RX_BAD_DESC_FRAMES) = range(8, 8 + len(EXTRA))
 
 # meta slots
 (M_FD, M_FRAME_SIZE, M_FRAME_NR, M_HEAD, M_CSUM_FIX, M_BLOCK_SIZE, M_BLOCK_NR, M_REMAIN, M_POS, M_MAX_TX,
@@ -233,6 +235,16 @@ def packet_v2_rx_burst(state, pool, bufs, n):
     return got
 
 
+@njit(cache=True, inline="always")
+def _drop_block(counters, meta, frames):
+    """A descriptor of the current V3 block points outside it: nothing after it can be
+    found, so the block's ``frames`` not yet delivered go with it (counted), and the
+    block is handed back to the kernel on the next pass."""
+    counters[RX_BAD_DESC] += 1
+    counters[RX_BAD_DESC_FRAMES] += frames
+    meta[M_REMAIN] = 0
+
+
 @hot
 def packet_v3_rx_burst(state, pool, bufs, n):
     ring, meta, counters = state.ring, state.meta, state.counters
@@ -248,8 +260,7 @@ def packet_v3_rx_burst(state, pool, bufs, n):
             meta[M_REMAIN] = np.int64(load_u32(ring, blk + 12))
             meta[M_POS] = blk + first
             if first < 48 or first >= bsize:
-                counters[RX_BAD_DESC] += 1
-                meta[M_REMAIN] = 0
+                _drop_block(counters, meta, meta[M_REMAIN])
         if meta[M_REMAIN] == 0:
             store_release_u32(ring, blk + 8, np.uint32(TP_STATUS_KERNEL))
             meta[M_REMAIN] = -1
@@ -257,8 +268,7 @@ def packet_v3_rx_burst(state, pool, bufs, n):
             continue
         p = meta[M_POS]
         if p + TPACKET3_HDRLEN > blk + bsize:
-            counters[RX_BAD_DESC] += 1
-            meta[M_REMAIN] = 0
+            _drop_block(counters, meta, meta[M_REMAIN])
             continue
         nxt = np.int64(load_u32(ring, p))
         snaplen = np.int64(load_u32(ring, p + 12))
@@ -269,8 +279,7 @@ def packet_v3_rx_burst(state, pool, bufs, n):
         meta[M_POS] = p + nxt
         if mac < TPACKET3_HDRLEN or snaplen <= 0 or p + mac + snaplen > blk + bsize or \
                 (meta[M_REMAIN] > 0 and (nxt <= 0 or p + nxt >= blk + bsize)):
-            counters[RX_BAD_DESC] += 1
-            meta[M_REMAIN] = 0
+            _drop_block(counters, meta, meta[M_REMAIN] + 1)
             continue
         if snaplen < length:
             counters[RX_TRUNCATED] += 1
