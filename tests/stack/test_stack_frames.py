@@ -264,3 +264,26 @@ def test_offlink_destination_goes_via_gateway():
     pool.free_burst([b])
     assert f.dst == "01:00:5e:01:01:01" and f[IP].ttl == 1
     assert pool.check() == 0
+
+
+def test_frames_padded_to_60_bytes_never_write_past_a_small_buffer():
+    """Every frame the stack builds is padded to Ethernet's 60-byte minimum: a pool whose
+    buffers have less room than that gets "too long", not zeros in the next buffer."""
+    from tickwire.stack.udp import SEND_TOO_LONG, udp_prepare
+    from tickwire.stack.poll import stack_poll
+    from tickwire.stack.state import C_NOW
+    pool = Mempool(8, 112, 64)                        # 48 bytes of room: headers fit, padding not
+    s = Stack(ME, MY_IP + "/24")
+    s.add_static_arp(PEER_IP, PEER)
+    a, nxt = pool.alloc_burst(2)
+    start = int(nxt) * 112 + int(pool.arrays.data_off[nxt])
+    pool.arrays.data[start - 64:start + 48] = 0xAB   # the next buffer, headroom included
+    assert udp_prepare(s.state, pool.arrays, np.int32(a), 0x0A090002, 1, 2, 0) == SEND_TOO_LONG
+    s.join("239.1.1.1")                               # an IGMP report falls due,
+    s.state.cfg[C_NOW] = 10**15                       # a gratuitous ARP too
+    out = np.empty(4, np.int32)
+    assert stack_poll(s.state, pool.arrays, out, 0, 4) == 0
+    assert s.counters()["tx_nobuf"] > 0
+    assert (pool.arrays.data[start - 64:start + 48] == 0xAB).all()
+    pool.free_burst([a, nxt])
+    assert pool.check() == 0

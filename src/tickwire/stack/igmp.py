@@ -172,7 +172,10 @@ def _after_send(st, i):
 
 @njit(cache=True)
 def igmp_build_due(st, buf, start, room):
-    """Build at most one frame of due reports at ``start``; returns its length (0: none due)."""
+    """Build at most one frame of due reports at ``start``; returns its length (0: none due,
+    or ``room`` is less than the 60-byte minimum frame every report is padded to)."""
+    if room < 60:
+        return 0
     g = st.groups
     now = st.cfg[C_NOW]
     ver = igmp_version(st)

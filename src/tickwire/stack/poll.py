@@ -18,7 +18,12 @@ from .state import (A_IP, A_NEXT_REQ, A_STATE, A_TRIES, ARP_INCOMPLETE, ARP_TOMB
 
 @njit(cache=True)
 def _take(st, pool):
+    """A buffer for a frame built here, or -1 (counted tx_nobuf): none free, or it has less
+    room than the 60-byte minimum frame every ARP/IGMP frame is padded to."""
     b = pool_alloc(pool)
+    if b >= 0 and pool.meta[BUF_SIZE] - pool.data_off[b] < 60:
+        pool_free(pool, b)
+        b = -1
     if b < 0:
         st.cnt[K_TX_NOBUF] += 1
     return b

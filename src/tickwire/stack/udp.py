@@ -110,7 +110,8 @@ def udp_prepare(st, pool, b, dst, sport, dport, payload_len):
     Returns SEND_OK, SEND_NO_ARP (retry after stack_poll resolved it) or SEND_TOO_LONG."""
     data = pool.data
     start = buf_start(pool, b)
-    if payload_len < 0 or UDP_PAYLOAD_OFF + payload_len > pool.meta[BUF_SIZE] - pool.data_off[b]:
+    # the frame is padded to Ethernet's 60-byte minimum below: that must fit too
+    if payload_len < 0 or max(UDP_PAYLOAD_OFF + payload_len, 60) > pool.meta[BUF_SIZE] - pool.data_off[b]:
         return SEND_TOO_LONG
     mac = next_hop_mac(st, dst)
     if mac < 0:
@@ -146,8 +147,8 @@ def udp_reply_in_place(st, pool, b, info, payload_len):
     l3 = info[I_L3]
     l4 = info[I_L4]
     hl = l4 - l3
-    if info[I_PAYLOAD] + payload_len > start + pool.meta[BUF_SIZE] - pool.data_off[b]:
-        return SEND_TOO_LONG
+    if max(info[I_PAYLOAD] + payload_len, start + 60) > start + pool.meta[BUF_SIZE] - pool.data_off[b]:
+        return SEND_TOO_LONG      # (60: the padded minimum frame, written below)
     cfg = st.cfg
     src = info[I_SRC]
     wr48(data, start, info[I_SRC_MAC])
