@@ -59,3 +59,29 @@ def test_cross_process_one_million_items_in_order():
             sent += ring_enqueue_burst(r.buf, 0, items[sent:], min(256, total - sent))
         out, _ = child.communicate(timeout=120)
         assert child.returncode == 0 and out.strip() == "ok"
+
+
+@pytest.mark.parametrize("field,value", [("cap", 6), ("cap", 0), ("cap", 1 << 40), ("cons", 100), ("prod", 100)])
+def test_a_corrupt_header_from_the_peer_touches_no_slot(field, value):
+    """The header lives in memory the other process writes: a capacity that is not a power
+    of two or runs past the region, or indices further apart than the capacity, are
+    refused by both ends (RING_CORRUPT) and nothing outside the slots is read or written."""
+    from tickwire.mem.ring import CAP, CONS, PROD, RING_CORRUPT
+    buf = np.zeros(ring_bytes(8) + 64, np.uint8)
+    ring_init(buf, 0, 8)
+    guard = buf[ring_bytes(8):].copy()
+    at = {"cap": CAP, "cons": CONS, "prod": PROD}[field]
+    buf[at:at + 8] = np.frombuffer(np.uint64(value).tobytes(), np.uint8)
+    items = np.arange(64, dtype=np.uint64)
+    out = np.zeros(64, np.uint64)
+    assert ring_enqueue_burst(buf, 0, items, 64) == RING_CORRUPT
+    assert ring_dequeue_burst(buf, 0, out, 64) == RING_CORRUPT
+    assert (buf[ring_bytes(8):] == guard).all() and not out.any()
+
+
+def test_a_burst_never_runs_past_the_callers_array():
+    buf = np.zeros(ring_bytes(64), np.uint8)
+    ring_init(buf, 0, 64)
+    assert ring_enqueue_burst(buf, 0, np.arange(4, dtype=np.uint64), 32) == 4
+    out = np.zeros(2, np.uint64)
+    assert ring_dequeue_burst(buf, 0, out, 32) == 2 and out.tolist() == [0, 1]

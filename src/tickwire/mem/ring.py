@@ -11,6 +11,11 @@ lines of 64 bytes so producer and consumer never write the same line):
 The producer writes slots, then publishes ``producer`` with a release store; the
 consumer acquires ``producer``, reads slots, then releases ``consumer``. Items are
 opaque u64s: buffer indices, or (offset << 32 | length) packet descriptors.
+
+The header is shared with the other process, so every value read from it is checked
+before it is used: a capacity that is not a power of two or does not fit the region, or
+indices more than a capacity apart, make both bursts return ``RING_CORRUPT`` (-1) and
+touch no slot (the caller drops the peer with that reason).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from .atomics import load_acquire_u64, load_u64, store_release_u64, store_u64
 from .hotpath import hot
 
 PROD, CONS, CAP, SLOTS = 0, 64, 128, 192
+RING_CORRUPT = -1
 
 
 def ring_bytes(capacity: int) -> int:
@@ -37,13 +43,28 @@ def ring_init(buf: np.ndarray, base: int, capacity: int) -> None:
 
 
 @hot
-def ring_enqueue_burst(buf, base, items, n):
-    """Append up to ``n`` items; returns how many fit."""
+def _capacity(buf, base):
+    """The ring's capacity if its header is sane and its slots fit ``buf``, else 0."""
+    if base < 0 or base + SLOTS > buf.size:
+        return np.uint64(0)
     cap = load_u64(buf, base + CAP)
-    prod = load_u64(buf, base + PROD)  # only we write it
+    if cap == 0 or (cap & (cap - np.uint64(1))) != 0 or cap > np.uint64((buf.size - base - SLOTS) // 8):
+        return np.uint64(0)
+    return cap
+
+
+@hot
+def ring_enqueue_burst(buf, base, items, n):
+    """Append up to ``n`` items; returns how many fit, or RING_CORRUPT."""
+    cap = _capacity(buf, base)
+    if cap == 0:
+        return np.intp(RING_CORRUPT)
+    prod = load_u64(buf, base + PROD)  # only we write it (but it is shared memory: checked too)
     cons = load_acquire_u64(buf, base + CONS)
+    if prod - cons > cap:
+        return np.intp(RING_CORRUPT)
     free = cap - (prod - cons)
-    k = min(np.uint64(n), free)
+    k = min(np.uint64(max(min(n, items.shape[0]), 0)), free)
     for i in range(k):
         slot = (prod + np.uint64(i)) & (cap - np.uint64(1))
         store_u64(buf, base + SLOTS + 8 * np.intp(slot), np.uint64(items[i]))
@@ -53,11 +74,15 @@ def ring_enqueue_burst(buf, base, items, n):
 
 @hot
 def ring_dequeue_burst(buf, base, out, n):
-    """Remove up to ``n`` items into ``out``; returns how many were taken."""
-    cap = load_u64(buf, base + CAP)
+    """Remove up to ``n`` items into ``out``; returns how many were taken, or RING_CORRUPT."""
+    cap = _capacity(buf, base)
+    if cap == 0:
+        return np.intp(RING_CORRUPT)
     cons = load_u64(buf, base + CONS)
     prod = load_acquire_u64(buf, base + PROD)
-    k = min(np.uint64(n), prod - cons)
+    if prod - cons > cap:
+        return np.intp(RING_CORRUPT)
+    k = min(np.uint64(max(min(n, out.shape[0]), 0)), prod - cons)
     for i in range(k):
         slot = (cons + np.uint64(i)) & (cap - np.uint64(1))
         out[i] = load_u64(buf, base + SLOTS + 8 * np.intp(slot))
