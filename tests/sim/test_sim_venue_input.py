@@ -65,3 +65,74 @@ def test_garbage_is_answered_with_a_terminate_and_ends_the_session():
     k = frame_check(out, 0, len(out))
     assert k == len(out) and template_of(out, 0) == W.TERMINATE
     assert rd_field_u16(out, 0, W.F_TERM_ERR) == W.ERR_GARBAGE
+
+
+def _frames(V):
+    """The templates of the frames the venue would send now (and takes them)."""
+    out = np.frombuffer(take_out(V), np.uint8)
+    got, pos = [], 0
+    while pos < len(out):
+        k = frame_check(out, pos, len(out) - pos)
+        assert k > 0
+        got.append(template_of(out, pos))
+        pos += k
+    return got
+
+
+def _session_with_a_resting_order():
+    from tickwire.order.layout import SIDE_BUY, TIF_DAY
+    from tickwire.order.oe_codec import enc_establish, enc_negotiate, enc_new_order
+    V = build_venue(INSTR)
+    buf = np.zeros(512, np.uint8)
+    n = enc_negotiate(buf, 0, 77, 1, 1)
+    n += enc_establish(buf, n, 77, 2, 1, 1000)
+    mid, tick = INSTR[0][1], INSTR[0][2]
+    n += enc_new_order(buf, n, 1, 3, 501, mid - 10 * tick, 1, INSTR[0][0], SIDE_BUY, TIF_DAY)
+    assert venue_oe_input(V, buf, 0, n, 3) == 0
+    assert _frames(V) == [W.NEGOTIATION_RESPONSE, W.ESTABLISHMENT_ACK, W.ER_NEW]
+    return V
+
+
+def test_nothing_follows_the_clients_terminate_the_cancels_stay_journaled():
+    """Cancel-on-disconnect after the client's Terminate: the reports are journaled (a
+    re-established session fetches them by sequence) but not sent on the ended session."""
+    from tickwire.order.oe_codec import enc_terminate, rd_field_u32
+    from tickwire.order.session import SS_NEXT_OUT
+    from tickwire.sim.venue import V_COD_CANCELS
+    V = _session_with_a_resting_order()
+    buf = np.zeros(64, np.uint8)
+    n = enc_terminate(buf, 0, 77, 4, 0)
+    assert venue_oe_input(V, buf, 0, n, 4) == A_DOWN
+    assert V.meta[V_COD_CANCELS] == 1 and _frames(V) == []
+    seq = int(V.sess[SS_NEXT_OUT]) - 1                  # the cancel report's sequence number
+    k = seq % V.journal.shape[0]
+    assert template_of(V.journal[k], 0) == W.ER_CANCEL and rd_field_u32(V.journal[k], 0, W.F_SEQNUM) == seq
+
+
+def test_a_lost_transport_leaves_nothing_for_the_next_connection():
+    """The server drops unsent bytes with the connection (server.py), and
+    cancel-on-disconnect adds none: a new connection's first frame is the venue's answer
+    to its Negotiate."""
+    from tickwire.order.oe_codec import enc_negotiate
+    from tickwire.sim.venue import venue_disconnected
+    V = _session_with_a_resting_order()
+    venue_disconnected(V, 5)
+    assert _frames(V) == []
+    buf = np.zeros(64, np.uint8)
+    n = enc_negotiate(buf, 0, 78, 6, 1)
+    venue_oe_input(V, buf, 0, n, 6)
+    assert _frames(V) == [W.NEGOTIATION_RESPONSE]
+
+
+def test_a_report_with_no_room_to_send_is_journaled_and_counted():
+    """The reply buffer is full: the report goes to the journal only (the client fetches it
+    by sequence), counted as overflow, and nothing is written past the buffer."""
+    from tickwire.order.session import SS_NEXT_OUT
+    from tickwire.sim.venue import venue_disconnected
+    V = _session_with_a_resting_order()
+    small = np.zeros(2 * W.MAX_FRAME + 16, np.uint8)
+    V = V._replace(out=small[:2 * W.MAX_FRAME - 1])
+    venue_disconnected(V, 5)
+    assert V.meta[V_OUT_OVERFLOW] == 1 and not small[2 * W.MAX_FRAME - 1:].any()
+    k = (int(V.sess[SS_NEXT_OUT]) - 1) % V.journal.shape[0]
+    assert template_of(V.journal[k], 0) == W.ER_CANCEL

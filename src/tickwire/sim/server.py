@@ -387,6 +387,7 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
             if data == b"":
                 pending = b""
                 venue_disconnected(V, now)
+                take_out(V)         # unsent bytes were for the lost connection: a new one starts afresh
             elif data or pending:
                 data = pending + data if data else pending
                 garbage = V.meta[V_GARBAGE]

@@ -69,10 +69,18 @@ def _exec(V, template, ev, k, now, reason):
     last_px = e[k, E_PRICE] if template == W.ER_TRADE else 0
     last_qty = e[k, E_QTY] if template == W.ER_TRADE else 0
     o = V.meta[V_OUT_LEN]
-    ln = enc_exec(V.out, o, template, 0, now, e[k, E_CLORDID], oid, secid, e[k, E_SIDE], e[k, E_PRICE], qty,
+    # The last MAX_FRAME bytes of ``out`` are never sent: a report that does not fit before
+    # them is encoded there, journaled and not sent (counted); the client sees the gap in
+    # the sequence numbers and asks for it (FIXP retransmission), so nothing is lost.
+    room = o + 2 * W.MAX_FRAME <= V.out.shape[0]
+    at = o if room else V.out.shape[0] - W.MAX_FRAME
+    ln = enc_exec(V.out, at, template, 0, now, e[k, E_CLORDID], oid, secid, e[k, E_SIDE], e[k, E_PRICE], qty,
                   e[k, E_LEAVES], cum, last_px, last_qty, V.pub.meta[P_TRADES] & 0xFFFFFFFF, reason)
-    journal_put(V.sess, V.journal, V.jlen, V.out, o, ln)
-    V.meta[V_OUT_LEN] = o + ln
+    journal_put(V.sess, V.journal, V.jlen, V.out, at, ln)
+    if room:
+        V.meta[V_OUT_LEN] = o + ln
+    else:
+        V.meta[V_OUT_OVERFLOW] += 1
     V.meta[V_EXECS_OUT] += 1
     if template == W.ER_TRADE:
         V.meta[V_FILLS_OUT] += 1
@@ -202,11 +210,8 @@ def venue_oe_input(V, buf, off, n, now):
                 break
             if k < 0:
                 V.meta[V_GARBAGE] += 1
-                o = V.meta[V_OUT_LEN]
                 venue_disconnected(V, now)
-                # cancel-on-disconnect's reports stay journaled for a re-established session
-                # (it asks for them by sequence) but are not sent: nothing follows a Terminate
-                V.meta[V_OUT_LEN] = o
+                o = V.meta[V_OUT_LEN]
                 if o + W.MAX_FRAME <= V.out.shape[0]:
                     V.meta[V_OUT_LEN] = o + enc_terminate(V.out, o, V.sess[SS_UUID], now, W.ERR_GARBAGE)
                 else:
@@ -240,8 +245,11 @@ def venue_oe_input(V, buf, off, n, now):
 
 @njit(cache=True)
 def venue_disconnected(V, now):
-    """Cancel-on-disconnect (mandatory on iLink 3): every resting client order is canceled;
-    the cancel reports are journaled so a re-established client can fetch them."""
+    """Cancel-on-disconnect (mandatory on iLink 3): every resting client order is canceled.
+    The cancel reports are journaled, not sent: the session is over (a Terminate, or no
+    transport), so nothing may follow; a re-established client sees the gap in the
+    sequence numbers and fetches them by retransmit request."""
+    o = V.meta[V_OUT_LEN]
     server_lost(V.sess)
     nd = V.book.nodes
     for n in range(nd.shape[0]):
@@ -249,6 +257,7 @@ def venue_disconnected(V, now):
             if cancel_order(V.book, nd[n, N_OID], CLIENT_OWNER, 0):
                 V.meta[V_COD_CANCELS] += 1
     _events(V, now)
+    V.meta[V_OUT_LEN] = o
     V.meta[V_RXS_LEN] = 0
 
 
