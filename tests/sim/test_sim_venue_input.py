@@ -136,3 +136,19 @@ def test_a_report_with_no_room_to_send_is_journaled_and_counted():
     assert V.meta[V_OUT_OVERFLOW] == 1 and not small[2 * W.MAX_FRAME - 1:].any()
     k = (int(V.sess[SS_NEXT_OUT]) - 1) % V.journal.shape[0]
     assert template_of(V.journal[k], 0) == W.ER_CANCEL
+
+
+def test_snapshot_sizes_are_checked():
+    """A book too deep for one snapshot datagram is refused when the publisher is made; a
+    buffer too small for the snapshot gets nothing written."""
+    import pytest
+    from tickwire.sim.publisher import MAX_PKT, new_publisher, snapshot_bytes, snapshot_packet
+    assert snapshot_bytes(10) <= MAX_PKT
+    with pytest.raises(ValueError, match="does not fit one"):
+        new_publisher([1001], depth=40)
+    V = _session_with_a_resting_order()
+    out = np.zeros(snapshot_bytes(10) + 8, np.uint8)
+    assert snapshot_packet(V.pub, out[:snapshot_bytes(10) - 1], 0, 1, 9) == 0 and not out.any()
+    assert snapshot_packet(V.pub, out[:snapshot_bytes(10)], 5, 1, 9) == 0 and not out.any()
+    n = snapshot_packet(V.pub, out, 0, 1, 9)
+    assert 0 < n <= snapshot_bytes(10) and not out[snapshot_bytes(10):].any()

@@ -45,7 +45,17 @@ P_N = 12
 PubState = namedtuple("PubState", "pkt meta secids rpt pub scratch")
 
 
+def snapshot_bytes(depth: int) -> int:
+    """The largest snapshot packet a book ``depth`` deep makes (both sides full)."""
+    return PKT_HDR + 2 + SBE_HDR + 59 + 3 + 2 * depth * ENTRY_SNAP
+
+
 def new_publisher(secids, depth: int = 10) -> PubState:
+    # one SnapshotFullRefresh52 per instrument, in one datagram: its entry count is a u8
+    # and the whole packet must fit MAX_PKT (the feed's datagram size)
+    if depth < 1 or 2 * depth > 255 or snapshot_bytes(depth) > MAX_PKT:
+        raise ValueError(f"publisher depth {depth}: a full snapshot ({snapshot_bytes(depth)} bytes, "
+                         f"{2 * depth} entries) does not fit one {MAX_PKT}-byte packet")
     n = len(secids)
     pub = np.zeros((n, 2, depth, 3), np.int64)
     return PubState(np.zeros(MAX_PKT + 64, np.uint8), np.zeros(P_N, np.int64), np.asarray(secids, np.int64),
@@ -216,8 +226,11 @@ def pub_end(P):
 @njit(cache=True)
 def snapshot_packet(P, out, i, seq_processed, now):
     """SnapshotFullRefresh52 of instrument ``i``'s published book into ``out`` (a whole
-    snapshot-loop packet, its own sequence number 1 per the recovery feed). Returns length."""
+    snapshot-loop packet, its own sequence number 1 per the recovery feed). Returns length,
+    0 when ``out`` is too small for it (the caller counts the snapshot as dropped)."""
     depth = P.pub.shape[2]
+    if i < 0 or i >= P.pub.shape[0] or out.shape[0] < PKT_HDR + 2 + SBE_HDR + 59 + 3 + 2 * depth * ENTRY_SNAP:
+        return 0
     o = PKT_HDR
     n_ent = 0
     for side in range(2):

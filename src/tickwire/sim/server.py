@@ -434,7 +434,8 @@ def run_sim(cfg: SimConfig, ready=None, stop=None) -> dict:
                 next_snap = t + cfg.snapshot_every
                 for i in range(len(cfg.instruments)):
                     n = venue_snapshot(V, i, snap, now)
-                    tr.send_snapshot(snap[:n].tobytes())
+                    if n > 0:               # (0: does not fit snap; new_publisher's depth check rules it out)
+                        tr.send_snapshot(snap[:n].tobytes())
         stats = {"flow_steps": done_steps, "connections": connections, "md_packets": int(V.pub.meta[7]),
                  "md_seq": int(V.pub.meta[0]), **{f"venue_{k}": int(v) for k, v in zip(V_NAMES, V.meta)},
                  **{f"md_{k}": v for k, v in tr.counts.items()}}
