@@ -28,11 +28,12 @@ from numba import njit
 from ..feed.handler import feed_input, instrument_slot, views
 from ..feed.state import C_MESSAGES, I_STATE, I_STATUS, I_UPDATES, S_SYNCED, SRC_SNAPSHOT
 from ..book.mbp import BID, EMPTY_PX, OFFER, PX, QTY
-from ..mem.atomics import memcpy, rdtsc, rdtscp
+from ..mem.atomics import rdtsc, rdtscp
 from ..order import reasons as R
 from ..order import wire_layout as W
 from ..order.layout import (EXEC_CANCEL_REJECT, EXEC_CANCELED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, EXEC_TRADE,
                             G_KILL, O_EXCH_ID, O_INSTR, O_SIDE, O_TIF)
+from ..order.stream import stream_append, stream_keep_tail
 from ..order.oe_codec import (enc_cancel, enc_new_order, enc_replace, frame_check, rd_field_i32, rd_field_u32,
                               rd_field_u64, template_of)
 from ..order.orders import (REC_OK, collect_cancels, find, forget_all, reconcile, submit_cancel, submit_new,
@@ -383,11 +384,9 @@ def oe_input_r(EP, buf, off, n, now):
     taken = 0
     while True:
         rl = E.meta[M_RXS_LEN]
-        take = min(n - taken, E.rxs.shape[0] - rl)
-        if take > 0:
-            memcpy(E.rxs, rl, buf, off + taken, take)
-            rl += take
-            taken += take
+        take = stream_append(E.rxs, rl, buf, off + taken, n - taken)
+        rl += take
+        taken += take
         pos = 0
         while pos < rl:
             k = frame_check(E.rxs, pos, rl - pos)
@@ -417,11 +416,7 @@ def oe_input_r(EP, buf, off, n, now):
             elif act != 0:
                 _on_session_action(EP, act, now)
             pos += k
-        # keep the partial frame at the front
-        if pos > 0 and pos < rl:
-            for j in range(rl - pos):
-                E.rxs[j] = E.rxs[pos + j]
-        E.meta[M_RXS_LEN] = rl - pos
+        E.meta[M_RXS_LEN] = stream_keep_tail(E.rxs, pos, rl)
         if taken >= n:
             return
         if pos == 0:

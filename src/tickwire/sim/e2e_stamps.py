@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from ..order import wire_layout as W
+from ..order.stream import stream_append, stream_keep_tail
 from ..order.oe_codec import frame_check, rd_seqnum, template_of
 from ..sbe.le import rd_u32
 
@@ -68,9 +69,7 @@ def scan_oe(st, buf, off, n, t, late):
     sl = st.meta[EM_SCAN_LEN]
     pos = 0
     while pos < n:
-        k = min(n - pos, st.scan.shape[0] - sl)
-        for j in range(k):
-            st.scan[sl + j] = buf[off + pos + j]
+        k = stream_append(st.scan, sl, buf, off + pos, n - pos)
         sl += k
         pos += k
         p = 0
@@ -94,9 +93,7 @@ def scan_oe(st, buf, off, n, t, late):
                 else:
                     st.meta[EM_OE_FULL] += 1
             p += m
-        for j in range(sl - p):            # keep the partial frame at the front (forward copy)
-            st.scan[j] = st.scan[p + j]
-        sl -= p
+        sl = stream_keep_tail(st.scan, p, sl)
         if sl >= st.scan.shape[0]:        # a "frame" longer than the buffer cannot be valid
             st.meta[EM_GARBAGE] += 1
             sl = 0

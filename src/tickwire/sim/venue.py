@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from ..order import wire_layout as W
+from ..order.stream import stream_append, stream_keep_tail
 from ..order.oe_codec import (enc_exec, enc_terminate, frame_check, rd_field_i32, rd_field_u8, rd_field_u32, rd_field_u64,
                               template_of)
 from ..order.session import A_BUSINESS, A_DOWN, SS_STATE, SS_UUID, ST_ESTABLISHED
@@ -199,8 +200,7 @@ def venue_oe_input(V, buf, off, n, now):
     full = False
     while not full:
         rl = V.meta[V_RXS_LEN]
-        take = min(n - taken, V.rxs.shape[0] - rl)
-        V.rxs[rl:rl + take] = buf[off + taken:off + taken + take]
+        take = stream_append(V.rxs, rl, buf, off + taken, n - taken)
         taken += take
         rl += take
         pos = 0
@@ -233,10 +233,7 @@ def venue_oe_input(V, buf, off, n, now):
                 venue_disconnected(V, now)
                 result = A_DOWN
             pos += k
-        if pos > 0 and pos < rl:
-            for j in range(rl - pos):
-                V.rxs[j] = V.rxs[pos + j]
-        V.meta[V_RXS_LEN] = rl - pos
+        V.meta[V_RXS_LEN] = stream_keep_tail(V.rxs, pos, rl)
         if taken >= n or pos == 0:      # all taken, or no room to take more
             break
     V.meta[V_RX_LEFT] = n - taken
