@@ -96,3 +96,25 @@ def test_numba_readers_agree_with_python_face():
                 n += 1
             off += int.from_bytes(payload[off:off + 2], "little")
     assert n > 300
+
+
+def test_a_schema_cannot_put_code_into_its_generated_module(tmp_path, monkeypatch):
+    """Names from the schema's author end up in the generated module's docstrings, and the
+    module is imported: text that would close a string literal stays text."""
+    from tickwire.sbe.schema import parse
+    marker = tmp_path / "ran"
+    payload = f'""";open({str(marker)!r},"w");"""'
+    attr = payload.replace('"', "&quot;").replace("'", "&apos;")
+    xml = f'''<messageSchema package="x{attr}" id="1" version="0">
+      <types><composite name="messageHeader"><type name="blockLength" primitiveType="uint16"/>
+        <type name="templateId" primitiveType="uint16"/><type name="schemaId" primitiveType="uint16"/>
+        <type name="version" primitiveType="uint16"/></composite>
+        <composite name="groupSizeEncoding"><type name="blockLength" primitiveType="uint16"/>
+        <type name="numInGroup" primitiveType="uint16"/></composite></types>
+      <message name="M{attr}" id="7"><field name="a" id="1" type="uint32"/>
+        <group name="G{attr}" id="2"><field name="b" id="3" type="uint32"/></group></message>
+    </messageSchema>'''
+    monkeypatch.setenv("TICKWIRE_CACHE_DIR", str(tmp_path))
+    mod = compile_schema(parse(xml))
+    assert not marker.exists()
+    assert mod.SCHEMA_ID == 1 and payload in mod.__doc__
