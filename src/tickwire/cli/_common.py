@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import sys
+
+
+def at_least(low: int):
+    """An argparse type: an integer >= ``low`` (a burst of 0 would make a tool spin forever)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{v} is less than {low}")
+        return v
+    return parse
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
+    return v
 
 
 def add_port_args(p) -> None:
     p.add_argument("--port", required=True, metavar="SPEC", help="port spec, e.g. memif:socket=/run/tw.sock,role=client")
-    p.add_argument("--burst", type=int, default=32, help="frames per rx/tx burst (default 32)")
-    p.add_argument("--pool", type=int, default=8192, help="buffers in the packet pool (default 8192)")
-    p.add_argument("--buf-size", type=int, default=2048 + 128, help="bytes per pool buffer incl. 128 headroom")
-    p.add_argument("--link-timeout", type=float, default=10.0, help="seconds to wait for the link (default 10)")
+    p.add_argument("--burst", type=at_least(1), default=32, help="frames per rx/tx burst (default 32)")
+    p.add_argument("--pool", type=at_least(1), default=8192, help="buffers in the packet pool (default 8192)")
+    p.add_argument("--buf-size", type=at_least(129), default=2048 + 128,
+                   help="bytes per pool buffer incl. 128 headroom")
+    p.add_argument("--link-timeout", type=non_negative_float, default=10.0,
+                   help="seconds to wait for the link (default 10)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 

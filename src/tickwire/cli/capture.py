@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ._common import add_port_args, open_from_args, report
+from ._common import add_port_args, at_least, non_negative_float, open_from_args, report
 
 
 def register(sub):
     p = sub.add_parser("capture", help="write received frames to a nanosecond pcap file")
     add_port_args(p)
-    p.add_argument("--count", type=int, default=0, help="stop after N frames (0: until Ctrl-C/--duration)")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
+    p.add_argument("--count", type=at_least(0), default=0, help="stop after N frames (0: until Ctrl-C/--duration)")
+    p.add_argument("--duration", type=non_negative_float, default=0.0, help="stop after S seconds")
     p.add_argument("--out", required=True, help="pcap file to write")
     p.set_defaults(handler=run)
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from ._common import add_port_args, open_from_args, report
+from ._common import add_port_args, at_least, non_negative_float, open_from_args, report
 
 
 def register(sub):
     p = sub.add_parser("send", help="transmit the frames of a pcap file")
     add_port_args(p)
     p.add_argument("--pcap", required=True, help="pcap file whose frames are sent in order")
-    p.add_argument("--loop", type=int, default=1, help="send the file N times (default 1)")
-    p.add_argument("--rate", type=float, default=0.0, help="frames per second (default: as fast as possible)")
+    p.add_argument("--loop", type=at_least(1), default=1, help="send the file N times (default 1)")
+    p.add_argument("--rate", type=non_negative_float, default=0.0, help="frames per second (default: as fast as possible)")
     p.set_defaults(handler=run)
 
 

@@ -1,0 +1,29 @@
+"""Numbers on the port tools' command lines are checked before anything opens: a burst
+of 0 made send/capture spin forever, a negative count or rate meant nothing."""
+
+import pytest
+
+from tickwire.cli import build_parser
+
+
+@pytest.mark.parametrize("argv", [
+    ["send", "--port", "pcap:out=/dev/null", "--pcap", "x.pcap", "--burst", "0"],
+    ["send", "--port", "pcap:out=/dev/null", "--pcap", "x.pcap", "--loop", "0"],
+    ["send", "--port", "pcap:out=/dev/null", "--pcap", "x.pcap", "--rate", "-5"],
+    ["send", "--port", "pcap:out=/dev/null", "--pcap", "x.pcap", "--rate", "nan"],
+    ["capture", "--port", "pcap:in=x.pcap", "--out", "y.pcap", "--count", "-1"],
+    ["capture", "--port", "pcap:in=x.pcap", "--out", "y.pcap", "--burst", "zero"],
+    ["echo", "--port", "pcap:in=x.pcap", "--duration", "inf"],
+    ["echo", "--port", "pcap:in=x.pcap", "--pool", "0"],
+])
+def test_bad_numbers_are_refused_with_the_option_named(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(argv)
+    assert e.value.code == 2
+    assert f"argument {argv[-2]}" in capsys.readouterr().err
+
+
+def test_good_numbers_pass():
+    a = build_parser().parse_args(["send", "--port", "pcap:out=/dev/null", "--pcap", "x.pcap", "--burst", "1",
+                                   "--loop", "3", "--rate", "1e6"])
+    assert (a.burst, a.loop, a.rate) == (1, 3, 1e6)
