@@ -177,3 +177,49 @@ def test_business_before_establish_is_dropped():
     assert p.to_server(buf, n) == [A_DROP]
     n = enc_exec(buf, 0, W.ER_NEW, 1, 1, 7, 1, 5, 1, 100, 1, 1, 0, 0, 0, 0, 0)
     assert p.to_client(buf, n)[0][0] == A_DROP
+
+
+def test_venue_sequence_going_back_under_the_same_uuid_ends_the_session():
+    """EstablishmentAck's NextSeqNo below what we already applied: the venue lost messages
+    it had sent us. Accepting it would drop its next reports as duplicates; we Terminate
+    (ERR_SEQ_LOWER) instead."""
+    from tickwire.order.oe_codec import rd_field_u16
+    from tickwire.order.session import SS_LAST_ERROR
+    p = Pair()
+    p.connect()
+    for k in range(1, 4):
+        p.venue_exec(k)
+    assert p.c[SS_NEXT_IN] == 4
+    server_lost(p.s)
+    p.c[SS_STATE] = ST_DOWN
+    p.s[2] = 2                           # the venue's next outbound seq went back (SS_NEXT_OUT)
+    p.log.clear()
+    sent = []
+    orig = p.to_server
+    p.to_server = lambda buf, n: sent.append(bytes(buf[:n])) or orig(buf, n)
+    p.connect()
+    assert (A_DOWN, W.ESTABLISHMENT_ACK, 0) in p.log and p.c[SS_STATE] == ST_DOWN
+    assert p.c[SS_LAST_ERROR] == W.ERR_SEQ_LOWER
+    last = np.frombuffer(sent[-1], np.uint8)
+    assert template_of(last, 0) == W.TERMINATE and rd_field_u16(last, 0, W.F_TERM_ERR) == W.ERR_SEQ_LOWER
+
+
+def test_an_unanswered_retransmit_request_ends_the_session_after_two_keepalives():
+    from tickwire.order.session import SS_LAST_ERROR
+    p = Pair()
+    p.connect()
+    p.venue_exec(1, deliver=False)
+    p.s[3] = 10**9                       # the venue will not answer (its replies go nowhere)
+    buf = np.zeros(256, np.uint8)
+    n = enc_exec(buf, 0, W.ER_NEW, 0, p.now, 2, 1002, 5, 1, 100, 1, 1, 0, 0, 0, 0, 0)
+    journal_put(p.s, p.j, p.jl, buf, 0, n)
+    out = np.zeros(256, np.uint8)
+    assert client_on_frame(p.c, buf, 0, n, p.now, out, 0)[0] == A_DROP     # seq 2: gap, request sent
+    assert p.c[SS_RT_REQUESTS] == 1
+    for dt in (50, 150):                 # heard from the venue (heartbeats), still no replay
+        p.c[4] = p.now + dt * 1_000_000  # SS_LAST_RX
+        a, w = client_poll(p.c, p.now + dt * 1_000_000, out, 0)
+        assert a != A_DOWN
+    p.c[4] = p.now + 210_000_000
+    a, w = client_poll(p.c, p.now + 210_000_000, out, 0)
+    assert a == A_DOWN and template_of(out, 0) == W.TERMINATE and p.c[SS_LAST_ERROR] == W.ERR_RETRANS_TIMEOUT

@@ -35,11 +35,12 @@ from .oe_codec import (enc_establish, enc_negotiate, enc_retransmit, enc_sequenc
  SS_RT_END,          # retransmission outstanding up to (excluding) this seq; 0 = none
  SS_HIGHEST_SEEN,    # highest business seq seen (to re-request after a retransmission)
  SS_ESTABLISHED, SS_GAPS, SS_DUPLICATES, SS_GARBAGE, SS_RT_REQUESTS, SS_TERMINATES, SS_LAPSES, SS_RESETS,
- SS_LAST_ERROR, SS_NOT_APPLIED) = range(20)
+ SS_LAST_ERROR, SS_NOT_APPLIED,
+ SS_RT_SENT) = range(21)  # when the outstanding RetransmitRequest was sent
 SS_N = 24
 SS_NAMES = ("state", "uuid", "next_out", "next_in", "last_rx", "last_tx", "keepalive_ns", "firm", "rt_end",
             "highest_seen", "established", "gaps", "duplicates", "garbage", "retransmit_requests", "terminates",
-            "keepalive_lapses", "resets", "last_error", "not_applied")
+            "keepalive_lapses", "resets", "last_error", "not_applied", "rt_sent")
 
 ST_DOWN, ST_NEGOTIATING, ST_ESTABLISHING, ST_ESTABLISHED = range(4)
 ST_NAMES = ("down", "negotiating", "establishing", "established")
@@ -101,6 +102,7 @@ def _request(s, now, from_seq, upto, out, off):
     if count > MAX_RT_COUNT:
         count = MAX_RT_COUNT
     s[SS_RT_END] = from_seq + count
+    s[SS_RT_SENT] = now
     s[SS_RT_REQUESTS] += 1
     s[SS_LAST_TX] = now
     return enc_retransmit(out, off, W.RETRANSMIT_REQUEST, s[SS_UUID], s[SS_UUID], now, from_seq, count)
@@ -157,9 +159,17 @@ def client_on_frame(s, buf, off, n, now, out, ooff):
         if rd_field_u64(buf, off, W.F_UUID) != s[SS_UUID]:
             s[SS_GARBAGE] += 1
             return A_NONE, 0
+        venue_next = rd_field_u32(buf, off, W.F_ACK_NEXT_SEQ)
+        if venue_next < s[SS_NEXT_IN]:
+            # the venue's sequence went back under the same UUID: messages we already
+            # applied would come again with other contents, and ours would be dropped as
+            # duplicates. Not a session we can trade on: Terminate and say why.
+            s[SS_LAST_ERROR] = W.ERR_SEQ_LOWER
+            s[SS_STATE] = ST_DOWN
+            return A_DOWN, enc_terminate(out, ooff, s[SS_UUID], now, W.ERR_SEQ_LOWER)
         s[SS_STATE] = ST_ESTABLISHED
         s[SS_ESTABLISHED] += 1
-        venue_next = rd_field_u32(buf, off, W.F_ACK_NEXT_SEQ)
+        s[SS_RT_END] = 0
         if venue_next > s[SS_NEXT_IN]:
             # we missed messages while disconnected (fills, cancel-on-disconnect): fetch them
             s[SS_GAPS] += 1
@@ -217,6 +227,14 @@ def client_poll(s, now, out, ooff):
         s[SS_LAPSES] += 1
         s[SS_STATE] = ST_DOWN
         return A_DOWN, enc_terminate(out, ooff, s[SS_UUID], now, W.ERR_KEEPALIVE_LAPSED)
+    if st == ST_ESTABLISHED and s[SS_RT_END] != 0 and now - s[SS_RT_SENT] > 2 * ka:
+        # a RetransmitRequest unanswered for two keepalives: every business message meanwhile
+        # was dropped as a gap, so our order state is behind the venue's; end the session
+        # (the engine halts trading, reconnects, and asks again from SS_NEXT_IN)
+        s[SS_LAST_ERROR] = W.ERR_RETRANS_TIMEOUT
+        s[SS_STATE] = ST_DOWN
+        s[SS_RT_END] = 0
+        return A_DOWN, enc_terminate(out, ooff, s[SS_UUID], now, W.ERR_RETRANS_TIMEOUT)
     if st == ST_ESTABLISHED and now - s[SS_LAST_TX] > ka:
         s[SS_LAST_TX] = now
         return A_NONE, enc_sequence(out, ooff, s[SS_UUID], s[SS_NEXT_OUT], 0)
