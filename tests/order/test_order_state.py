@@ -106,7 +106,7 @@ def test_replace_that_breaches_position_is_refused():
     reconcile(rs, t, EXEC_NEW, 1, 7, 0, 0)
     assert submit_replace(rs, t, T0, 1, MID - 3 * TICK, 8) == R.OK          # same size: no extra exposure
     reconcile(rs, t, EXEC_REPLACED, 1, 7, 0, 0)
-    reconcile(rs, t, EXEC_TRADE, 1, 7, 4, MID)
+    assert reconcile(rs, t, EXEC_TRADE, 1, 7, 4, MID - 3 * TICK) == REC_OK
     # position 4 + open 4 + 8 + 4 = 20; raising order 1's total to 9 needs one more
     assert submit_replace(rs, t, T0 + 10**8, 1, MID, 9) == R.POSITION_LIMIT
     assert submit_replace(rs, t, T0 + 10**8, 1, MID, 8) == R.OK
@@ -193,7 +193,8 @@ def test_fuzzed_strategy_output_never_passes_risk(acts, kill_on_breach):
                 del live[c]
             elif dt % 2 == 0:
                 q = 1 + dt % max(1, int(t.orders[s, O_LEAVES]))
-                assert reconcile(rs, t, EXEC_TRADE, c, c, q, MID) == REC_OK
+                px = int(t.orders[s, O_PRICE])        # a resting order fills at its limit
+                assert reconcile(rs, t, EXEC_TRADE, c, c, q, px) == REC_OK
                 if o["state"] == "pn":
                     o["state"] = "w"      # a fill implies the ack
                 if t.orders[s, O_STATE] == 0 or find(t, c) < 0:
@@ -222,3 +223,22 @@ def test_fuzzed_strategy_output_never_passes_risk(acts, kill_on_breach):
         assert len(sent) <= 5 + 50 * span // 10**9 + 1
     if kill_on_breach and rs.rejects[[R.MAX_QTY, R.BAD_QTY, R.PRICE_COLLAR, R.BAD_PRICE]].sum():
         assert rs.glob[G_KILL] == 1
+
+
+def test_fills_an_order_could_not_have_had_are_venue_errors():
+    """Through the limit (a buy above, a sell below), off the tick grid, or so large that
+    the cash in ticks would overflow: not booked, counted, the kill switch engaged."""
+    one = dict(LIM, tick=1, collar=10)     # a 1-unit tick: price x qty can overflow int64
+    cases = [(SIDE_BUY, MID + TICK, 1, LIM), (SIDE_SELL, MID - TICK, 1, LIM), (SIDE_BUY, MID - 1, 1, LIM),
+             (SIDE_SELL, 1 << 62, 2, one)]
+    for side, px, qty, lim in cases:
+        rs, t = make(lim=lim)
+        assert submit_new(rs, t, T0, 0, side, MID, 2, TIF_DAY, 1) == R.OK
+        assert reconcile(rs, t, EXEC_TRADE, 1, 5, qty, px) == REC_BAD, (side, px)
+        assert rs.glob[G_KILL] == 1 and rs.glob[G_KILL_REASON] == R.KILL_VENUE_ERROR
+        assert rs.inst[0, I_POSITION] == 0 and rs.inst[0, I_CASH_TICKS] == 0 and t.stats[S_BAD_EXEC] == 1
+    # price improvement is a fill like any other
+    rs, t = make()
+    submit_new(rs, t, T0, 0, SIDE_SELL, MID, 2, TIF_DAY, 1)
+    assert reconcile(rs, t, EXEC_TRADE, 1, 5, 2, MID + 4 * TICK) == REC_OK
+    assert rs.inst[0, I_CASH_TICKS] == 2 * (MID // TICK + 4)

@@ -207,16 +207,22 @@ def reconcile(risk, table, exec_type, clordid, exch_id, last_qty, last_px):
         st[S_ACKS] += 1
         return REC_OK
     if exec_type == EXEC_TRADE:
-        if last_qty <= 0 or last_qty > o[s, O_LEAVES] or last_px <= 0:
+        i = o[s, O_INSTR]
+        tick = risk.limits[i, L_TICK]
+        # A fill our order could not have had: more than is left, a price through our limit
+        # (a buy above it, a sell below: the report is sequenced after any Replaced, so
+        # O_PRICE is the limit it traded under), off the tick grid, or so large that the
+        # cash in ticks would overflow. Booking it would corrupt position and P&L.
+        through = last_px > o[s, O_PRICE] if o[s, O_SIDE] == SIDE_BUY else last_px < o[s, O_PRICE]
+        if last_qty <= 0 or last_qty > o[s, O_LEAVES] or last_px <= 0 or through or last_px % tick != 0 \
+                or last_px // tick > (1 << 62) // last_qty:
             st[S_BAD_EXEC] += 1
             kill_engage(risk, R.KILL_VENUE_ERROR)
             return REC_BAD
         if state == OS_PENDING_NEW:
             o[s, O_STATE] = OS_WORKING          # a fill implies the ack
             o[s, O_EXCH_ID] = exch_id
-        i = o[s, O_INSTR]
         inst = risk.inst
-        tick = risk.limits[i, L_TICK]
         o[s, O_LEAVES] -= last_qty
         o[s, O_CUM] += last_qty
         if o[s, O_SIDE] == SIDE_BUY:
