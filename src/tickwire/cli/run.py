@@ -58,10 +58,36 @@ def load_config(path):
     for k in ("groups", "udp_ports"):
         if k in t:
             t[k] = tuple(t[k])
-    tc = TransportConfig(**t)
+    tc = _make(TransportConfig, t, f"{path} [transport]")
+    ports = (tc.oe_port, *tc.udp_ports)
+    if len(tc.groups) != 3 or len(tc.udp_ports) != 3:
+        raise ValueError(f"{path} [transport]: groups and udp_ports name feed A, feed B and the snapshot "
+                         f"loop: three each, got {len(tc.groups)} and {len(tc.udp_ports)}")
+    if not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
+        raise ValueError(f"{path} [transport]: ports must be 1-65535, got oe_port={tc.oe_port}, "
+                         f"udp_ports={list(tc.udp_ports)}")
     e = dict(d.get("engine", {}))
-    ec = EngineConfig(**e, risk=RiskConfig.from_dict(d.get("risk", {})))
-    return float(d.get("duration", 0)), tc, ec
+    try:
+        e["risk"] = RiskConfig.from_dict(d.get("risk", {}))
+    except TypeError as err:        # an unknown key in [risk] or [[risk.instruments]]
+        raise ValueError(f"{path} [risk]: {err}") from None
+    ec = _make(EngineConfig, e, f"{path} [engine]")
+    duration = d.get("duration", 0)
+    if not isinstance(duration, (int, float)) or duration < 0:
+        raise ValueError(f"{path}: duration must be a number of seconds >= 0, got {duration!r}")
+    return float(duration), tc, ec
+
+
+def _make(cls, values: dict, where: str):
+    """``cls(**values)`` with an unknown key reported by name (a TypeError would be a traceback)."""
+    from dataclasses import fields
+    unknown = set(values) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    try:
+        return cls(**values)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
 def run(args) -> int:

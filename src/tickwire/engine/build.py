@@ -31,6 +31,17 @@ class EngineConfig:
     depth: int = 10
     schema: str = ""                # MDP schema XML (default: tickwire's MDP 3.0 subset)
 
+    def __post_init__(self):
+        # values a config file gives: refused here with the key named, not deep in the loop
+        # (stamps = 0 made the loop's ring index divide by zero at the first order)
+        if not self.secids or len(set(self.secids)) != len(self.secids) or \
+                not all(isinstance(s, (int, np.integer)) and 0 < s < 2**31 for s in self.secids):
+            raise ValueError(f"engine.secids: distinct positive 32-bit integers, got {self.secids!r}")
+        for key, low in (("stamps", 1), ("keepalive_ms", 1), ("depth", 1), ("firm", 0)):
+            v = getattr(self, key)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
+                raise ValueError(f"engine.{key}: an integer >= {low}, got {v!r}")
+
 
 def build_engine(cfg: EngineConfig):
     """Returns (EngineState, strategy module). ``E.feed`` is the feed's FeedMem (what
