@@ -8,7 +8,8 @@ echo (macswap), ping (one frame out, wait for it back, record the round trip),
 it before and after the echo: same two processes, same vCPU placement; see _beside),
 pingpong-a / pingpong-b (a plain cache-line ping-pong over a memfd: SPEC is its fd),
 pingpong3-a / pingpong3-b (the same, moving memif's index, descriptor and frame lines),
-pingpong3p-a / pingpong3p-b (that, prefetching descriptor and frame on every empty poll).
+pingpong3p-a / pingpong3p-b (that, prefetching descriptor and frame on every empty poll),
+pingpong3r-a / pingpong3r-b (that, with descriptor and frame moving on per slot as in a ring).
 Prints one JSON line. Measurement loops run entirely inside Numba.
 """
 
@@ -175,6 +176,61 @@ def pingpong_memif(buf, leader, rtts, warmup, speculate):
     return bad
 
 
+# the ring-shaped variant: per direction an index line, RING_SLOTS 16-byte descriptors and
+# RING_SLOTS 2 KB frames, the geometry of the driver's default ring (1,024 slots, 2,048-byte
+# buffers); RING_PAGES bytes map both directions
+RING_SLOTS, RING_DESC0, RING_FRAME0 = 1024, 64, 32768
+RING_DIR = RING_FRAME0 + RING_SLOTS * 2048
+RING_PAGES = 2 * RING_DIR
+
+
+@register_jitable
+def _send_slot(buf, base, slot, seq):
+    s = slot & (RING_SLOTS - 1)
+    f = RING_FRAME0 + s * 2048
+    store_release_u64(buf, base + f, seq)
+    store_release_u64(buf, base + RING_DESC0 + s * 16, np.uint64(f))
+    store_release_u64(buf, base, seq)
+
+
+@register_jitable
+def _recv_slot(buf, base, slot, seq):
+    s = slot & (RING_SLOTS - 1)
+    d = base + RING_DESC0 + s * 16
+    while load_acquire_u64(buf, base) != seq:
+        prefetch(buf, d)
+        prefetch(buf, base + RING_FRAME0 + s * 2048)
+        cpu_pause()
+    off = np.int64(load_acquire_u64(buf, d))
+    if off < RING_FRAME0 or off > RING_DIR - 8:
+        return 0
+    return 1 if load_acquire_u64(buf, base + off) == seq else 0
+
+
+@hot
+def pingpong_ring(buf, leader, rtts, warmup):
+    """pingpong_memif with speculative prefetch, but each round trip uses the next slot's
+    descriptor and frame, as a memif ring does (descriptors 16 bytes apart, frames 2 KB
+    apart), instead of the same three lines every time. Why: the fixed-line exchange was the
+    echo's yardstick, yet a ring writes a frame line it has not touched for a lap; this row
+    shows what that costs with no driver code (docs/memif.md, session 8). Returns the number
+    of frames that did not hold the expected value (must be 0)."""
+    total = rtts.shape[0] + warmup
+    bad = 0
+    for i in range(1, total + 1):
+        seq = np.uint64(i)
+        if leader:
+            t0 = rdtscp()
+            _send_slot(buf, 0, i, seq)
+            bad += 1 - _recv_slot(buf, RING_DIR, i, seq)
+            if i > warmup:
+                rtts[i - 1 - warmup] = rdtscp() - t0
+        else:
+            bad += 1 - _recv_slot(buf, 0, i, seq)
+            _send_slot(buf, RING_DIR, i, seq)
+    return bad
+
+
 def _fill_pool(pool: Mempool) -> None:
     bufs = pool.alloc_burst(pool.size)
     for b in bufs:
@@ -227,10 +283,12 @@ def main(argv) -> dict:
     clock = TscClock(0.02)
     result = {"mode": mode, "cpu": cpu, "tsc_hz": clock.hz}
     if mode.startswith("pingpong"):
-        import mmap
-        buf = np.frombuffer(mmap.mmap(int(spec), 4096), np.uint8)
+        ring = mode.startswith("pingpong3r")
+        buf = np.frombuffer(mmap.mmap(int(spec), RING_PAGES if ring else 4096), np.uint8)
         rtts = np.zeros(samples, np.int64)
-        if mode.startswith("pingpong3"):  # pingpong3p-*: with speculative prefetch
+        if ring:
+            result["bad"] = int(pingpong_ring(buf, mode.endswith("-a"), rtts, 10_000))
+        elif mode.startswith("pingpong3"):  # pingpong3p-*: with speculative prefetch
             result["bad"] = int(pingpong_memif(buf, mode.endswith("-a"), rtts, 10_000, mode.startswith("pingpong3p")))
         else:
             pingpong(buf, mode == "pingpong-a", rtts, 10_000)

@@ -8,7 +8,8 @@ median of the per-repetition ratios (contenders run back to back share a placeme
 cache-line ping-pong between the same two CPUs, measured in the same run, is the
 shared-memory limit the echo round trip is compared with; beside it, a ping-pong that
 moves memif's three dependent lines each way (ring index, descriptor, frame) with no
-driver code shows what the protocol itself costs.
+driver code shows what the protocol itself costs: on the same lines every time, and on
+lines that move on per slot as in a ring (the echo's real yardstick, docs/memif.md session 8).
 """
 
 from __future__ import annotations
@@ -144,8 +145,9 @@ def pmd_echo_rtt(samples: int) -> list[float]:
 
 
 def pingpong_rtt(samples: int, kind: str = "pingpong") -> list[float]:
+    from ._memif_worker import RING_PAGES
     fd = os.memfd_create("tw-pingpong")
-    os.ftruncate(fd, 4096)
+    os.ftruncate(fd, RING_PAGES if kind == "pingpong3r" else 4096)
     try:
         b = _worker(f"{kind}-b", str(fd), 0, SERVER_CPU, samples)
         a = _worker(f"{kind}-a", str(fd), 0, CLIENT_CPU, samples)
@@ -183,6 +185,8 @@ def _run(args) -> int:
     rtt_scenarios = {"cache-line ping-pong": lambda k: pingpong_rtt(k),
                      "memif-shaped ping-pong": lambda k: pingpong_rtt(k, "pingpong3"),
                      "memif-shaped, speculative prefetch": lambda k: pingpong_rtt(k, "pingpong3p"),
+                     # the same with the slots moving on as in a ring: the protocol's own cost
+                     "memif-shaped, prefetch, ring slots": lambda k: pingpong_rtt(k, "pingpong3r"),
                      "tickwire echo (tickwire pinger)": lambda k: tw_echo_rtt(k, beside)}
     if have_pmd:
         rtt_scenarios["testpmd macswap (tickwire pinger)"] = pmd_echo_rtt
