@@ -53,7 +53,7 @@ def test_every_action_level_and_depth(rows):
     assert (rows <= SMALL_MAX_DEPTH) == (rows == 10)   # both code paths are covered
     row = (777, 55, 3)
     for depth in (1, 2, 5, rows - 1, rows):
-        for action in range(8):
+        for action in range(-1, 8):         # -1: a negative action is unknown, not a Change
             for level in range(0, depth + 2):
                 lv = _filled(3, rows)
                 before = lv.copy()

@@ -176,8 +176,10 @@ def book_step(arr, base, rows, level, depth, action):
     New, Change, Delete and Overlay (~99 % of a real feed) share one path: New moves rows
     i..depth-2 down one and writes row i; Delete moves rows i+1..depth-1 up one and
     empties the last row (the row written is chosen and blanked without a branch);
-    Change and Overlay move nothing (n = 0) and write row i. The move is skipped for
-    n = 0: in an isolated A/B of apply_level (session 5; 200 k entries, medians of 7, ns
+    Change and Overlay move nothing and write row i. A Change skips the move by one branch
+    on the action byte (New/Delete are then told apart by arithmetic, not compares: LLVM had
+    made three branches of them, session 8: feed_run ~1 ns/msg); it is not made
+    branch-free: in an isolated A/B of apply_level (session 5; 200 k entries, medians of 7, ns
     per entry: old size-dispatched move / masked move always / masked move unless n = 0)
     the masked moves with an empty mask made Changes cost 6.2 instead of 2.9 ns:
     top-of-book stream 7.0 / 15.1 / 7.0, uniform levels 11.9 / 9.6 / 9.5, all Change
@@ -194,7 +196,7 @@ def book_step(arr, base, rows, level, depth, action):
     if unlikely(level < 1 or level > depth):
         return 1, 0, 0
     i = level - 1
-    if unlikely(action > ACT_DELETE):   # rare: Overlay, DeleteFrom, unknown
+    if unlikely(action > ACT_DELETE or action < 0):   # rare: Overlay, DeleteFrom, unknown
         if action == ACT_OVERLAY:
             return 0, base + i * NFIELD, -1
         if action != ACT_DELETE_FROM:
@@ -209,14 +211,17 @@ def book_step(arr, base, rows, level, depth, action):
             _put_row(arr, base + j * NFIELD, EMPTY_PX, 0, 0)
             j += 1
         return 3, 0, 0
-    is_new = 1 if action == ACT_NEW else 0
-    is_del = 1 if action == ACT_DELETE else 0
+    # action is 0 New, 1 Change or 2 Delete here: told apart by arithmetic, and the one
+    # branch left is on the action byte alone (read early, so a mispredict is found early)
+    is_del = action >> 1
+    is_new = 1 - ((action + 1) >> 1)
     tail = depth - 1 - i                # rows below row i
-    n = tail * NFIELD * (is_new | is_del)
-    if likely(depth <= SMALL_MAX_DEPTH) and n > 0:
-        _move_elems_small(arr, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
-    elif n > 0:
-        _move_elems(arr, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
+    if action != ACT_CHANGE:
+        n = tail * NFIELD               # may be 0 (level == depth): the masked move then touches nothing
+        if likely(depth <= SMALL_MAX_DEPTH):
+            _move_elems_small(arr, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
+        elif n > 0:
+            _move_elems(arr, base + (i + is_new) * NFIELD, base + (i + is_del) * NFIELD, n)
     return 0, base + (i + tail * is_del) * NFIELD, is_del - 1
 
 
