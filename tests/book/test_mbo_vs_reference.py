@@ -164,7 +164,7 @@ def test_order_index_churn_matches_dict(ops):
                 assert r == 0
                 ref[oid] = True
         else:
-            assert mbo_delete(orders, oindex, free, meta, oid) == (0 if ref.pop(oid, None) else 2)
+            assert mbo_delete(orders, oindex, free, meta, oid, 0) == (0 if ref.pop(oid, None) else 2)
         for key in range(41):
             q = key * 1_000_003 - 7
             assert (mbo_find(orders, oindex, q) >= 0) == (q in ref)

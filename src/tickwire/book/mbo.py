@@ -23,7 +23,7 @@ FREE_ID = np.iinfo(np.int64).min      # never a valid OrderID bit pattern in pra
 M_FREE_TOP, M_COUNT = 0, 1
 N_META = 2
 
-MBO_OK, MBO_DUPLICATE, MBO_UNKNOWN, MBO_FULL = 0, 1, 2, 3
+MBO_OK, MBO_DUPLICATE, MBO_UNKNOWN, MBO_FULL, MBO_BAD_ID = 0, 1, 2, 3, 4
 
 
 def new_mbo(max_orders: int):
@@ -61,6 +61,8 @@ def mbo_find(orders, oindex, oid):
 
 @njit(cache=True, _nrt=False)
 def mbo_add(orders, oindex, free, meta, oid, prio, px, qty, slot, side):
+    if oid == FREE_ID:      # the one id a row cannot hold: it marks free rows
+        return MBO_BAD_ID
     if mbo_find(orders, oindex, oid) >= 0:
         return MBO_DUPLICATE
     if meta[M_FREE_TOP] == 0:
@@ -83,9 +85,11 @@ def mbo_add(orders, oindex, free, meta, oid, prio, px, qty, slot, side):
 
 
 @njit(cache=True, _nrt=False)
-def mbo_update(orders, oindex, oid, prio, px, qty, side):
+def mbo_update(orders, oindex, oid, prio, px, qty, side, slot):
+    """Change order ``oid`` of instrument ``slot``; an id resting in another instrument's
+    book is unknown here (an entry must not move another instrument's order)."""
     row = mbo_find(orders, oindex, oid)
-    if row < 0:
+    if row < 0 or orders[row, O_SLOT] != slot:
         return MBO_UNKNOWN
     orders[row, O_PRIO] = prio      # the venue sends the new priority (a qty increase loses it)
     orders[row, O_PX] = px
@@ -117,9 +121,9 @@ def _unlink(orders, oindex, row):
 
 
 @njit(cache=True, _nrt=False)
-def mbo_delete(orders, oindex, free, meta, oid):
+def mbo_delete(orders, oindex, free, meta, oid, slot):
     row = mbo_find(orders, oindex, oid)
-    if row < 0:
+    if row < 0 or orders[row, O_SLOT] != slot:
         return MBO_UNKNOWN
     _unlink(orders, oindex, row)
     orders[row, O_ID] = FREE_ID

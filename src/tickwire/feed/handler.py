@@ -55,10 +55,11 @@ from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_FIRST_SEQ, C_BAD_LEVEL, C_
                     S_EMPTY, S_RECOVERING, S_STALE, S_SYNCED, SRC_SNAPSHOT, FeedMem, FeedState, H_CTR, H_DEPTH, H_HSIZE,
                     H_INDEX, H_INST, H_LEVELS, H_MAXPKT, H_NINST, H_PEND8, H_PENDM, H_RING, H_RING8, H_RINGM, H_TPL,
                     H_WINDOW, N_CTR, N_INST_COLS, H_MAXO, H_OFREE, H_OHSIZE, H_OINDEX, H_OMETA, H_ORDERS,
-                    I_MBO_CHUNK, I_MBO_STATE, C_MBO_BAD_CHUNK, C_MBO_DUPLICATE_ORDER, C_MBO_SNAPSHOTS_APPLIED,
-                    C_MBO_TABLE_FULL, C_MBO_UNKNOWN_ORDER)
+                    I_MBO_CHUNK, I_MBO_CHUNK_LMSP, I_MBO_STATE, C_MBO_BAD_CHUNK, C_MBO_BAD_ORDER_ID,
+                    C_MBO_DUPLICATE_ORDER, C_MBO_SNAPSHOTS_APPLIED, C_MBO_TABLE_FULL, C_MBO_UNKNOWN_ORDER,
+                    C_JUMP_SEQ, C_SEQ_JUMPS_UNCONFIRMED, C_WINDOW_EVICTED)
 from ..book.mbp import NFIELD, NSIDE
-from ..book.mbo import (MBO_DUPLICATE, MBO_FULL, MBO_OK, MBO_UNKNOWN, N_META, N_OCOLS, mbo_add,
+from ..book.mbo import (MBO_BAD_ID, MBO_DUPLICATE, MBO_FULL, MBO_OK, MBO_UNKNOWN, N_META, N_OCOLS, mbo_add,
                         mbo_clear_instrument, mbo_delete, mbo_update)
 from collections import namedtuple
 
@@ -418,6 +419,8 @@ def count_mbo_failure(st, r):
         st.ctr[C_MBO_UNKNOWN_ORDER] += 1
     elif r == MBO_FULL:
         st.ctr[C_MBO_TABLE_FULL] += 1
+    elif r == MBO_BAD_ID:
+        st.ctr[C_MBO_BAD_ORDER_ID] += 1
 
 
 @njit(cache=True, _nrt=False)
@@ -453,9 +456,9 @@ def on_mbo(mem, tid, buf, body, block_len, mend, seq, only):
                     r = add_order(mb, t, buf, e, s, side)
                 elif action == 1:
                     r = mbo_update(mb.orders, mb.oindex, oid, rd_i64(buf, e + t[L.E_PRIO]),
-                                   rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]), side)
+                                   rd_i64(buf, e + t[L.E_PX]), rd_i32(buf, e + t[L.E_SIZE]), side, s)
                 elif action == 2:
-                    r = mbo_delete(mb.orders, mb.oindex, mb.free, mb.meta, oid)
+                    r = mbo_delete(mb.orders, mb.oindex, mb.free, mb.meta, oid, s)
                 else:
                     st.ctr[C_BAD_ACTION] += 1
                 if r != MBO_OK:
@@ -529,11 +532,18 @@ def on_status(mem, tid, buf, body):
 def on_channel_reset(mem):
     """ChannelReset4: every book on the channel is empty, RptSeq restarts at 1."""
     st = views(mem)
+    mb = mbo_of(st)
     st.ctr[C_CHANNEL_RESETS] += 1
     for s in range(st.ctr[C_N_INST]):
         clear_book(st.levels, s)
         st.inst[s, I_RPT] = 0
         st.inst[s, I_STATE] = S_SYNCED
+        # the order books are empty too: a known state again, whatever recovery was pending
+        mbo_clear_instrument(mb.orders, mb.oindex, mb.free, mb.meta, s)
+        if st.inst[s, I_MBO_STATE] != S_EMPTY:
+            st.inst[s, I_MBO_STATE] = S_SYNCED
+        st.inst[s, I_MBO_CHUNK] = 0
+    maybe_stop_buffering(mem)
 
 
 # ------------------------------------------------------------------ one packet's messages
@@ -739,22 +749,44 @@ def declare_gap(mem):
 
 @njit(cache=True, _nrt=False)
 def hold(mem, buf, off, length, seq):
-    """Keep a packet that is ahead of the next expected seq for A/B hole fill."""
+    """Keep a packet that is ahead of the next expected seq for A/B hole fill. A full
+    window gives up its farthest packet for a nearer one (a stray far-ahead datagram
+    must not hold a slot forever; counted window_evicted: its seq will count as lost if
+    the sequence gets there); when the new packet is the farthest, the packets before
+    the lowest waiting one are not coming: declare the gap, then place the new one."""
     st = views(mem)
     free = -1
+    far = -1
     for w in range(st.pend_meta.shape[0]):
-        if st.pend_meta[w, 0] == seq:
+        q = st.pend_meta[w, 0]
+        if q == seq:
             st.ctr[C_DUPLICATES] += 1
             return
-        if st.pend_meta[w, 0] < 0 and free < 0:
-            free = w
+        if q < 0:
+            if free < 0:
+                free = w
+        elif far < 0 or q > st.pend_meta[far, 0]:
+            far = w
     if length > st.pend.shape[1]:
         st.ctr[C_PACKET_TOO_BIG] += 1     # cannot hold it: it is lost to us
         return
     if free < 0:
-        declare_gap(st_mem(st))
-        hold(st_mem(st), buf, off, length, seq)
-        return
+        if seq < st.pend_meta[far, 0]:
+            st.ctr[C_WINDOW_EVICTED] += 1
+            st.pend_meta[far, 0] = -1
+            st.ctr[C_PEND_COUNT] -= 1
+            free = far
+        else:
+            declare_gap(st_mem(st))
+            nxt = st.ctr[C_NEXT_SEQ]
+            if seq < nxt:
+                st.ctr[C_DUPLICATES] += 1
+            elif seq == nxt:
+                process_in_order_cold(st_mem(st), buf, off, length, seq)
+                drain_window(st_mem(st))
+            else:
+                hold(st_mem(st), buf, off, length, seq)
+            return
     memcpy(st.pend[free], 0, buf, off, length)
     st.pend_meta[free, 0] = seq
     st.pend_meta[free, 1] = length
@@ -858,8 +890,12 @@ def apply_snapshot_mbo(mem, tid, buf, body, block_len, mend):
     if chunk == 1:
         mbo_clear_instrument(mb.orders, mb.oindex, mb.free, mb.meta, s)
         st.inst[s, I_MBO_STATE] = S_RECOVERING
-    elif chunk != st.inst[s, I_MBO_CHUNK] + 1 or chunk > nchunks:
-        st.ctr[C_MBO_BAD_CHUNK] += 1          # missed a chunk: wait for the next chunk 1
+        st.inst[s, I_MBO_CHUNK_LMSP] = lmsp
+    elif chunk < 1 or chunk != st.inst[s, I_MBO_CHUNK] + 1 or chunk > nchunks \
+            or lmsp != st.inst[s, I_MBO_CHUNK_LMSP]:
+        # missed a chunk, or this one belongs to another snapshot (its LastMsgSeqNumProcessed
+        # differs): what we hold is not one snapshot; wait for the next chunk 1
+        st.ctr[C_MBO_BAD_CHUNK] += 1
         st.inst[s, I_MBO_CHUNK] = -1
         return True
     for _ in range(count):
@@ -872,6 +908,7 @@ def apply_snapshot_mbo(mem, tid, buf, body, block_len, mend):
     st.inst[s, I_MBO_CHUNK] = chunk
     if chunk < nchunks:
         return True
+    st.inst[s, I_MBO_CHUNK] = 0       # complete: the next snapshot must start at chunk 1 again
     st.inst[s, I_MBO_STATE] = S_SYNCED
     st.ctr[C_MBO_SNAPSHOTS_APPLIED] += 1
     if lmsp < last and st.inst[s, I_LAST_SEQ] > lmsp:
@@ -945,9 +982,23 @@ def slow_packet(mem, buf, off, length, source, pos, skip):
             st.ctr[C_DUPLICATES] += 1
             return
         if seq > nxt:
+            if seq - nxt >= st.pend_meta.shape[0]:
+                # Past the window: everything before it is lost -- if the jump is real. One
+                # datagram does not move the sequence (a corrupt or stray one would make
+                # every later packet a "duplicate": the feed silenced); it is counted and
+                # dropped. A second, different packet beyond the window too, within a
+                # window of the first, confirms it (a real jump loses those packets anyway:
+                # the books go to recovery whichever of them we keep).
+                j = st.ctr[C_JUMP_SEQ]
+                if j > 0 and seq != j and abs(seq - j) < st.pend_meta.shape[0]:
+                    st.ctr[C_JUMP_SEQ] = 0
+                    hold(st_mem(st), buf, off, length, seq)
+                    declare_gap(st_mem(st))
+                else:
+                    st.ctr[C_JUMP_SEQ] = seq
+                    st.ctr[C_SEQ_JUMPS_UNCONFIRMED] += 1
+                return
             hold(st_mem(st), buf, off, length, seq)
-            if seq - st.ctr[C_NEXT_SEQ] >= st.pend_meta.shape[0]:
-                declare_gap(st_mem(st))
             return
         pos = off + PACKET_HEADER
     seq = rd_u32(buf, off)

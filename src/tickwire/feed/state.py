@@ -39,9 +39,9 @@ S_RECOVERING = 3   # RptSeq chain broken or unknown start: waiting for a snapsho
 STATE_NAMES = ("empty", "synced", "stale", "recovering")
 
 INST_COLS = ("secid", "state", "rpt", "depth", "implied_depth", "status", "updates", "last_seq",
-             "min_px_inc", "display_factor", "recoveries", "mbo_state", "mbo_chunk")
+             "min_px_inc", "display_factor", "recoveries", "mbo_state", "mbo_chunk", "mbo_chunk_lmsp")
 (I_SECID, I_STATE, I_RPT, I_DEPTH, I_IDEPTH, I_STATUS, I_UPDATES, I_LAST_SEQ,
- I_MINPX, I_DISPLAY, I_RECOVERIES, I_MBO_STATE, I_MBO_CHUNK) = range(len(INST_COLS))
+ I_MINPX, I_DISPLAY, I_RECOVERIES, I_MBO_STATE, I_MBO_CHUNK, I_MBO_CHUNK_LMSP) = range(len(INST_COLS))
 N_INST_COLS = 16
 # The book code picks a side's depth as inst[I_DEPTH + (side >> 1)] (sides 0/1 outright,
 # 2/3 implied) with no branch: the two columns must stay adjacent.
@@ -56,18 +56,19 @@ COUNTERS = (
     # sequencing
     "duplicates", "reordered", "gaps", "lost_packets", "rpt_gaps", "stale_marks",
     "recoveries", "snapshots_applied", "snapshots_ignored", "snapshots_too_old", "replayed_packets",
-    "replay_overflow",
+    "replay_overflow", "seq_jumps_unconfirmed", "window_evicted",
     # drops by cause (bad input)
     "truncated_packet", "message_overrun", "block_overrun", "group_overrun", "schema_id_mismatch",
     "unknown_template", "short_entry", "bad_level", "bad_action", "bad_entry_type", "instrument_table_full",
     "unsupported_template_entries", "old_rpt_entries", "newer_version", "packet_too_big",
     "mbo_unknown_order", "mbo_duplicate_order", "mbo_table_full", "mbo_bad_chunk", "mbo_snapshots_applied",
+    "mbo_bad_order_id",
     # book resets
     "book_resets", "channel_resets",
     # scalars (not counters)
     "next_seq", "last_lost_seq", "buffering", "ring_first_seq", "ring_head", "ring_count",
     "pend_count", "in_event", "start_synced", "n_inst", "last_seq", "schema_id", "schema_version",
-    "default_depth", "replaying", "first_seq",
+    "default_depth", "replaying", "first_seq", "jump_seq",
 )
 SCALARS_FROM = COUNTERS.index("next_seq")
 for _i, _n in enumerate(COUNTERS):
