@@ -23,6 +23,8 @@ def _model(rows, depth, level, action, row):
     rows = list(rows)
     if action == 3:
         return 0, [EMPTY] * depth
+    if action == 4 and level > depth:       # the venue deleted more levels than we keep: all go
+        return 0, [EMPTY] * depth
     if level < 1 or level > depth:
         return 1, rows
     i = level - 1
