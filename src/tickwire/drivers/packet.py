@@ -316,6 +316,22 @@ def _tx_refusal(data, start, length, max_untagged, room):
     return -1
 
 
+@njit(cache=True, inline="always")
+def _tx_len(pool, counters, b, max_untagged, room):
+    """The length to send from the caller's buffer ``b``, or -1 when it cannot go: what
+    every driver refuses (tx_take: counted, freed if ours) or what this kernel would
+    (_tx_refusal: counted under its cause, freed). Both TX modes start here."""
+    length = tx_take(pool, counters, b, TX_BAD_BUF)
+    if length < 0:
+        return length
+    cause = _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, room)
+    if cause >= 0:
+        counters[cause] += 1
+        pool_free(pool, b)
+        return np.int64(-1)
+    return length
+
+
 @hot
 def packet_tx_burst(state, pool, bufs, n):
     """One send() per frame (PACKET_QDISC_BYPASS set at open). Frames the kernel refuses
@@ -327,12 +343,8 @@ def packet_tx_burst(state, pool, bufs, n):
     sent = 0
     for i in range(min(n, bufs.shape[0])):
         b = bufs[i]
-        length = tx_take(pool, counters, b, TX_BAD_BUF)
-        cause = -1 if length < 0 else _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, max_untagged + 4)
-        if cause >= 0:
-            counters[cause] += 1
-            pool_free(pool, b)
-        if length < 0 or cause >= 0:
+        length = _tx_len(pool, counters, b, max_untagged, max_untagged + 4)
+        if length < 0:
             sent += 1
             continue
         r = sys_sendto(fd, pool.data, buf_start(pool, b), length, MSG_DONTWAIT, noaddr, 0)
@@ -371,12 +383,8 @@ def packet_ring_tx_burst(state, pool, bufs, n):
     queued = 0
     for i in range(min(n, bufs.shape[0])):
         b = bufs[i]
-        length = tx_take(pool, counters, b, TX_BAD_BUF)
-        cause = -1 if length < 0 else _tx_refusal(pool.data, buf_start(pool, b), length, max_untagged, room)
-        if cause >= 0:
-            counters[cause] += 1
-            pool_free(pool, b)
-        if length < 0 or cause >= 0:
+        length = _tx_len(pool, counters, b, max_untagged, room)
+        if length < 0:
             sent += 1
             continue
         off = base + head * fsize
