@@ -20,6 +20,7 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from ..sbe.le import wr_u8, wr_u16, wr_u32, wr_u64
 from .matching import depth as book_depth
@@ -45,7 +46,8 @@ P_N = 12
 PubState = namedtuple("PubState", "pkt meta secids rpt pub scratch")
 
 
-def snapshot_bytes(depth: int) -> int:
+@register_jitable
+def snapshot_bytes(depth):
     """The largest snapshot packet a book ``depth`` deep makes (both sides full)."""
     return PKT_HDR + 2 + SBE_HDR + 59 + 3 + 2 * depth * ENTRY_SNAP
 
@@ -229,7 +231,7 @@ def snapshot_packet(P, out, i, seq_processed, now):
     snapshot-loop packet, its own sequence number 1 per the recovery feed). Returns length,
     0 when ``out`` is too small for it (the caller counts the snapshot as dropped)."""
     depth = P.pub.shape[2]
-    if i < 0 or i >= P.pub.shape[0] or out.shape[0] < PKT_HDR + 2 + SBE_HDR + 59 + 3 + 2 * depth * ENTRY_SNAP:
+    if i < 0 or i >= P.pub.shape[0] or out.shape[0] < snapshot_bytes(depth):
         return 0
     o = PKT_HDR
     n_ent = 0
