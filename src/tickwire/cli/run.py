@@ -59,13 +59,6 @@ def load_config(path):
         if k in t:
             t[k] = tuple(t[k])
     tc = _make(TransportConfig, t, f"{path} [transport]")
-    ports = (tc.oe_port, *tc.udp_ports)
-    if len(tc.groups) != 3 or len(tc.udp_ports) != 3:
-        raise ValueError(f"{path} [transport]: groups and udp_ports name feed A, feed B and the snapshot "
-                         f"loop: three each, got {len(tc.groups)} and {len(tc.udp_ports)}")
-    if not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
-        raise ValueError(f"{path} [transport]: ports must be 1-65535, got oe_port={tc.oe_port}, "
-                         f"udp_ports={list(tc.udp_ports)}")
     e = dict(d.get("engine", {}))
     try:
         e["risk"] = RiskConfig.from_dict(d.get("risk", {}))

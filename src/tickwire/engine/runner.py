@@ -42,6 +42,15 @@ class TransportConfig:
     connect_timeout: float = 20.0
     startup_timeout: float = 1200.0  # until the session is up and data flows (a cold Numba cache compiles for minutes)
 
+    def __post_init__(self):
+        # refused where the values come in (a config file, the demo), not when a socket opens
+        if len(self.groups) != 3 or len(self.udp_ports) != 3:
+            raise ValueError(f"transport: groups and udp_ports name feed A, feed B and the snapshot loop: "
+                             f"three each, got {len(self.groups)} and {len(self.udp_ports)}")
+        if not all(isinstance(p, int) and 0 < p < 65536 for p in (self.oe_port, *self.udp_ports)):
+            raise ValueError(f"transport: ports must be 1-65535, got oe_port={self.oe_port}, "
+                             f"udp_ports={list(self.udp_ports)}")
+
 
 class RunClock:
     """The run's ``duration`` counts from the first moment the order session is up *and*

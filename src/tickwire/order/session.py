@@ -169,7 +169,6 @@ def client_on_frame(s, buf, off, n, now, out, ooff):
             return A_DOWN, enc_terminate(out, ooff, s[SS_UUID], now, W.ERR_SEQ_LOWER)
         s[SS_STATE] = ST_ESTABLISHED
         s[SS_ESTABLISHED] += 1
-        s[SS_RT_END] = 0
         if venue_next > s[SS_NEXT_IN]:
             # we missed messages while disconnected (fills, cancel-on-disconnect): fetch them
             s[SS_GAPS] += 1
