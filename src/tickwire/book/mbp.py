@@ -194,13 +194,11 @@ def book_step(arr, base, rows, level, depth, action):
             _put_row(arr, base + j * NFIELD, EMPTY_PX, 0, 0)
         return 3, 0, 0
     if unlikely(level < 1 or level > depth):
-        if action == ACT_DELETE_FROM and level > depth:
-            # the venue deleted more levels than we keep (a book kept shallower than the
-            # channel's, e.g. `tickwire book --depth 5`): every row we hold goes
-            for j in range(depth):
-                _put_row(arr, base + j * NFIELD, EMPTY_PX, 0, 0)
-            return 3, 0, 0
-        return 1, 0, 0
+        if action != ACT_DELETE_FROM or level < 1:
+            return 1, 0, 0
+        # DeleteFrom deeper than the depth we keep (a book kept shallower than the
+        # channel's, e.g. `tickwire book --depth 5`): every row we hold goes
+        level = depth
     i = level - 1
     if unlikely(action > ACT_DELETE or action < 0):   # rare: Overlay, DeleteFrom, unknown
         if action == ACT_OVERLAY:
