@@ -15,7 +15,7 @@ from numba import njit
 
 from ..drivers.port import rx_burst, tx_burst
 from ..mem.atomics import cpu_pause, memcpy, rdtscp
-from ..mem.mempool import buf_start, pool_alloc, pool_free
+from ..mem.mempool import BUF_SIZE, buf_start, pool_alloc, pool_free
 from ..stack.tcp.loops import clock_ticks_of_us, clock_us
 from .core import md_begin, md_instrument, oe_input_r, oe_timers_r, stamp_tx
 from .kernel_stamps import last_rx_stamp_ns, realtime_ns
@@ -27,25 +27,37 @@ from .warm import warm_run
 
 @njit(cache=True, _nrt=False)
 def _send_oe(tcp_st, pool, EP, one):
+    """The queued order-entry bytes (E.txs) to the kernel TCP socket, one pool buffer at a
+    time: a venue can make them longer than a buffer (a RetransmitRequest for every gap it
+    opens, core._txs_room), and a buffer holds BUF_SIZE - data_off bytes. A buffer the
+    kernel will not take ends the stream (never a cut or reordered byte stream)."""
     E = deref(EP)
     n = E.meta[M_TXS_LEN]
     if n == 0:
         return
     E.meta[M_TXS_LEN] = 0
-    b = pool_alloc(pool)
-    if b < 0:
-        E.meta[M_TX_DROPPED] += 1
-        E.meta[M_CLOSE_TRANSPORT] = 1
-        return
-    memcpy(pool.data, buf_start(pool, b), E.txs, 0, n)
-    pool.data_len[b] = n
-    one[0] = b
-    for _ in range(100000):
-        if tx_burst(tcp_st, pool, one, 1) == 1:
+    off = 0
+    while off < n:
+        b = pool_alloc(pool)
+        if b < 0:
+            E.meta[M_TX_DROPPED] += 1
+            E.meta[M_CLOSE_TRANSPORT] = 1
             return
-    pool_free(pool, b)          # the kernel would not take it: the stream is broken
-    E.meta[M_TX_DROPPED] += 1
-    E.meta[M_CLOSE_TRANSPORT] = 1
+        k = min(n - off, pool.meta[BUF_SIZE] - pool.data_off[b])
+        memcpy(pool.data, buf_start(pool, b), E.txs, off, k)
+        pool.data_len[b] = k
+        one[0] = b
+        taken = False
+        for _ in range(100000):
+            if tx_burst(tcp_st, pool, one, 1) == 1:
+                taken = True
+                break
+        if not taken:
+            pool_free(pool, b)          # the kernel would not take it: the stream is broken
+            E.meta[M_TX_DROPPED] += 1
+            E.meta[M_CLOSE_TRANSPORT] = 1
+            return
+        off += k
 
 
 @njit(cache=True, _nrt=False)
