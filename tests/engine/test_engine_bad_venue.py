@@ -14,7 +14,8 @@ from inproc import MID, TICK, Harness
 from tickwire.engine.build import take_txs
 from tickwire.engine.core import act_on_intents, oe_disconnected, oe_input
 from tickwire.mem.ref import by_ref
-from tickwire.engine.layout import IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, M_OE_GARBAGE
+from tickwire.engine.layout import (IN_INSTR, IN_KIND, IN_PRICE, IN_QTY, IN_REF, IN_SIDE, IN_TIF, M_BAD_INTENTS,
+                                    M_OE_GARBAGE)
 from tickwire.order import reasons as R
 from tickwire.order import wire_layout as W
 from tickwire.order.layout import G_KILL, G_KILL_REASON, I_OPEN_BUY, I_OPEN_SELL, S_BAD_EXEC, S_LIVE
@@ -107,7 +108,8 @@ big = st.integers(-2**63, 2**63 - 1)
 intent = st.tuples(st.sampled_from([0, 1, 1, 1, 2, 3, 9]), st.one_of(st.integers(-1, 3), big),
                    st.one_of(st.sampled_from([1, 2]), big),
                    st.one_of(st.integers(-20, 20).map(lambda k: MID + k * TICK), big, st.integers(-5, 5)),
-                   st.one_of(st.integers(-3, 15), big), st.sampled_from([0, 3, 7]), st.one_of(st.integers(0, 10**6), big))
+                   st.one_of(st.integers(-3, 15), big), st.one_of(st.sampled_from([0, 3, 7, 0x101]), big),
+                   st.one_of(st.integers(0, 10**6), big))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -138,5 +140,26 @@ def test_fuzzed_strategy_output_never_reaches_the_wire(rows):
             assert 0 < q <= lim[i, 0] and px > 0 and px % lim[i, 4] == 0
             assert q * px <= lim[i, 1]
             assert m["Side"] in ("Buy", "Sell")
+        if m["_templateId"] in (W.NEW_ORDER, W.REPLACE_REQUEST):
+            assert m["TimeInForce"] in ("Day", "IOC"), m
         off += n
+    assert exposure_consistent(E.risk, E.orders)
+
+
+def test_an_order_with_a_time_in_force_we_do_not_send_is_a_bad_intent():
+    """Only Day and IOC go out: anything else would be stored in the order row and sent
+    again by every Replace of it (review, session 9), so the intent is refused and counted."""
+    h = _harness()
+    E = h.E
+    E.risk.glob[G_KILL] = 0
+    take_txs(E)
+    bad = int(E.meta[M_BAD_INTENTS])
+    for k, tif in enumerate((0x101, 1, -3)):
+        E.intents[k] = 0
+        E.intents[k, IN_KIND], E.intents[k, IN_INSTR], E.intents[k, IN_SIDE] = 1, 0, 1
+        E.intents[k, IN_PRICE], E.intents[k, IN_QTY] = MID - 5 * TICK, 1
+        E.intents[k, IN_TIF], E.intents[k, IN_REF] = tif, 7_000_000 + k
+    h.now += 10_000_000
+    assert _act_on_intents(E, 3, h.now) == 0
+    assert take_txs(E) == b"" and E.meta[M_BAD_INTENTS] == bad + 3
     assert exposure_consistent(E.risk, E.orders)

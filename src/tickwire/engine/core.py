@@ -87,13 +87,17 @@ def act_on_intents(EP, n, now):
         off = E.meta[M_TXS_LEN]
         if kind == K_NEW:
             i = it[k, IN_INSTR]
-            r = submit_new(risk, tab, now, i, it[k, IN_SIDE], it[k, IN_PRICE], it[k, IN_QTY], it[k, IN_TIF],
-                           it[k, IN_REF])
+            tif = it[k, IN_TIF]
+            if tif != 0 and tif != 3:
+                # only Day (0) and IOC (3) are ours to send (strategy.py); the order row keeps
+                # what was sent, and a Replace repeats it, so nothing else may enter the row
+                E.meta[M_BAD_INTENTS] += 1
+                continue
+            r = submit_new(risk, tab, now, i, it[k, IN_SIDE], it[k, IN_PRICE], it[k, IN_QTY], tif, it[k, IN_REF])
             if r != R.OK:
                 E.meta[M_RISK_REJECTS] += 1
                 continue
             # checked by risk: 0 <= i < n_instr, 0 < qty <= max_qty, side in (1, 2)
-            tif = 3 if it[k, IN_TIF] == 3 else 0
             E.meta[M_TXS_LEN] = off + enc_new_order(E.txs, off, next_out_seq(E.sess), now, it[k, IN_REF],
                                                     it[k, IN_PRICE], it[k, IN_QTY], secid_of[i, IM_SECID],
                                                     it[k, IN_SIDE], tif)
