@@ -189,8 +189,10 @@ def _trades(EP, buf, off, length, now):
     """TradeSummary48 entries of a packet the feed handler just processed -> on_trade.
     Layout: mdp3.md §1/§3 (packet header 12, MsgSize u16, SBE header 8, root block,
     groupSize 3, entries: MDEntryPx i64 @0, MDEntrySize i32 @8, SecurityID i32 @12,
-    AggressorSide u8 @24). Every offset is checked against the packet end; the feed handler
-    has already counted any malformation, so a bad message is just skipped here."""
+    AggressorSide u8 @24). A message is read only under the feed handler's own rules (root
+    block at least 48's 11 bytes, the whole group inside the message); the handler has
+    already counted any malformation, so a message it refused is skipped here too, and no
+    trade of it reaches on_trade or the collar's last price."""
     E = deref(EP)
     sent = 0
     end = off + length
@@ -201,16 +203,15 @@ def _trades(EP, buf, off, length, now):
             break
         body = pos + 2 + 8
         mend = pos + msize
-        if rd_u16(buf, pos + 4) == 48 and rd_u16(buf, pos + 6) == 1:
-            g = body + rd_u16(buf, pos + 2)
+        block = rd_u16(buf, pos + 2)
+        if rd_u16(buf, pos + 4) == 48 and rd_u16(buf, pos + 6) == 1 and block >= 11:
+            g = body + block
             if g + 3 <= mend:
                 elen = rd_u16(buf, g)
                 cnt = rd_u8(buf, g + 2)
                 e = g + 3
-                if elen >= 25:
+                if elen >= 25 and e + elen * cnt <= mend:
                     for _ in range(cnt):
-                        if e + elen > mend:
-                            break
                         secid = rd_i32(buf, e + 12)
                         for i in range(E.imap.shape[0]):
                             if E.imap[i, IM_SECID] == secid:
