@@ -15,6 +15,11 @@ from tickwire.cli import build_parser
     ["capture", "--port", "pcap:in=x.pcap", "--out", "y.pcap", "--burst", "zero"],
     ["echo", "--port", "pcap:in=x.pcap", "--duration", "inf"],
     ["echo", "--port", "pcap:in=x.pcap", "--pool", "0"],
+    ["demo", "--rate", "0"],
+    ["demo", "--duration", "-1"],
+    ["demo", "--cpu", "4096"],
+    ["demo", "--impair-a", "1,2"],
+    ["sim", "--impair-b", "1,2,x"],
 ])
 def test_bad_numbers_are_refused_with_the_option_named(argv, capsys):
     with pytest.raises(SystemExit) as e:
@@ -27,3 +32,8 @@ def test_good_numbers_pass():
     a = build_parser().parse_args(["send", "--port", "pcap:out=/dev/null", "--pcap", "x.pcap", "--burst", "1",
                                    "--loop", "3", "--rate", "1e6"])
     assert (a.burst, a.loop, a.rate) == (1, 3, 1e6)
+
+
+def test_good_demo_options_pass():
+    a = build_parser().parse_args(["demo", "--rate", "500", "--duration", "2", "--impair-a", "1000,0,5"])
+    assert (a.rate, a.duration, a.impair_a) == (500.0, 2.0, "1000,0,5")

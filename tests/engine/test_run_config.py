@@ -38,6 +38,10 @@ def test_a_good_file_loads(tmp_path):
     (("stamps = 1024", "stampz = 1"), "unknown keys ['stampz']"),
     (('port = "socket"', 'port = "socket"\nudp_ports = [1, 2]'), "three each"),
     (('port = "socket"', 'port = "socket"\noe_port = 70000'), "ports must be 1-65535"),
+    (('port = "socket"', 'port = "socket"\nvenue_ip = "10.77.0.300"'), "10.77.0.300"),
+    (('port = "socket"', 'port = "socket"\ngroups = [1, 2, 3]'), "written as strings"),
+    (('port = "socket"', 'port = "memif:socket=/tmp/x.sock"\ngroups = ["10.1.1.1", "239.1.1.2", "239.1.1.3"]'),
+     "multicast groups"),
     (("order_rate = 100", "order_rat = 100"), "[risk]"),
     (("duration = 5", "duration = -1"), "duration"),
 ])

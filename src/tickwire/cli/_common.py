@@ -31,6 +31,35 @@ def non_negative_float(text: str) -> float:
     return v
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (a rate or a duration of 0 divides by zero)."""
+    v = non_negative_float(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return v
+
+
+def cpu_index(text: str) -> int:
+    """An argparse type: a CPU this process may run on."""
+    import os
+    v = at_least(0)(text)
+    if v not in os.sched_getaffinity(0):
+        raise argparse.ArgumentTypeError(f"CPU {v} is not one this process may use "
+                                         f"({sorted(os.sched_getaffinity(0))})")
+    return v
+
+
+def impair_ppm(text: str) -> tuple:
+    """An argparse type: the simulator's per-feed impairment 'LOSS,DUP,REORDER' in parts per million."""
+    try:
+        parts = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or any(p < 0 or p > 1_000_000 for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LOSS,DUP,REORDER in ppm (0..1000000)")
+    return parts
+
+
 def add_port_args(p) -> None:
     p.add_argument("--port", required=True, metavar="SPEC", help="port spec, e.g. memif:socket=/run/tw.sock,role=client")
     p.add_argument("--burst", type=at_least(1), default=32, help="frames per rx/tx burst (default 32)")

@@ -11,20 +11,28 @@ import sys
 import tempfile
 import time
 
+from ._common import cpu_index, impair_ppm, positive_float
+
+
+def _impair_text(text: str) -> str:
+    """The simulator's --impair-x, checked here by its rule and passed on to it as text."""
+    impair_ppm(text)
+    return text
+
 
 def register(sub):
     p = sub.add_parser("demo", help="simulator + engine over memif, live view, tick-to-trade vs kernel sockets")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per path (default 10)")
+    p.add_argument("--duration", type=positive_float, default=10.0, help="seconds per path (default 10)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--strategy", default="taker", help="market_maker, taker, or package.module")
-    p.add_argument("--rate", type=float, default=3000.0, help="simulator order-flow actions per second")
+    p.add_argument("--rate", type=positive_float, default=3000.0, help="simulator order-flow actions per second")
     p.add_argument("--png", default="tick_to_trade.png", help="where to write the plot")
     p.add_argument("--no-kernel", action="store_true", help="skip the kernel-socket comparison")
-    p.add_argument("--cpu", type=int, default=None, help="pin the engine to this CPU (sim gets the other)")
+    p.add_argument("--cpu", type=cpu_index, default=None, help="pin the engine to this CPU (sim gets the other)")
     p.add_argument("--rt", action="store_true", help="run the engine SCHED_FIFO while it measures (root)")
-    p.add_argument("--impair-a", default="0,0,0", metavar="L,D,R",
+    p.add_argument("--impair-a", type=_impair_text, default="0,0,0", metavar="L,D,R",
                    help="feed A loss,duplicate,reorder in ppm (passed to the simulator)")
-    p.add_argument("--impair-b", default="0,0,0", metavar="L,D,R")
+    p.add_argument("--impair-b", type=_impair_text, default="0,0,0", metavar="L,D,R")
     p.add_argument("--json", action="store_true", help="one JSON object on the last line")
     p.set_defaults(handler=run)
 
@@ -113,7 +121,9 @@ def run_path(name, args, port_spec, oe_port, udp_ports, live=None):
     sim = _spawn_sim(sim_port, args.seed, args.duration + 20, args.rate, oe_port, udp_ports, sim_cpu, impair,
                      e2e_out)
     try:
-        tc = TransportConfig(port=port_spec, oe_port=oe_port, udp_ports=udp_ports, cpu=args.cpu,
+        # kernel sockets: the simulator's baseline serves and publishes on loopback
+        where = dict(venue_ip="127.0.0.1", groups=("127.0.0.1",) * 3) if port_spec == "socket" else {}
+        tc = TransportConfig(port=port_spec, oe_port=oe_port, udp_ports=udp_ports, cpu=args.cpu, **where,
                              rt=bool(getattr(args, "rt", False)), stages=bool(getattr(args, "stages", True)),
                              peer_alive=sim.alive,
                              progress=lambda m: _progress(f"{name}: {m}"))

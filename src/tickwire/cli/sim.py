@@ -6,28 +6,47 @@ from __future__ import annotations
 import json
 import sys
 
+from ._common import impair_ppm
 
-def _impair(text: str) -> tuple:
-    """'LOSS,DUP,REORDER' in parts per million."""
-    parts = [int(x) for x in text.split(",")]
-    if len(parts) != 3 or any(p < 0 or p > 1_000_000 for p in parts):
-        raise ValueError(f"--impair-x {text!r}: expected LOSS,DUP,REORDER in ppm (0..1000000)")
-    return tuple(parts)
+
+def _addresses(args) -> dict:
+    """ip and groups for SimConfig: given, or the defaults of the transport (kernel sockets:
+    loopback, as the demo's baseline and `tickwire run`'s examples expect)."""
+    import ipaddress
+    sock = args.port == "socket"
+    ip = args.ip or ("127.0.0.1" if sock else "10.77.0.1")
+    groups = tuple(args.groups.split(",")) if args.groups else (("127.0.0.1",) * 3 if sock else None)
+    try:
+        ipaddress.IPv4Interface(ip)
+        feeds = [ipaddress.IPv4Address(g) for g in groups or ()]
+    except ValueError as err:
+        raise ValueError(f"--ip/--groups: {err}") from None
+    if groups is None:
+        return {"ip": ip}
+    if len(groups) != 3:
+        raise ValueError(f"--groups: three addresses (feed A, feed B, snapshot), got {len(groups)}")
+    if not sock and not all(a.is_multicast for a in feeds):
+        raise ValueError(f"--groups: on a frame port the feeds are multicast groups, got {args.groups}")
+    return {"ip": ip, "groups": groups}
 
 
 def register(sub):
     p = sub.add_parser("sim", help="exchange simulator: matching engine, MDP 3.0 feeds, FIXP order entry")
     p.add_argument("--port", default="socket", metavar="SPEC",
                    help="frame port (memif:socket=PATH,role=server, packet:dev=...) or 'socket' for kernel sockets")
-    p.add_argument("--ip", default="10.77.0.1", help="our address on a frame port")
+    p.add_argument("--ip", default=None,
+                   help="our address: on a frame port (default 10.77.0.1), or the kernel sockets' (default 127.0.0.1)")
+    p.add_argument("--groups", default=None, metavar="A,B,SNAPSHOT",
+                   help="where feed A, feed B and the snapshot loop go (default 239.77.0.1-3 on a frame port; "
+                        "127.0.0.1 with kernel sockets, which also send to multicast groups)")
     p.add_argument("--oe-port", type=int, default=9310, help="order-entry TCP port")
     p.add_argument("--udp-ports", default="14310,14311,14312", help="feed A, feed B, snapshot UDP ports")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--rate", type=float, default=2000.0, help="synthetic order-flow actions per second")
     p.add_argument("--duration", type=float, default=10.0)
-    p.add_argument("--impair-a", type=_impair, default=(0, 0, 0), metavar="L,D,R",
+    p.add_argument("--impair-a", type=impair_ppm, default=(0, 0, 0), metavar="L,D,R",
                    help="feed A loss,duplicate,reorder probabilities in ppm")
-    p.add_argument("--impair-b", type=_impair, default=(0, 0, 0), metavar="L,D,R")
+    p.add_argument("--impair-b", type=impair_ppm, default=(0, 0, 0), metavar="L,D,R")
     p.add_argument("--replay", default="", metavar="FILE.pcap",
                    help="replay the UDP payloads of a capture as feeds A and B (synthetic flow off)")
     p.add_argument("--replay-speed", type=float, default=1.0, help="capture time scale (2: twice as fast)")
@@ -46,7 +65,8 @@ def run(args) -> int:
     ports = tuple(int(x) for x in args.udp_ports.split(","))
     if len(ports) != 3:
         raise ValueError("--udp-ports: three ports (feed A, feed B, snapshot)")
-    cfg = SimConfig(port=args.port, ip=args.ip, oe_port=args.oe_port, udp_ports=ports, seed=args.seed,
+    where = _addresses(args)
+    cfg = SimConfig(port=args.port, **where, oe_port=args.oe_port, udp_ports=ports, seed=args.seed,
                     rate=args.rate, duration=args.duration, impair=(args.impair_a, args.impair_b),
                     replay=args.replay, replay_speed=args.replay_speed, start=args.start, e2e_out=args.e2e_out,
                     replay_ports=tuple(int(x) for x in args.replay_ports.split(",")) if args.replay_ports else None)

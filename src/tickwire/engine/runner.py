@@ -5,11 +5,15 @@ run the compiled loop in bounded slices, service the control plane in between
     run_engine(cfg, transport, duration, on_tick=None) -> (EngineState, stats dict)
 
 transport is a TransportConfig: ``port`` = a frame-port spec (memif:..., packet:...)
-for tickwire's stack + user-space TCP, or "socket" for kernel sockets.
+for tickwire's stack + user-space TCP, or "socket" for kernel sockets. Both reach the
+venue at ``venue_ip`` and the feeds at ``groups`` (multicast, joined on the interface
+that owns ``ip``); kernel sockets also take a unicast feed address of ours, as the
+simulator's loopback baseline sends (``groups = 127.0.0.1`` three times).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 from dataclasses import dataclass
@@ -29,7 +33,7 @@ class TransportConfig:
     mac: str = "02:77:00:00:00:02"
     venue_ip: str = "10.77.0.1"
     oe_port: int = 9310
-    groups: tuple = ("239.77.0.1", "239.77.0.2", "239.77.0.3")
+    groups: tuple = ("239.77.0.1", "239.77.0.2", "239.77.0.3")   # feed A, feed B, snapshot loop
     udp_ports: tuple = (14310, 14311, 14312)
     cpu: int | None = None          # pin the engine to this CPU (os.sched_setaffinity)
     rt: bool = False                # SCHED_FIFO for the engine while it runs (needs root/CAP_SYS_NICE)
@@ -47,6 +51,17 @@ class TransportConfig:
         if len(self.groups) != 3 or len(self.udp_ports) != 3:
             raise ValueError(f"transport: groups and udp_ports name feed A, feed B and the snapshot loop: "
                              f"three each, got {len(self.groups)} and {len(self.udp_ports)}")
+        if not all(isinstance(a, str) for a in (self.ip, self.venue_ip, *self.groups)):
+            raise ValueError("transport: ip, venue_ip and groups are IPv4 addresses written as strings")
+        try:
+            ipaddress.IPv4Interface(self.ip)
+            feeds = [ipaddress.IPv4Address(a) for a in self.groups]
+            ipaddress.IPv4Address(self.venue_ip)
+        except ValueError as err:
+            raise ValueError(f"transport: {err}") from None
+        if self.port != "socket" and not all(a.is_multicast for a in feeds):
+            # tickwire's stack takes the feeds by IGMP join; a unicast feed needs the kernel path
+            raise ValueError(f"transport: on a frame port the feeds are multicast groups, got {list(self.groups)}")
         if not all(isinstance(p, int) and 0 < p < 65536 for p in (self.oe_port, *self.udp_ports)):
             raise ValueError(f"transport: ports must be 1-65535, got oe_port={self.oe_port}, "
                              f"udp_ports={list(self.udp_ports)}")
@@ -255,6 +270,15 @@ def _run_frames(E, tc, duration, on_tick, tick_every):
         port.close()
 
 
+def _feed_spec(addr: str, port: int, local_ip: str) -> str:
+    """The kernel UDP port of one feed: a multicast group is joined on the interface that
+    owns our address (``ip``); a unicast address of ours (the simulator's loopback baseline,
+    127.0.0.1) is bound as it is."""
+    if ipaddress.ip_address(addr).is_multicast:
+        return f"udp:bind={addr}:{port},group={addr},iface={local_ip}"
+    return f"udp:bind={addr}:{port}"
+
+
 def _run_socket(E, tc, duration, on_tick, tick_every):
     from ..drivers.port import open_port
     from ..mem.mempool import Mempool
@@ -264,7 +288,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
     from .warm import WARM_EVERY_US, new_warm_state
 
     pool = Mempool(n_bufs=8192)
-    udps = [open_port(f"udp:bind=127.0.0.1:{p}", pool) for p in tc.udp_ports]
+    udps = [open_port(_feed_spec(g, p, tc.ip.split("/")[0]), pool) for g, p in zip(tc.groups, tc.udp_ports)]
     fds = np.array([u.sock.fileno() for u in udps], np.int64)
     for fd in fds:
         enable_rx_stamps(int(fd))       # the kernel path's tick-to-trade starts at the kernel's receive stamp
@@ -285,7 +309,7 @@ def _run_socket(E, tc, duration, on_tick, tick_every):
             now = time.monotonic()
             if tcpp is None and now >= next_try:
                 try:
-                    tcpp = open_port(f"tcp:connect=127.0.0.1:{tc.oe_port},nodelay=on", pool)
+                    tcpp = open_port(f"tcp:connect={tc.venue_ip}:{tc.oe_port},nodelay=on", pool)
                     # compile (or load from cache) before the session starts its keepalive clock
                     engine_socket_step(udps[0].state, udps[1].state, udps[2].state, tcpp.state, pool.arrays, bufs,
                                        E, clock, fds, ts, shadow, warm_us, 0)

@@ -3,8 +3,9 @@
 Two transports, same venue code:
   * a frame port (``memif:...``, ``packet:...``): market data as UDP multicast frames built
     by tickwire's stack, order entry over tickwire's user-space TCP (listener);
-  * ``socket``: kernel UDP (unicast to 127.0.0.1) and a kernel TCP listener: the baseline
-    the same engine strategy is compared against.
+  * ``socket``: kernel UDP (to the ``groups``: multicast out of the interface owning ``ip``,
+    or unicast, 127.0.0.1 by default from the command line) and a kernel TCP listener on
+    ``ip``: the baseline the same engine strategy is compared against.
 
 The control loop is Python (TCP slow path, timers, pacing); the venue's work (matching,
 publishing, session, execution reports) is compiled. With ``e2e_out`` set, every turn of
@@ -15,6 +16,7 @@ which is saved to that file at the end (e2e_stamps.py, docs/sim-e2e.md).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import select
 import socket
@@ -72,14 +74,23 @@ def _budget(tr, us):
 
 
 class _Kernel:
-    """Kernel-socket transport: UDP datagrams to 127.0.0.1 ports, one TCP client at a time."""
+    """Kernel-socket transport: the feeds as UDP datagrams to ``groups`` (multicast groups
+    sent out of the interface that owns ``ip``, or unicast addresses such as the loopback
+    baseline's 127.0.0.1), one TCP client at a time on ``ip``."""
 
     def __init__(self, cfg):
         self.cfg = cfg
+        ip = cfg.ip.split("/")[0]
+        self.feeds = [(g, p) for g, p in zip(cfg.groups, cfg.udp_ports)]
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((ip, 0))                      # our address is the feeds' source
+        if any(ipaddress.ip_address(g).is_multicast for g in cfg.groups):
+            self.udp.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
+            self.udp.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)    # the venue's LAN only
+            self.udp.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)   # a receiver on this host too
         self.lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lst.bind(("127.0.0.1", cfg.oe_port))
+        self.lst.bind((ip, cfg.oe_port))
         self.lst.listen(1)
         self.lst.setblocking(False)
         self.conn = None
@@ -90,7 +101,7 @@ class _Kernel:
         self.eof = False             # measuring: the peer closed after the bytes just returned
         if cfg.e2e_out:
             from ..drivers.sock_common import sockaddr_in
-            self.addrs = np.stack([sockaddr_in("127.0.0.1", p) for p in self.cfg.udp_ports[:2]])
+            self.addrs = np.stack([sockaddr_in(g, p) for g, p in self.feeds[:2]])
             self.sa = np.zeros(32, np.uint8)
             self.rxb = np.zeros(1 << 16, np.uint8)
             self.tpus, self.budget, self.grace = _turn_ticks(self.cfg)
@@ -161,7 +172,7 @@ class _Kernel:
     def send_md(self, packets):
         imp = self.cfg.impair
         for f in range(2):
-            addr = ("127.0.0.1", self.cfg.udp_ports[f])
+            addr = self.feeds[f]
             loss, dup, reorder = imp[f]
             for p in packets:
                 if self.rng.integers(1_000_000) < loss:
@@ -181,7 +192,7 @@ class _Kernel:
                     self.hold[f] = None
 
     def send_snapshot(self, pkt):
-        self.udp.sendto(pkt, ("127.0.0.1", self.cfg.udp_ports[2]))
+        self.udp.sendto(pkt, self.feeds[2])
 
     def close(self):
         for s in (self.conn, self.lst, self.udp):
