@@ -42,6 +42,11 @@ class Channel:
             self.sock.sendmsg([msg], anc)
         except (BrokenPipeError, ConnectionResetError) as e:
             raise PeerGone(str(e)) from None
+        except BlockingIOError:
+            # our send buffer is full: the peer sends without reading our replies (the
+            # protocol is lock-step, one reply per message, notes §2). Waiting would block
+            # the data path's thread; the peer is broken.
+            raise proto.ProtocolError("peer does not read the control socket") from None
 
     def recv(self):
         """Next message as (type, payload, fd or None); None when nothing is pending."""

@@ -106,8 +106,8 @@ class MemifPort(Port):
         if self.chan is not None and tell_peer:
             try:
                 self.chan.send(proto.disconnect(reason))
-            except (PeerGone, OSError):
-                pass
+            except (PeerGone, proto.ProtocolError, OSError):
+                pass  # the peer is gone or does not read: the reason stays in last_error
         self.last_error = reason
         if protocol_error:
             self.counters.bump("protocol_errors")
@@ -164,6 +164,9 @@ class MemifPort(Port):
                 return
             try:
                 handle(msg_type, payload, fd)
+            except PeerGone as e:  # our reply found the socket closed
+                self._disconnect(str(e), tell_peer=False)
+                return
             except proto.ProtocolError as e:
                 self._disconnect(str(e), protocol_error=True)
                 return

@@ -55,7 +55,7 @@ class MemifServer(MemifPort):
                 extra = Channel(sock)
                 try:
                     extra.send(proto.disconnect("Connection already established"))
-                except (PeerGone, OSError):
+                except (PeerGone, proto.ProtocolError, OSError):
                     pass
                 extra.close()
                 self._event("refused a second client: already connected")
@@ -63,7 +63,11 @@ class MemifServer(MemifPort):
             self.chan = Channel(sock)
             self._phase = "init"
             q = self.cfg.queues - 1
-            self.chan.send(proto.hello(f"tickwire {self.cfg.name}", proto.MAX_REGIONS - 1, q, q, proto.MAX_LOG2_RING))
+            try:
+                self.chan.send(proto.hello(f"tickwire {self.cfg.name}", proto.MAX_REGIONS - 1, q, q,
+                                           proto.MAX_LOG2_RING))
+            except PeerGone as e:  # connected and closed before we answered: listen again
+                self._disconnect(str(e), tell_peer=False)
         if self.chan is not None:
             self._pump(self._on_message)
 
