@@ -66,10 +66,12 @@ ERROR_REASONS = {
 
 EXTRA_COUNTERS = ("bad_desc", "bad_ring_index", "rx_chained", "tx_chained", "irq_sent",
                   "connects", "disconnects", "protocol_errors",
-                  "tx_bad_buf")   # tx_burst given an index that is not an in-use pool buffer: skipped
+                  "tx_bad_buf",   # tx_burst given an index that is not an in-use pool buffer: skipped
+                  "irq_failed")   # a kick the peer's eventfd refused (full: the peer never reads it)
 _C = {name: i for i, name in enumerate(COMMON + EXTRA_COUNTERS)}
-C_BAD_DESC, C_BAD_INDEX, C_RX_CHAINED, C_TX_CHAINED, C_IRQ, C_TX_BAD_BUF = (
-    _C["bad_desc"], _C["bad_ring_index"], _C["rx_chained"], _C["tx_chained"], _C["irq_sent"], _C["tx_bad_buf"])
+C_BAD_DESC, C_BAD_INDEX, C_RX_CHAINED, C_TX_CHAINED, C_IRQ, C_TX_BAD_BUF, C_IRQ_FAILED = (
+    _C["bad_desc"], _C["bad_ring_index"], _C["rx_chained"], _C["tx_chained"], _C["irq_sent"], _C["tx_bad_buf"],
+    _C["irq_failed"])
 
 MAX_CHAIN = 64  # slots one frame may span: bounds work per packet whatever the peer claims
 
@@ -168,8 +170,12 @@ def _prefetch_peer_bufs(mem, regions, n_regions, ring, mask, first, count, write
 def _kick(state, efd):
     """Wake a peer sleeping on the ring's eventfd (it cleared MASK_INT)."""
     state.kick[0] = 1
-    sys_write(efd, state.kick, 0, 8)
-    state.ctr[C_IRQ] += 1
+    # the server set O_NONBLOCK on the peer's eventfd at ADD_RING; the client's own are
+    # EFD_NONBLOCK: a full counter fails with EAGAIN instead of blocking this thread
+    if sys_write(efd, state.kick, 0, 8) == 8:
+        state.ctr[C_IRQ] += 1
+    else:
+        state.ctr[C_IRQ_FAILED] += 1
 
 
 def _rx(state, pool, bufs, n):

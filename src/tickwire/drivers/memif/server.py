@@ -10,6 +10,7 @@ back to listening (notes §2, step 7: reconnect works).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import stat
@@ -140,8 +141,15 @@ class MemifServer(MemifPort):
             problem = "Private headers not supported"
         elif m.offset + proto.ring_bytes(m.log2_size) > self._regions[m.region][1]:
             problem = "Ring outside its region"
+        elif not _is_eventfd(fd):
+            # our TX burst writes its kick to this fd with the GIL held: a pipe or socket
+            # would block it once full (memif.h: the interrupt fd is an eventfd)
+            problem = "Interrupt fd is not an eventfd"
         if problem:
             raise proto.ProtocolError(problem)
+        # non-blocking, so a kick to an eventfd the peer left at its maximum fails (counted
+        # as irq_failed) instead of blocking (eventfd(2): write blocks or fails with EAGAIN)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
         self._rings[(m.c2s, m.index)] = (m, fd)
 
     def _on_connect(self) -> None:
@@ -193,3 +201,11 @@ class MemifServer(MemifPort):
                 os.unlink(self.cfg.socket)
             except FileNotFoundError:
                 pass
+
+
+def _is_eventfd(fd: int) -> bool:
+    """True if ``fd`` is an eventfd (its /proc/self/fd link names the anon inode, proc(5))."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+    except OSError:
+        return False
