@@ -57,11 +57,12 @@ Q_FIELDS = 6
 REPOST_BATCH = 32
 
 # cfg[ERROR] codes -> reasons (sent to the peer in DISCONNECT)
-ERR_BAD_DESC, ERR_BAD_INDEX, ERR_ZERO_CAPACITY = 1, 2, 3
+ERR_BAD_DESC, ERR_BAD_INDEX, ERR_ZERO_CAPACITY, ERR_ENDLESS_CHAIN = 1, 2, 3, 4
 ERROR_REASONS = {
     ERR_BAD_DESC: "descriptor outside its region",
     ERR_BAD_INDEX: "ring index beyond ring size",
     ERR_ZERO_CAPACITY: "posted buffer with zero capacity",
+    ERR_ENDLESS_CHAIN: "descriptor chain longer than the ring or MAX_CHAIN",
 }
 
 EXTRA_COUNTERS = ("bad_desc", "bad_ring_index", "rx_chained", "tx_chained", "irq_sent",
@@ -247,10 +248,6 @@ def _rx(state, pool, bufs, n):
                 _fail(state, ERR_BAD_DESC, C_BAD_DESC)
                 q[Q_LAST] = cur
                 return got
-            if server and flags != 0:
-                # stale-NEXT mitigation (DPDK 22.11 TX bug, notes §4); only when set, because a
-                # store would take the descriptor line away from the client that writes it next
-                store_u16(mem, d, np.uint16(0))
             if total + length <= room:
                 _copy(pool.data, dst + total, mem, src, length)
             else:
@@ -262,18 +259,30 @@ def _rx(state, pool, bufs, n):
                 break
         if not complete:
             pool_free(pool, idx)
-            if used >= MAX_CHAIN:
-                _fail(state, ERR_BAD_DESC, C_BAD_DESC)
+            if used >= MAX_CHAIN or used >= size:
+                # a chain that fills the whole ring can never be completed: the producer has
+                # no slot left for its end (and would stall RX forever without a word)
+                _fail(state, ERR_ENDLESS_CHAIN, C_BAD_DESC)
+                q[Q_LAST] = cur
                 return got
             break  # the rest of the chain is not published yet: take it next time
+        if used > 1:
+            if server:
+                # stale-NEXT mitigation (DPDK 22.11 TX never clears flags on a packet's first
+                # descriptor, notes §4): clear the NEXT flags of a consumed chain. Only once
+                # the chain is complete: cleared earlier, a chain published in two steps
+                # would be read again as separate frames. Only on chains, because a store
+                # takes the descriptor line away from the client that writes it next.
+                for k in range(used - 1):
+                    store_u16(mem, _desc(ring, mask, cur + k), np.uint16(0))
+            if not too_long:
+                state.ctr[C_RX_CHAINED] += 1
         cur = (cur + used) & 0xFFFF
         avail -= used
         if too_long:
             pool_free(pool, idx)
             state.ctr[RX_TOO_LONG] += 1
             continue
-        if used > 1:
-            state.ctr[C_RX_CHAINED] += 1
         pool.data_len[idx] = total
         bufs[got] = idx
         got += 1
