@@ -20,7 +20,7 @@ import numpy as np
 from ...mem.regionmap import RegionMap
 from ...mem.shm import create_memfd
 from . import proto
-from .channel import Channel, unix_address
+from .channel import unix_address
 from .port import MemifPort
 
 RETRY_S = 0.2
@@ -49,7 +49,7 @@ class MemifClient(MemifPort):
                 self._event(f"server not reachable at {self.cfg.socket} ({e.strerror}); retrying")
             self._phase = "waiting"
             return
-        self.chan = Channel(sock)
+        self._open_channel(sock)
         self._phase = "hello"
 
     def _poll_control(self) -> None:

@@ -68,7 +68,8 @@ ERROR_REASONS = {
 EXTRA_COUNTERS = ("bad_desc", "bad_ring_index", "rx_chained", "tx_chained", "irq_sent",
                   "connects", "disconnects", "protocol_errors",
                   "tx_bad_buf",   # tx_burst given an index that is not an in-use pool buffer: skipped
-                  "irq_failed")   # a kick the peer's eventfd refused (full: the peer never reads it)
+                  "irq_failed",   # a kick the peer's eventfd refused (full: the peer never reads it)
+                  "handshake_timeouts")  # a peer that did not finish the handshake in time
 _C = {name: i for i, name in enumerate(COMMON + EXTRA_COUNTERS)}
 C_BAD_DESC, C_BAD_INDEX, C_RX_CHAINED, C_TX_CHAINED, C_IRQ, C_TX_BAD_BUF, C_IRQ_FAILED = (
     _C["bad_desc"], _C["bad_ring_index"], _C["rx_chained"], _C["tx_chained"], _C["irq_sent"], _C["tx_bad_buf"],

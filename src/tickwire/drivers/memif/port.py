@@ -44,6 +44,11 @@ class MemifConfig:
 
 
 class MemifPort(Port):
+    # A peer must finish the handshake within this many seconds of connecting: the server
+    # serves one client at a time, so a silent one would hold the slot forever, and a
+    # client whose server never answers would never retry.
+    handshake_timeout = 3.0
+
     def __init__(self, cfg: MemifConfig, pool, spec: str):
         self.cfg, self.pool, self.spec = cfg, pool, spec
         self.counters = Counters(EXTRA_COUNTERS)
@@ -59,6 +64,7 @@ class MemifPort(Port):
         self.chan: Channel | None = None
         self._map = None  # the role's RegionMap while a session is mapped
         self._closed = False
+        self._handshake_deadline = 0.0
 
     # --- link state --------------------------------------------------------------
     @property
@@ -136,8 +142,19 @@ class MemifPort(Port):
             self._disconnect(f"peer violated the ring protocol: {ERROR_REASONS.get(code, code)}",
                              protocol_error=True)
 
+    def _open_channel(self, sock) -> None:
+        """A new control connection: the handshake on it must finish in handshake_timeout."""
+        self.chan = Channel(sock)
+        self._handshake_deadline = time.monotonic() + self.handshake_timeout
+
+    def _check_handshake(self) -> None:
+        if self.chan is not None and not self.link_up and time.monotonic() > self._handshake_deadline:
+            self.counters.bump("handshake_timeouts")
+            self._disconnect(f"handshake timeout ({self.handshake_timeout:g} s)")
+
     def poll(self) -> None:
         self._check_datapath()
+        self._check_handshake()
         self._poll_control()
 
     def _poll_control(self) -> None:

@@ -61,7 +61,7 @@ class MemifServer(MemifPort):
                 extra.close()
                 self._event("refused a second client: already connected")
                 continue
-            self.chan = Channel(sock)
+            self._open_channel(sock)
             self._phase = "init"
             q = self.cfg.queues - 1
             try:
