@@ -19,7 +19,16 @@ def test_parse():
     ("memif:id=abc", "not a valid integer"),
     ("memif:rsize=20", "out of range"),
     ("memif:sockte=/x", "unknown argument(s) sockte"),
+    # a 6.4 GB region: memif descriptor offsets are u32 (review s9 item 6)
+    ("memif:socket=/nonexistent/x.sock,queues=3,rsize=14,bsize=65535", "descriptor offsets are 32-bit"),
 ])
 def test_bad_specs_name_the_problem(spec, message):
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
         open_port(spec)
+
+
+def test_largest_region_under_4_gib_is_accepted():
+    from tickwire.drivers.memif.port import MemifConfig
+    from tickwire.drivers.spec import SpecArgs
+    cfg = MemifConfig(SpecArgs("memif", {"queues": "1", "rsize": "14", "bsize": "65535"}))
+    assert cfg.region_bytes() <= 2**32

@@ -106,7 +106,7 @@ class MemifClient(MemifPort):
         n = 1 << cfg.rsize
         rb = proto.ring_bytes(cfg.rsize)
         self._buf_offset = 2 * q * rb
-        size = self._buf_offset + cfg.bsize * n * 2 * q
+        size = cfg.region_bytes()  # at most 2^32 (MemifConfig): offsets fit memif's u32
         self._fd, self._region_size, _ = create_memfd(size, "memif_region_0", cfg.hugepages, seal=True)
         self._map = RegionMap([(self._fd, self._region_size)])
         mem = self._map.mem

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..counters import Counters
 from ..port import Port
+from ..spec import SpecError
 from . import proto
 from .channel import Channel, PeerGone
 from .datapath import (BSIZE, CFG_LEN, ERROR, ERROR_REASONS, EXTRA_COUNTERS, LINK, N_REGIONS, ROLE, SERVER, Q_BUF0, Q_EFD, Q_FIELDS,
@@ -41,6 +42,15 @@ class MemifConfig:
         # files that it does not seal: unsealed=allow trusts such a peer
         self.allow_unsealed = args.choice("unsealed", ("refuse", "allow"), "refuse") == "allow"
         args.finish()
+        if self.role == "client" and self.region_bytes() > 2**32:
+            # descriptor offsets are u32 (memif.h memif_desc_t): past 4 GiB they would wrap
+            # and the buffers of later rings would alias the first ones
+            raise SpecError(f"memif: queues={self.queues},rsize={self.rsize},bsize={self.bsize} makes a "
+                            f"{self.region_bytes()}-byte region; descriptor offsets are 32-bit (max 2^32)")
+
+    def region_bytes(self) -> int:
+        """The client's region 0: [C2S rings][S2C rings][buffers] (client.py)."""
+        return 2 * self.queues * (proto.ring_bytes(self.rsize) + self.bsize * (1 << self.rsize))
 
 
 class MemifPort(Port):
