@@ -29,6 +29,9 @@ class MemifServer(MemifPort):
         if not cfg.abstract and os.path.exists(cfg.socket):
             if not stat.S_ISSOCK(os.stat(cfg.socket).st_mode):
                 raise ValueError(f"memif: {cfg.socket} exists and is not a socket")
+            if _someone_listens(cfg.socket):
+                # unlinking it would leave that server up but unreachable
+                raise ValueError(f"memif: a server already listens on {cfg.socket}")
             os.unlink(cfg.socket)  # stale socket from an earlier run
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(addr)
@@ -209,3 +212,20 @@ def _is_eventfd(fd: int) -> bool:
         return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
     except OSError:
         return False
+
+
+def _someone_listens(path: str) -> bool:
+    """True if a process accepts connections on the socket file ``path``. Non-blocking, so
+    a live server whose backlog is full answers EAGAIN instead of blocking us; only
+    ECONNREFUSED (nobody bound: a stale file, unix(7)) means the path is free to reuse."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    probe.setblocking(False)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:
+        return True  # EAGAIN (backlog full), EPROTOTYPE (a stream server): someone is there
+    finally:
+        probe.close()
+    return True
