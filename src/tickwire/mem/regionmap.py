@@ -33,6 +33,10 @@ _HUGE_ALIGN = 2 * 1024 * 1024
 
 MAX_TOTAL = 1 << 36  # 64 GiB of address space: far beyond any sane peer, bounded anyway
 LOCK_LIMIT = 1 << 30  # lock at most 1 GiB of regions (a memif interface needs a few MiB)
+# Regions a *peer* declares: locking faults in (allocates) every page, so a client that
+# declares a large sparse region would make us pay for memory it never wrote. 32 MiB holds
+# the default geometry (rsize=10, bsize=2048: 4.2 MiB per queue pair) up to 7 queues.
+PEER_LOCK_LIMIT = 32 << 20
 
 
 def _round_up(n: int, a: int) -> int:
@@ -42,7 +46,7 @@ def _round_up(n: int, a: int) -> int:
 class RegionMap:
     """Map ``[(fd, size), ...]``; ``.mem`` is the flat array, ``.table`` int64 [n, 2] (base, size)."""
 
-    def __init__(self, regions: list[tuple[int, int]]):
+    def __init__(self, regions: list[tuple[int, int]], lock_limit: int = LOCK_LIMIT):
         self.addr = None
         layout, total = [], 0
         for fd, size in regions:
@@ -74,9 +78,9 @@ class RegionMap:
         # slot pays a shmem page fault (2-5 us measured in the VM), and a 1024-slot ring at a
         # few hundred frames/s does not wrap for seconds. When RLIMIT_MEMLOCK says no
         # (`locked` tells), still fault the pages in, without touching their contents.
-        # Nothing past LOCK_LIMIT, so that a peer's oversized region cannot make us allocate it.
+        # Nothing past lock_limit, so that a peer's oversized region cannot make us allocate it.
         self.locked = False
-        if total <= LOCK_LIMIT:
+        if total <= lock_limit:
             spans = [(ctypes.c_void_p(addr + base), ctypes.c_size_t(_round_up(size, mmap.PAGESIZE)))
                      for _, base, size in layout]
             self.locked = all(_libc.mlock(a, n) == 0 for a, n in spans)

@@ -15,7 +15,7 @@ import os
 import socket
 import stat
 
-from ...mem.regionmap import RegionMap
+from ...mem.regionmap import PEER_LOCK_LIMIT, RegionMap
 from ...mem.shm import sealed_against_shrink
 from . import proto
 from .channel import Channel, PeerGone, unix_address
@@ -165,7 +165,7 @@ class MemifServer(MemifPort):
                 raise proto.ProtocolError("Missing rings")
             counts.append(k)
         try:
-            self._map = RegionMap(self._regions)
+            self._map = RegionMap(self._regions, PEER_LOCK_LIMIT)  # not the client's whole declared size
         except (OSError, ValueError) as e:
             raise proto.ProtocolError(f"Cannot map regions: {e}") from None
         mem, table = self._map.mem, self._map.table
