@@ -15,6 +15,10 @@ def test_parse():
     ("Memif:x=1", "expected SCHEME"),
     ("memif:id=1,id=2", "given twice"),
     ("nosuch:x=1", "no driver named 'nosuch'"),
+    # modules of tickwire.drivers that are not drivers (review s9 item 11a)
+    ("counters:x=1", "no driver named 'counters'"),
+    ("spec:x=1", "no driver named 'spec'"),
+    ("macswap:x=1", "no driver named 'macswap'"),
     ("memif:role=boss", "expected one of client, server"),
     ("memif:id=abc", "not a valid integer"),
     ("memif:rsize=20", "out of range"),

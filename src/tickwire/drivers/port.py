@@ -157,6 +157,8 @@ def open_port(spec: str, pool=None) -> Port:
         if e.name != f"tickwire.drivers.{scheme}":
             raise
         raise SpecError(f"port spec {spec!r}: no driver named {scheme!r}") from None
+    if not callable(getattr(module, "open", None)):  # a helper module (counters, spec, ...), not a driver
+        raise SpecError(f"port spec {spec!r}: no driver named {scheme!r}")
     if pool is None:
         from ..mem.mempool import Mempool
         pool = Mempool()
