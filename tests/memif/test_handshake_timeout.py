@@ -60,3 +60,22 @@ def test_client_whose_server_never_says_hello_retries(sock_path, monkeypatch):
     finally:
         rs.close()
     assert pool.check() == 0
+
+
+def test_our_own_absence_does_not_time_the_peer_out(sock_path, monkeypatch):
+    """A server that stops polling mid-handshake (compiling, say) finds the client's reply
+    waiting afterwards: that is no timeout."""
+    monkeypatch.setattr(MemifPort, "handshake_timeout", 0.3, raising=False)
+    port = open_port(f"memif:socket={sock_path},role=server")
+    try:
+        c = RogueClient(sock_path)
+        port.poll()                         # accept + HELLO
+        assert c.recv()[0] == proto.HELLO
+        c.send(proto.init(0, "rogue"))
+        time.sleep(0.6)                     # we are away for twice the timeout
+        port.poll()
+        assert port.chan is not None and "timeout" not in port.last_error
+        assert c.recv()[0] == proto.ACK
+        c.close()
+    finally:
+        port.close()

@@ -75,6 +75,7 @@ class MemifPort(Port):
         self._map = None  # the role's RegionMap while a session is mapped
         self._closed = False
         self._handshake_deadline = 0.0
+        self._last_poll = time.monotonic()
 
     # --- link state --------------------------------------------------------------
     @property
@@ -157,14 +158,22 @@ class MemifPort(Port):
         self.chan = Channel(sock)
         self._handshake_deadline = time.monotonic() + self.handshake_timeout
 
-    def _check_handshake(self) -> None:
-        if self.chan is not None and not self.link_up and time.monotonic() > self._handshake_deadline:
+    def _check_handshake(self, since_last_poll: float) -> None:
+        if self.chan is None or self.link_up:
+            return
+        if since_last_poll > 0.1:
+            # we were away (compiling, another loop): the peer's answer may be waiting
+            # unread; our own absence is not the peer's silence
+            self._handshake_deadline += since_last_poll
+        if time.monotonic() > self._handshake_deadline:
             self.counters.bump("handshake_timeouts")
             self._disconnect(f"handshake timeout ({self.handshake_timeout:g} s)")
 
     def poll(self) -> None:
+        now = time.monotonic()
         self._check_datapath()
-        self._check_handshake()
+        self._check_handshake(now - self._last_poll)
+        self._last_poll = now
         self._poll_control()
 
     def _poll_control(self) -> None:
