@@ -49,14 +49,16 @@ def test_flood_without_reading_acks_ends_in_a_disconnect(sock_path):
     try:
         port.poll()
         send(proto.init(0, "flood"))
-        msgs = []
-        for i in range(proto.MAX_REGIONS):
-            fd, size, _ = create_memfd(4096, "r", "off", seal=True)
-            msgs.append((proto.add_region(i, size), fd))
-        for c2s in (True, False):
-            for i in range(255):
-                msgs.append((proto.add_ring(c2s, i, 0, 0, 1), os.eventfd(0, os.EFD_NONBLOCK)))
-        for msg, fd in msgs:
+        def msgs():  # each fd made just before its message, closed just after
+            for i in range(proto.MAX_REGIONS):
+                fd, size, _ = create_memfd(4096, "r", "off", seal=True)
+                yield proto.add_region(i, size), fd
+            for c2s in (True, False):
+                for i in range(255):
+                    yield proto.add_ring(c2s, i, 0, 0, 1), os.eventfd(0, os.EFD_NONBLOCK)
+
+        fds_before = len(os.listdir("/proc/self/fd"))
+        for msg, fd in msgs():
             try:
                 send(msg, fd)
             except OSError:             # the server hung up on us
@@ -69,6 +71,7 @@ def test_flood_without_reading_acks_ends_in_a_disconnect(sock_path):
         assert port.chan is None, "the flood never ended in a disconnect"
         assert "does not read" in port.last_error
         assert port.counters.as_dict()["protocol_errors"] == 1
+        assert len(os.listdir("/proc/self/fd")) <= fds_before   # the server closed every fd it took
     finally:
         c.close()
         port.close()
