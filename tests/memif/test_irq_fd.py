@@ -24,6 +24,9 @@ def handshake(c, s2c_fd, out):
              (proto.add_ring(False, 0, 0, c.rb, c.log2), (s2c_fd,)), (proto.connect("rogue"), ())]
     for msg, fds in steps:
         c.send(msg, fds)
+        for fd in fds:          # the server has its own copies; the memfd and s2c_fd stay ours
+            if fd not in (c.fd, s2c_fd):
+                os.close(fd)
         got = c.recv()
         out.append(got)
         if got[0] != proto.ACK:
@@ -41,6 +44,9 @@ def test_pipe_as_interrupt_fd_is_refused(sock_path):
         for msg, fds in [(proto.init(0, "rogue"), ()), (proto.add_region(0, c.size), (c.fd,)),
                          (proto.add_ring(True, 0, 0, 0, c.log2), (os.eventfd(0),))]:
             c.send(msg, fds)
+            for fd in fds:
+                if fd != c.fd:
+                    os.close(fd)
             port.poll()
             assert c.recv()[0] == proto.ACK
         c.send(proto.add_ring(False, 0, 0, c.rb, c.log2), (w,))

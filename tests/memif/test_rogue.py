@@ -80,6 +80,9 @@ class RogueClient:
             if name == stop_before:
                 return
             self.send(msg, fds)
+            for fd in fds:  # the server holds its own copy of an eventfd now; the memfd stays ours
+                if fd != self.fd:
+                    os.close(fd)
             t, payload = self.recv()
             assert t == proto.ACK, (name, t, payload)
         if stop_before == "connect":
