@@ -57,7 +57,7 @@ class MemifPort(Port):
     # A peer must finish the handshake within this many seconds of connecting: the server
     # serves one client at a time, so a silent one would hold the slot forever, and a
     # client whose server never answers would never retry.
-    handshake_timeout = 3.0
+    handshake_timeout = 10.0
 
     def __init__(self, cfg: MemifConfig, pool, spec: str):
         self.cfg, self.pool, self.spec = cfg, pool, spec
