@@ -57,7 +57,7 @@ from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_FIRST_SEQ, C_BAD_LEVEL, C_
                     H_WINDOW, N_CTR, N_INST_COLS, H_MAXO, H_OFREE, H_OHSIZE, H_OINDEX, H_OMETA, H_ORDERS,
                     I_MBO_CHUNK, I_MBO_CHUNK_LMSP, I_MBO_STATE, C_MBO_BAD_CHUNK, C_MBO_BAD_ORDER_ID,
                     C_MBO_DUPLICATE_ORDER, C_MBO_SNAPSHOTS_APPLIED, C_MBO_TABLE_FULL, C_MBO_UNKNOWN_ORDER,
-                    C_JUMP_SEQ, C_SEQ_JUMPS_UNCONFIRMED, C_WINDOW_EVICTED)
+                    C_JUMP_SEQ, C_JUMP_SRC, C_SEQ_JUMPS_UNCONFIRMED, C_WINDOW_EVICTED)
 from ..book.mbp import NFIELD, NSIDE
 from ..book.mbo import (MBO_BAD_ID, MBO_DUPLICATE, MBO_FULL, MBO_OK, MBO_UNKNOWN, N_META, N_OCOLS, mbo_add,
                         mbo_clear_instrument, mbo_delete, mbo_update)
@@ -988,14 +988,18 @@ def slow_packet(mem, buf, off, length, source, pos, skip):
                 # every later packet a "duplicate": the feed silenced); it is counted and
                 # dropped. A second, different packet beyond the window too, within a
                 # window of the first, confirms it (a real jump loses those packets anyway:
-                # the books go to recovery whichever of them we keep).
+                # the books go to recovery whichever of them we keep); so does the same packet
+                # on the other line (A and B are independent feeds of one sequence, a stray or
+                # corrupt datagram is not on both: without this a loss just before the last
+                # packet of a burst went undeclared and its instruments stayed synced).
                 j = st.ctr[C_JUMP_SEQ]
-                if j > 0 and seq != j and abs(seq - j) < st.pend_meta.shape[0]:
+                if j > 0 and abs(seq - j) < st.pend_meta.shape[0] and (seq != j or source != st.ctr[C_JUMP_SRC]):
                     st.ctr[C_JUMP_SEQ] = 0
                     hold(st_mem(st), buf, off, length, seq)
                     declare_gap(st_mem(st))
                 else:
                     st.ctr[C_JUMP_SEQ] = seq
+                    st.ctr[C_JUMP_SRC] = source
                     st.ctr[C_SEQ_JUMPS_UNCONFIRMED] += 1
                 return
             hold(st_mem(st), buf, off, length, seq)

@@ -68,7 +68,7 @@ COUNTERS = (
     # scalars (not counters)
     "next_seq", "last_lost_seq", "buffering", "ring_first_seq", "ring_head", "ring_count",
     "pend_count", "in_event", "start_synced", "n_inst", "last_seq", "schema_id", "schema_version",
-    "default_depth", "replaying", "first_seq", "jump_seq",
+    "default_depth", "replaying", "first_seq", "jump_seq", "jump_src",
 )
 SCALARS_FROM = COUNTERS.index("next_seq")
 for _i, _n in enumerate(COUNTERS):
