@@ -46,6 +46,16 @@ def _damage(rng, p):
         p[12 + 2 + 8 + 11 + 2] = 200                                    # numInGroup overruns
     elif x < 0.10 and len(p) > 30:
         struct.pack_into("<H", p, 12, 3)                                # MsgSize too small
+    # the header no longer equals the exact 46/48 header the fast path compares with in one
+    # go (layout.fast_headers): it takes the checks one by one
+    elif x < 0.11 and len(p) > 30:
+        struct.pack_into("<H", p, 12 + 2 + 6, 9)                        # an older version
+    elif x < 0.12 and len(p) > 30:
+        struct.pack_into("<H", p, 12 + 2 + 6, 14)                       # a newer version
+    elif x < 0.13 and len(p) > 30:
+        struct.pack_into("<H", p, 12 + 2, 9)                            # root block too short
+    elif x < 0.14 and len(p) > 40:
+        struct.pack_into("<H", p, 12 + 2 + 8 + 11, 24)                  # entries too short (46: 27, 48: 26)
     return bytes(p)
 
 

@@ -50,8 +50,8 @@ from ..book.mbp import BID, IMPLIED_BID, IMPLIED_OFFER, NFIELD, NSIDE, OFFER, bo
 from ..sbe.le import rd_i32, rd_i64, rd_u8, rd_u16, rd_u32
 from . import layout as L
 from .state import (C_BAD_ACTION, C_BAD_ENTRY_TYPE, C_BAD_LEVEL, C_BUFFERING, C_BYTES, C_ENTRIES, C_IN_EVENT,
-                    C_LAST_SEQ, C_MESSAGES, C_NEWER_VERSION, C_NEXT_SEQ, C_OLD_RPT_ENTRIES, C_PACKETS,
-                    C_PEND_COUNT, C_SCHEMA_ID, C_SCHEMA_VERSION, I_DEPTH, I_LAST_SEQ, I_RPT, I_STATE,
+                    C_LAST_SEQ, C_MESSAGES, C_NEWER_VERSION, C_NEXT_SEQ, C_NOT_HDR46, C_NOT_HDR48,
+                    C_OLD_RPT_ENTRIES, C_PACKETS, C_PEND_COUNT, C_SCHEMA_ID, C_SCHEMA_VERSION, I_DEPTH, I_LAST_SEQ, I_RPT, I_STATE,
                     I_UPDATES, S_RECOVERING, S_STALE, S_SYNCED, SRC_SNAPSHOT)
 
 PACKET_HEADER = 12     # MsgSeqNum u32 + SendingTime u64 (notes/mdp3.md §1)
@@ -125,38 +125,61 @@ def fast_packet(st, buf, off, length, source):
         if unlikely(mend < pos + 2 + SBE_HEADER or mend > end):
             return FAST_RESUME, pos, -1
         m = pos + 2
-        block_len = rd_u16(buf, m)
-        tid = rd_u16(buf, m + 2)
-        if unlikely(rd_u16(buf, m + 4) != ctr[C_SCHEMA_ID] or tid >= L.MAX_TEMPLATE):
-            return FAST_RESUME, pos, -1
-        t = st.tpl[tid]
         body = m + SBE_HEADER
-        if unlikely(body + block_len > mend or block_len < t[L.T_RNEED]):
-            return FAST_RESUME, pos, -1
-        kind = t[L.T_KIND]
-        std46 = kind == L.K_BOOK and t[L.T_STD46] == 1
-        if unlikely(not std46 and kind != L.K_TRADE and kind != L.K_RPT_ONLY):
-            return FAST_RESUME, pos, -1
-        # the entry group, checked once for all its entries (then read without checks)
-        if std46:
-            hs, noff, nw = L.STD46_GROUP
+        # The common case in one compare per template: the 8 header bytes equal the exact
+        # header of a current-version CME-layout 46 or 48 (layout.fast_headers), which
+        # passes the schema id, template, kind, version and root-block-length checks at
+        # once; whatever else (another template or version, a bad header) takes the checks
+        # one by one below. The two compares are combined with `|` so that the only branch on
+        # which template it is comes below, once (46 vs 48 is data: it mispredicts).
+        hdr = rd_i64(buf, m)
+        is46 = hdr == ~ctr[C_NOT_HDR46]
+        if likely(is46 | (hdr == ~ctr[C_NOT_HDR48])):
+            block_len = hdr & 0xFFFF
+            if unlikely(body + block_len > mend):
+                return FAST_RESUME, pos, -1
+            hs, noff, nw = L.STD46_GROUP       # both templates: groupSize (fast_headers)
             entry_len, count, e = group_at(buf, body + block_len, mend, hs, noff, nw)
-            eneed = L.STD46_ENEED
+            eneed = L.STD46_ENEED if is46 else L.STD48_ENEED
+            if unlikely(entry_len < 0 or (count > 0 and entry_len < eneed)):
+                return FAST_RESUME, pos, -1
+            ctr[C_MESSAGES] += 1
+            ctr[C_IN_EVENT] = 0 if rd_u8(buf, body + L.STD_MEI) & END_OF_EVENT else 1
+            std46 = is46
+            o_secid, o_rpt = L.STD48
         else:
-            entry_len, count, e = group_at(buf, body + block_len, mend, t[L.T_GRP], t[L.T_GRP + 1], t[L.T_GRP + 2])
-            eneed = t[L.T_ENEED]
-        if unlikely(entry_len < 0 or (count > 0 and entry_len < eneed)):
-            return FAST_RESUME, pos, -1
-        ctr[C_MESSAGES] += 1
-        if unlikely(rd_u16(buf, m + 6) > ctr[C_SCHEMA_VERSION]):
-            ctr[C_NEWER_VERSION] += 1      # SBE §3.7: decoded by blockLength, extra fields skipped
-        mei = t[L.R_MEI]
-        if mei >= 0:
-            ctr[C_IN_EVENT] = 0 if rd_u8(buf, body + mei) & END_OF_EVENT else 1
+            block_len = rd_u16(buf, m)
+            tid = rd_u16(buf, m + 2)
+            if unlikely(rd_u16(buf, m + 4) != ctr[C_SCHEMA_ID] or tid >= L.MAX_TEMPLATE):
+                return FAST_RESUME, pos, -1
+            t = st.tpl[tid]
+            if unlikely(body + block_len > mend or block_len < t[L.T_RNEED]):
+                return FAST_RESUME, pos, -1
+            kind = t[L.T_KIND]
+            std46 = kind == L.K_BOOK and t[L.T_STD46] == 1
+            if unlikely(not std46 and kind != L.K_TRADE and kind != L.K_RPT_ONLY):
+                return FAST_RESUME, pos, -1
+            # the entry group, checked once for all its entries (then read without checks)
+            if std46:
+                hs, noff, nw = L.STD46_GROUP
+                entry_len, count, e = group_at(buf, body + block_len, mend, hs, noff, nw)
+                eneed = L.STD46_ENEED
+            else:
+                entry_len, count, e = group_at(buf, body + block_len, mend, t[L.T_GRP], t[L.T_GRP + 1], t[L.T_GRP + 2])
+                eneed = t[L.T_ENEED]
+            if unlikely(entry_len < 0 or (count > 0 and entry_len < eneed)):
+                return FAST_RESUME, pos, -1
+            ctr[C_MESSAGES] += 1
+            if unlikely(rd_u16(buf, m + 6) > ctr[C_SCHEMA_VERSION]):
+                ctr[C_NEWER_VERSION] += 1      # SBE §3.7: decoded by blockLength, extra fields skipped
+            mei = t[L.R_MEI]
+            if mei >= 0:
+                ctr[C_IN_EVENT] = 0 if rd_u8(buf, body + mei) & END_OF_EVENT else 1
+            o_secid, o_rpt = t[L.E_SECID], t[L.E_RPT]
         if std46:
             k = book_entries_fast(ctr, inst, index, hmask, lv, buf, e, entry_len, count, seq)
         else:
-            k = rpt_entries_fast(ctr, inst, index, hmask, buf, e, entry_len, count, seq, t[L.E_SECID], t[L.E_RPT])
+            k = rpt_entries_fast(ctr, inst, index, hmask, buf, e, entry_len, count, seq, o_secid, o_rpt)
         ctr[C_ENTRIES] += k
         if unlikely(k < count):
             return FAST_RESUME, pos, k

@@ -46,6 +46,13 @@ assert T_STD46 < E_
 STD46 = (0, 8, 12, 16, 20, 24, 25, 26)
 STD46_GROUP = (3, 2, 1)                 # dimension size, numInGroup offset, numInGroup width
 STD46_ENEED = 27                        # bytes of an entry the handler reads (MDEntryType + 1)
+# MDIncrementalRefreshTradeSummary48's NoMDEntries in CME MDP 3.0 v9-v13 (and the subset): the
+# same groupSize dimension, SecurityID at 12, RptSeq at 16 (the two fields the handler reads);
+# the entry must be as long as the general walk demands (T_ENEED: up to MDUpdateAction at 25).
+STD48 = (12, 16)
+STD48_ENEED = 26
+# Both CME templates carry MatchEventIndicator at offset 8 of the root block (after TransactTime).
+STD_MEI = 8
 
 # field name -> (slot, allowed encoded sizes)
 _ROOT = {"MatchEventIndicator": (R_MEI, (1,)), "SecurityID": (R_SECID, (4,)), "RptSeq": (R_RPT, (4,)),
@@ -158,3 +165,37 @@ def build(schema: Schema) -> np.ndarray:
 
 def describe(tpl: np.ndarray) -> dict:
     return {tid: KIND_NAMES[int(tpl[tid, T_KIND])] for tid in range(MAX_TEMPLATE) if tpl[tid, T_KIND] != K_UNKNOWN}
+
+
+def header_word(block_len: int, tid: int, schema_id: int, version: int) -> int:
+    """The SBE message header (blockLength, templateId, schemaId, version: u16 each, little
+    endian, notes/mdp3.md §1) as the int64 one 8-byte little-endian load of it gives."""
+    w = block_len | tid << 16 | schema_id << 32 | version << 48
+    return w - (1 << 64) if w >= 1 << 63 else w
+
+
+# A header word no message header can equal once it has passed the framing checks: its
+# blockLength 0xFFFF does not fit in a message (MsgSize is a u16 and counts itself and the header).
+NO_HEADER = header_word(0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF)
+
+
+def fast_headers(schema: Schema, tpl: np.ndarray) -> tuple:
+    """(book46, trade48): the exact message header of a current-version 46 laid out as CME's
+    (T_STD46, MatchEventIndicator at STD_MEI) and of a 48 laid out as CME's (STD46_GROUP
+    dimension, STD48 entry offsets, MatchEventIndicator at STD_MEI), or NO_HEADER where the
+    schema's template is not laid out so. A message whose 8 header bytes equal one of these
+    has passed every header check of the fast path at once: the schema id, the template
+    (known, of its kind), the version (not newer) and the root block long enough for the
+    fields read (feed.fastpath)."""
+    words = []
+    for tid, ok in ((46, lambda r: r[T_STD46] == 1),
+                    (48, lambda r: (r[T_KIND] == K_TRADE and tuple(r[T_GRP:T_GRP + 3]) == STD46_GROUP
+                                    and (r[E_SECID], r[E_RPT]) == STD48 and r[T_ENEED] == STD48_ENEED))):
+        msg = schema.messages.get(tid)
+        row = tpl[tid]
+        if (msg is None or not ok(row) or row[R_MEI] != STD_MEI or not row[T_RNEED] <= msg.block_length < 0xFFFF
+                or not (0 <= schema.id < 0x10000 and 0 <= schema.version < 0x10000)):
+            words.append(NO_HEADER)
+        else:
+            words.append(header_word(msg.block_length, tid, schema.id, schema.version))
+    return tuple(words)

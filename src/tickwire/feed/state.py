@@ -69,6 +69,9 @@ COUNTERS = (
     "next_seq", "last_lost_seq", "buffering", "ring_first_seq", "ring_head", "ring_count",
     "pend_count", "in_event", "start_synced", "n_inst", "last_seq", "schema_id", "schema_version",
     "default_depth", "replaying", "first_seq", "jump_seq", "jump_src",
+    # the exact SBE headers of a CME-layout 46 and 48 (layout.fast_headers), stored
+    # complemented: a zeroed word then stands for NO_HEADER, which no message matches
+    "not_hdr46", "not_hdr48",
 )
 SCALARS_FROM = COUNTERS.index("next_seq")
 for _i, _n in enumerate(COUNTERS):
@@ -154,6 +157,7 @@ def new_feed_state(schema, max_instruments=256, depth=10, window=16, ring_packet
     f.ctr[C_DEFAULT_DEPTH] = depth
     f.ctr[C_LAST_LOST_SEQ] = -1
     f.tpl[:] = layout.build(schema)
+    f.ctr[C_NOT_HDR46], f.ctr[C_NOT_HDR48] = (~w for w in layout.fast_headers(schema, f.tpl))
     f.levels[:, :, :, PX] = EMPTY_PX
     f.pend_meta[:] = -1
     orders, _, free, meta = new_mbo(max_orders)
