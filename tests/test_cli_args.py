@@ -20,6 +20,11 @@ from tickwire.cli import build_parser
     ["demo", "--cpu", "4096"],
     ["demo", "--impair-a", "1,2"],
     ["sim", "--impair-b", "1,2,x"],
+    ["bench", "feed", "--repeat", "0"],
+    ["bench", "tick-to-trade", "--duration", "0"],
+    ["bench", "tick-to-trade", "--cpu", "-2"],
+    ["bench", "udp-echo", "--count", "0"],
+    ["bench", "wire", "--frames", "-1"],
 ])
 def test_bad_numbers_are_refused_with_the_option_named(argv, capsys):
     with pytest.raises(SystemExit) as e:
@@ -37,3 +42,7 @@ def test_good_numbers_pass():
 def test_good_demo_options_pass():
     a = build_parser().parse_args(["demo", "--rate", "500", "--duration", "2", "--impair-a", "1000,0,5"])
     assert (a.rate, a.duration, a.impair_a) == (500.0, 2.0, "1000,0,5")
+
+
+def test_tick_to_trade_cpu_minus_one_means_no_pinning():
+    assert build_parser().parse_args(["bench", "tick-to-trade", "--cpu", "-1"]).cpu == -1

@@ -40,6 +40,7 @@ import time
 
 import numpy as np
 
+from ..cli._common import at_least
 from ..feed import handler
 from ..book.mbp import EMPTY_PX
 from ..feed.state import C_MESSAGES, new_feed_state, slot_of
@@ -49,9 +50,9 @@ from ..sbe.codec import Codec
 
 
 def add_arguments(p):
-    p.add_argument("--packets", type=int, default=20000, help="packets in the recorded stream (default 20000)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs per decoder (median reported)")
-    p.add_argument("--sbedecoder-packets", type=int, default=3000,
+    p.add_argument("--packets", type=at_least(1), default=20000, help="packets in the recorded stream (default 20000)")
+    p.add_argument("--repeat", type=at_least(1), default=5, help="timed runs per decoder (median reported)")
+    p.add_argument("--sbedecoder-packets", type=at_least(1), default=3000,
                    help="packets given to sbedecoder (it is slow; rate is per message either way)")
     p.add_argument("--schema", default=None, help="schema XML (default: tickwire's MDP 3.0 subset)")
     p.add_argument("--profile", choices=("top", "uniform"), default="top",

@@ -15,6 +15,7 @@ Both run for ``--seconds`` under the same offered load; each phase is repeated
 
 from __future__ import annotations
 
+from ..cli._common import at_least, positive_float
 import json
 import os
 import socket
@@ -25,11 +26,11 @@ import time
 
 def add_arguments(p) -> None:
     p.add_argument("--port", required=True, metavar="SPEC", help="pci:DDDD:BB:DD.F[,iommu=...] spec of the NIC")
-    p.add_argument("--seconds", type=float, default=3.0, help="measurement window per phase (default 3)")
-    p.add_argument("--repeat", type=int, default=3, help="windows per phase; the median is reported")
+    p.add_argument("--seconds", type=positive_float, default=3.0, help="measurement window per phase (default 3)")
+    p.add_argument("--repeat", type=at_least(1), default=3, help="windows per phase; the median is reported")
     p.add_argument("--ip", default="10.77.0.2/24", help="address the kernel phase gives the NIC")
     p.add_argument("--peer", default="10.77.0.1,02:00:00:00:00:01", help="IP,MAC of the traffic source")
-    p.add_argument("--udp-port", type=int, default=7)
+    p.add_argument("--udp-port", type=at_least(1), default=7)
 
 
 def _ip(*args: str) -> None:

@@ -27,6 +27,7 @@ import time
 import numpy as np
 from numba import njit
 
+from ..cli._common import at_least
 from ..mem.atomics import rdtscp
 from ..mem.mempool import pool_free
 from ..stack.tcp.fastpath import fast_send
@@ -144,11 +145,11 @@ print(json.dumps({"rtt_median_ns": rtt[n // 2], "rtt_p99_ns": rtt[int(n * 0.99)]
 
 
 def add_arguments(p):
-    p.add_argument("--n", type=int, default=20000, help="timed round trips per run (default 20000)")
-    p.add_argument("--warmup", type=int, default=2000, help="untimed round trips first (default 2000)")
-    p.add_argument("--size", type=int, default=64, help="message bytes (default 64)")
-    p.add_argument("--repeat", type=int, default=3, help="interleaved runs per configuration (default 3)")
-    p.add_argument("--fast-n", type=int, default=1_000_000, help="segments for the fast-path cost (default 1e6)")
+    p.add_argument("--n", type=at_least(1), default=20000, help="timed round trips per run (default 20000)")
+    p.add_argument("--warmup", type=at_least(0), default=2000, help="untimed round trips first (default 2000)")
+    p.add_argument("--size", type=at_least(1), default=64, help="message bytes (default 64)")
+    p.add_argument("--repeat", type=at_least(1), default=3, help="interleaved runs per configuration (default 3)")
+    p.add_argument("--fast-n", type=at_least(1), default=1_000_000, help="segments for the fast-path cost (default 1e6)")
     p.add_argument("--skip-memif", action="store_true")
     p.add_argument("--skip-veth", action="store_true")
 

@@ -16,6 +16,7 @@ with every stage boundary stamped (the breakdown; rdtsc, ~18 ns each).
 
 from __future__ import annotations
 
+from ..cli._common import at_least, cpu_index_or_off, positive_float
 import json
 import os
 import shutil
@@ -25,12 +26,12 @@ from types import SimpleNamespace
 
 
 def add_arguments(p):
-    p.add_argument("--duration", type=float, default=5.0, help="seconds per path per repetition")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--duration", type=positive_float, default=5.0, help="seconds per path per repetition")
+    p.add_argument("--repeat", type=at_least(1), default=3)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--strategy", default="taker")
-    p.add_argument("--rate", type=float, default=3000.0)
-    p.add_argument("--cpu", type=int, default=1,
+    p.add_argument("--rate", type=positive_float, default=3000.0)
+    p.add_argument("--cpu", type=cpu_index_or_off, default=1,
                    help="pin the engine to this CPU, the simulator to another (default 1; -1: no pinning)")
     p.add_argument("--rt", action="store_true", help="engine SCHED_FIFO while it measures (root)")
     p.add_argument("--stages", choices=("on", "off", "both"), default="both",

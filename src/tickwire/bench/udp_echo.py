@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 
+from ..cli._common import at_least, cpu_index
 from ._veth import VethPair as _VethPair
 
 C_CLIENT = r"""
@@ -175,10 +176,10 @@ def _pct(xs, q):
 
 
 def add_arguments(p):
-    p.add_argument("--count", type=int, default=2000, help="round trips per measurement")
-    p.add_argument("--size", type=int, default=64, help="UDP payload bytes")
-    p.add_argument("--repeat", type=int, default=3, help="measurements per (server, client); medians reported")
-    p.add_argument("--cpu", type=int, help="pin servers to this CPU and clients to the other (default: no pinning)")
+    p.add_argument("--count", type=at_least(1), default=2000, help="round trips per measurement")
+    p.add_argument("--size", type=at_least(1), default=64, help="UDP payload bytes")
+    p.add_argument("--repeat", type=at_least(1), default=3, help="measurements per (server, client); medians reported")
+    p.add_argument("--cpu", type=cpu_index, help="pin servers to this CPU and clients to the other (default: no pinning)")
 
 
 def run(args) -> int:

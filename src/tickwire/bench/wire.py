@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from ..cli._common import at_least
 from ..mem.hotpath import hot
 
 from ..mem.mempool import Mempool
@@ -87,10 +88,10 @@ CHUNK = 2048   # frames per timed sample: ~0.3 ms, shorter than a scheduler slic
 
 
 def add_arguments(p):
-    p.add_argument("--frames", type=int, default=16384, help="frames in the stream")
-    p.add_argument("--repeat", type=int, default=5, help="repetitions (median reported)")
-    p.add_argument("--passes", type=int, default=5, help="timed tickwire passes per repetition")
-    p.add_argument("--competitor-frames", type=int, default=2000,
+    p.add_argument("--frames", type=at_least(1), default=16384, help="frames in the stream")
+    p.add_argument("--repeat", type=at_least(1), default=5, help="repetitions (median reported)")
+    p.add_argument("--passes", type=at_least(1), default=5, help="timed tickwire passes per repetition")
+    p.add_argument("--competitor-frames", type=at_least(1), default=2000,
                    help="frames parsed by scapy per repetition (scapy is slow)")
 
 

@@ -35,6 +35,7 @@ import tempfile
 import numpy as np
 from numba.extending import register_jitable
 
+from ..cli._common import at_least, positive_float
 from ..drivers.port import open_port, rx_burst, tx_burst
 from ..mem.hotpath import hot
 from ..mem.mempool import BUF_SIZE, pool_free_burst
@@ -171,10 +172,10 @@ print("recv", n, last - first, flush=True)
 
 
 def add_arguments(p):
-    p.add_argument("--count", type=int, default=20000, help="echo round trips per run (default 20000)")
-    p.add_argument("--warmup", type=int, default=2000, help="untimed round trips first")
-    p.add_argument("--seconds", type=float, default=2.0, help="flood duration for the receive test")
-    p.add_argument("--reps", type=int, default=3, help="repetitions; medians are reported")
+    p.add_argument("--count", type=at_least(1), default=20000, help="echo round trips per run (default 20000)")
+    p.add_argument("--warmup", type=at_least(0), default=2000, help="untimed round trips first")
+    p.add_argument("--seconds", type=positive_float, default=2.0, help="flood duration for the receive test")
+    p.add_argument("--reps", type=at_least(1), default=3, help="repetitions; medians are reported")
     p.add_argument("--mode", choices=("native", "generic"), default="native", help="XDP attach mode")
     p.add_argument("--no-pin", action="store_true", help="do not pin server to CPU 0 and client to CPU 1")
     p.add_argument("--only", default="", help="comma list of contenders (default: all available)")

@@ -60,6 +60,11 @@ def impair_ppm(text: str) -> tuple:
     return parts
 
 
+def cpu_index_or_off(text: str) -> int:
+    """cpu_index, or -1 for "do not pin"."""
+    return -1 if text.strip() == "-1" else cpu_index(text)
+
+
 def add_port_args(p) -> None:
     p.add_argument("--port", required=True, metavar="SPEC", help="port spec, e.g. memif:socket=/run/tw.sock,role=client")
     p.add_argument("--burst", type=at_least(1), default=32, help="frames per rx/tx burst (default 32)")
