@@ -53,12 +53,19 @@ def tx_loop(state, pool, bufs, burst, cycles):
 
 
 @hot
-def rx_loop(state, pool, bufs, burst, cycles, idle_cycles, out):
-    """Count frames until ``cycles`` pass or the stream has been idle for ``idle_cycles``
-    after it started; out = [count, first tsc, last tsc]."""
+def rx_loop(state, pool, bufs, burst, cycles, idle_cycles, window_cycles, bin_cycles, out):
+    """Count frames until ``cycles`` pass, the stream has been idle for ``idle_cycles``
+    after it started, or ``window_cycles`` have passed since its first frame (a sender that
+    never stops, testpmd's txonly); out = [count, first tsc, last tsc, then the frames of
+    each ``bin_cycles`` bin from the first frame, as many bins as ``out`` has room for].
+    Why bins: testpmd's receive rate is the median of its per-second samples (stats-period
+    1, the first dropped); a tickwire receiver is counted the same way (bench/memif.py)."""
     count = 0
     first = 0
     last = 0
+    nbins = out.shape[0] - 3
+    for k in range(nbins):
+        out[3 + k] = 0
     start = rdtscp()
     while True:
         # stamped before the poll: a process descheduled after an empty poll polls once
@@ -71,7 +78,12 @@ def rx_loop(state, pool, bufs, burst, cycles, idle_cycles, out):
                 first = now
             count += n
             last = now
+            b = (now - first) // bin_cycles
+            if b < nbins:
+                out[3 + b] += n
             pool_free_burst(pool, bufs, n)
+            if now - first > window_cycles:
+                break
         elif (count and now - last > idle_cycles) or now - start > cycles:
             break
     out[0], out[1], out[2] = count, first, last
@@ -250,7 +262,7 @@ def _compile(mode, port, pool, bufs) -> None:
     elif mode == "tx":
         tx_loop(port.state, pool.arrays, bufs, 32, 0)
     elif mode == "rx":
-        rx_loop(port.state, pool.arrays, bufs, 32, 0, 0, np.zeros(3, np.int64))
+        rx_loop(port.state, pool.arrays, bufs, 32, 0, 0, 0, 1, np.zeros(3, np.int64))
     elif mode == "ping":
         ping_loop(port.state, pool.arrays, bufs, np.zeros(0, np.int64), 0, 0)
 
@@ -305,11 +317,16 @@ def main(argv) -> dict:
         if mode == "tx":
             result["sent"] = int(tx_loop(port.state, pool.arrays, bufs, 32, cycles))
         elif mode == "rx":
-            out = np.zeros(3, np.int64)
+            # SECONDS is the window counted in one-second bins; the loop stops an endless
+            # sender one second after it, and drains a finite one until it idles
+            nbins = max(1, int(seconds))
+            out = np.zeros(3 + nbins, np.int64)
             rx_loop(port.state, pool.arrays, bufs, 32, cycles + clock.ns_to_cycles(30e9),
-                    clock.ns_to_cycles(0.3e9), out)
+                    clock.ns_to_cycles(0.3e9), cycles + clock.ns_to_cycles(1e9), clock.ns_to_cycles(1e9), out)
             span = clock.cycles_to_ns(out[2] - out[1]) / 1e9
-            result.update(received=int(out[0]), seconds=span, mpps=out[0] / span / 1e6 if span > 0 else 0.0)
+            full = min(nbins, int(span))  # bins that end before the last frame seen
+            result.update(received=int(out[0]), seconds=span, mpps=out[0] / span / 1e6 if span > 0 else 0.0,
+                          mpps_per_s=[int(x) / 1e6 for x in out[3:3 + full]])
         elif mode == "echo":
             stats = np.zeros(3, np.int64)
             if pp is not None:
