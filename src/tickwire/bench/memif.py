@@ -187,12 +187,15 @@ def run(args) -> int:
 def _run(args) -> int:
     have_pmd = testpmd_path() is not None and not args.no_testpmd
     rates: dict[str, list[float]] = {}
-    for _ in range(args.repeat):  # interleave scenarios so slow drifts hit all alike
+    for rep in range(args.repeat):  # interleave scenarios so slow drifts hit all alike
         for d in ("s2c", "c2s"):
-            rates.setdefault(f"tickwire->tickwire {d}", []).append(tw_tw_rate(d, args.seconds))
+            rows = [(f"tickwire->tickwire {d}", tw_tw_rate)]
             if have_pmd:
-                rates.setdefault(f"tickwire<->testpmd {d}", []).append(tw_pmd_rate(d, args.seconds))
-                rates.setdefault(f"testpmd->testpmd {d}", []).append(pmd_pmd_rate(d, args.seconds))
+                rows += [(f"tickwire<->testpmd {d}", tw_pmd_rate), (f"testpmd->testpmd {d}", pmd_pmd_rate)]
+            # every other repetition in reverse order, so that no row always runs right after
+            # the same neighbour or always nearest to (or furthest from) the reference
+            for name, rate in (rows if rep % 2 == 0 else rows[::-1]):
+                rates.setdefault(name, []).append(rate(d, args.seconds))
     rtt_scenarios = {"cache-line ping-pong": lambda k: pingpong_rtt(k),
                      "memif-shaped ping-pong": lambda k: pingpong_rtt(k, "pingpong3"),
                      "memif-shaped, speculative prefetch": lambda k: pingpong_rtt(k, "pingpong3p"),
