@@ -25,6 +25,8 @@ from tickwire.cli import build_parser
     ["bench", "tick-to-trade", "--cpu", "-2"],
     ["bench", "udp-echo", "--count", "0"],
     ["bench", "wire", "--frames", "-1"],
+    ["bench", "memif", "--seconds", "0"],
+    ["bench", "memif", "--samples", "0"],
 ])
 def test_bad_numbers_are_refused_with_the_option_named(argv, capsys):
     with pytest.raises(SystemExit) as e:

@@ -24,6 +24,7 @@ import uuid
 
 import numpy as np
 
+from ..cli._common import at_least, positive_float
 from ..peers.testpmd import TestpmdPeer, testpmd_path
 
 WORKER = [sys.executable, "-m", "tickwire.bench._memif_worker"]
@@ -31,10 +32,10 @@ SERVER_CPU, CLIENT_CPU = 1, 0
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--seconds", type=float, default=2.0, help="duration of each throughput run")
-    p.add_argument("--repeat", type=int, default=3, help="repetitions of every scenario (median reported); "
+    p.add_argument("--seconds", type=positive_float, default=2.0, help="duration of each throughput run")
+    p.add_argument("--repeat", type=at_least(0), default=3, help="repetitions of every scenario (median reported); "
                    "0 skips the throughput runs and measures round trips once")
-    p.add_argument("--samples", type=int, default=100_000, help="round trips per latency run (after 10,000 of warm-up)")
+    p.add_argument("--samples", type=at_least(1), default=100_000, help="round trips per latency run (after 10,000 of warm-up)")
     p.add_argument("--no-testpmd", action="store_true", help="skip the DPDK comparison")
 
 
