@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import mmap
-
 import numpy as np
 
 from tickwire.drivers.memif import proto
 from tickwire.drivers.port import open_port
 from tickwire.mem.mempool import Mempool
 
-from .test_rogue import RogueServer, connected_rogue, pump, server, sock_path  # noqa: F401 (fixtures)
+from .test_rogue import connected_rogue, rogue_server, server, sock_path  # noqa: F401 (fixtures)
 
 
 def test_chain_published_in_two_steps_is_one_frame(server, sock_path):
@@ -33,43 +31,20 @@ def test_chain_published_in_two_steps_is_one_frame(server, sock_path):
     c.close()
 
 
-def test_client_ring_full_of_next_is_a_protocol_violation(sock_path):
+def test_client_ring_full_of_next_is_a_protocol_violation(rogue_server, sock_path):
     """A server that fills a 16-slot S2C ring with NEXT descriptors: the chain can never end."""
-    rs = RogueServer(sock_path)
     pool = Mempool(64, 2048, 128)
-    try:
-        with open_port(f"memif:socket={sock_path},role=client,rsize=4,bsize=256", pool) as port:
-            conn = rs.accept(port)
-            conn.send(proto.hello("evil", 255, 0, 0, 14))
-            (t, _), _ = rs.recv_all(port)
-            assert t == proto.INIT
-            conn.send(proto.ack())
-            (t, region), fds = rs.recv_all(port)
-            mm = mmap.mmap(fds[0], region.size)
-            mem = np.frombuffer(mm, np.uint8)
-            conn.send(proto.ack())
-            rings = []
-            for _ in range(2):
-                (t, ring), _ = rs.recv_all(port)
-                rings.append(ring)
-                conn.send(proto.ack())
-            (t, _), _ = rs.recv_all(port)
-            assert t == proto.CONNECT
-            conn.send(proto.connected("evil"))
-            assert pump(port, 2, until=lambda: port.link_up)
-            s2c = [r for r in rings if not r.c2s][0]
-            view = proto.RingView(mem, s2c.offset, s2c.log2_size)
-            view.desc["length"] = 64
-            view.desc["flags"] = proto.DESC_FLAG_NEXT
-            view.tail = 16                          # the whole ring, no end
-            bufs = np.empty(8, np.int32)
-            assert port.rx_burst(bufs) == 0
-            port.poll()                             # used to stall silently: no error, no counter
-            assert not port.link_up
-            assert "descriptor chain longer than the ring" in port.last_error
-            assert port.counters.as_dict()["bad_desc"] == 1
-            del view, mem
-            conn.close()
-    finally:
-        rs.close()
+    with open_port(f"memif:socket={sock_path},role=client,rsize=4,bsize=256", pool) as port:
+        mem, _, view = rogue_server.handshake(port)
+        view.desc["length"] = 64
+        view.desc["flags"] = proto.DESC_FLAG_NEXT
+        view.tail = 16                          # the whole ring, no end
+        bufs = np.empty(8, np.int32)
+        assert port.rx_burst(bufs) == 0
+        port.poll()                             # used to stall silently: no error, no counter
+        assert not port.link_up
+        assert "descriptor chain longer than the ring" in port.last_error
+        assert port.counters.as_dict()["bad_desc"] == 1
+        del view, mem
+        rogue_server.conn.close()
     assert pool.check() == 0

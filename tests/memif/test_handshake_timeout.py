@@ -4,7 +4,6 @@ disconnected with "handshake timeout" and the slot is free again."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 from tickwire.drivers.memif import proto
@@ -12,7 +11,7 @@ from tickwire.drivers.memif.port import MemifPort
 from tickwire.drivers.port import open_port
 from tickwire.mem.mempool import Mempool
 
-from .test_rogue import RogueClient, RogueServer, pump, sock_path  # noqa: F401 (fixture)
+from .test_rogue import RogueClient, RogueServer, connected_rogue, pump, sock_path  # noqa: F401 (fixture)
 
 
 def test_silent_client_times_out_and_the_next_one_is_served(sock_path, monkeypatch):
@@ -32,11 +31,7 @@ def test_silent_client_times_out_and_the_next_one_is_served(sock_path, monkeypat
         t, p = proto.decode(mute.recv(128))
         assert t == proto.DISCONNECT and "handshake timeout" in p.reason
         mute.close()
-        c = RogueClient(sock_path)
-        th = threading.Thread(target=c.handshake)
-        th.start()
-        assert pump(port, 3, until=lambda: port.link_up)
-        th.join()
+        c = connected_rogue(port, sock_path)
         time.sleep(0.4)
         port.poll()
         assert port.link_up                 # no timeout once the link is up

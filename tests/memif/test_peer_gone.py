@@ -6,14 +6,13 @@ from __future__ import annotations
 import array
 import os
 import socket
-import threading
 
 from tickwire.drivers.memif import proto
 from tickwire.drivers.port import open_port
 from tickwire.mem.mempool import Mempool
 from tickwire.mem.shm import create_memfd
 
-from .test_rogue import RogueClient, RogueServer, pump, sock_path  # noqa: F401 (fixture)
+from .test_rogue import RogueClient, RogueServer, connected_rogue, pump, sock_path  # noqa: F401 (fixture)
 
 
 def test_client_that_connects_and_closes_does_not_kill_the_server(sock_path):
@@ -25,13 +24,7 @@ def test_client_that_connects_and_closes_does_not_kill_the_server(sock_path):
         s.close()                       # gone before the server sends HELLO
         port.poll()                     # used to raise PeerGone
         assert port.chan is None and not port.link_up
-        c = RogueClient(sock_path)      # the next client is served
-        port.poll()
-        t = threading.Thread(target=c.handshake)
-        t.start()
-        assert pump(port, 3, until=lambda: port.link_up)
-        t.join()
-        c.close()
+        connected_rogue(port, sock_path).close()     # the next client is served
     finally:
         port.close()
     assert pool.check() == 0

@@ -4,18 +4,10 @@ item 9); a region of the usual size is still faulted in up front (no first-touch
 from __future__ import annotations
 
 import os
-import threading
 
 from tickwire.drivers.port import open_port
 
-from .test_rogue import RogueClient, pump, sock_path  # noqa: F401 (fixture)
-
-
-def connect(port, c):
-    t = threading.Thread(target=c.handshake)
-    t.start()
-    assert pump(port, 5, until=lambda: port.link_up)
-    t.join()
+from .test_rogue import RogueClient, serve, sock_path  # noqa: F401 (fixture)
 
 
 def allocated(fd):
@@ -28,7 +20,7 @@ def test_large_sparse_client_region_is_not_allocated(sock_path):
         c = RogueClient(sock_path, log2=4, bsize=2 << 20)     # 64 MiB, the client wrote its rings only
         assert c.size >= 64 << 20
         before = allocated(c.fd)
-        connect(port, c)
+        serve(port, c)
         assert allocated(c.fd) - before < 1 << 20             # used to be the whole 64 MiB
         c.close()
     finally:
@@ -39,7 +31,7 @@ def test_small_client_region_is_still_populated(sock_path):
     port = open_port(f"memif:socket={sock_path},role=server")
     try:
         c = RogueClient(sock_path)                          # 16 slots of 256 bytes
-        connect(port, c)
+        serve(port, c)
         assert allocated(c.fd) >= c.size
         c.close()
     finally:

@@ -243,11 +243,15 @@ def while_serving(port, fn):
     t.join()
 
 
-def connected_rogue(port, sock_path):
-    c = RogueClient(sock_path)
+def serve(port, c):
+    """Take RogueClient ``c`` through its handshake while the server ``port`` runs."""
     while_serving(port, c.handshake)
     assert port.link_up
     return c
+
+
+def connected_rogue(port, sock_path, **kw):
+    return serve(port, RogueClient(sock_path, **kw))
 
 
 def test_descriptor_outside_region_disconnects_and_server_lives_on(server, sock_path):
@@ -367,6 +371,34 @@ class RogueServer:
             return proto.decode(msg), fds
         raise TimeoutError
 
+    def handshake(self, client):
+        """Accept ``client`` and take it through the handshake as an honest server would;
+        returns the client's region (bytes, mapped here) and its S2C ring's view."""
+        import mmap
+        conn = self.accept(client)
+        conn.send(proto.hello("evil", 255, 0, 0, 14))
+        (t, _), _ = self.recv_all(client)
+        assert t == proto.INIT
+        conn.send(proto.ack())
+        (t, region), fds = self.recv_all(client)
+        assert t == proto.ADD_REGION and len(fds) == 1
+        mem = np.frombuffer(mmap.mmap(fds[0], region.size), np.uint8)
+        os.close(fds[0])                            # the mapping keeps the region
+        conn.send(proto.ack())
+        rings = []
+        for _ in range(2):
+            (t, ring), efds = self.recv_all(client)
+            for fd in efds:
+                os.close(fd)
+            rings.append(ring)
+            conn.send(proto.ack())
+        (t, _), _ = self.recv_all(client)
+        assert t == proto.CONNECT
+        conn.send(proto.connected("evil"))
+        assert pump(client, 2, until=lambda: client.link_up)
+        s2c = [r for r in rings if not r.c2s][0]
+        return mem, region, proto.RingView(mem, s2c.offset, s2c.log2_size)
+
     def close(self):
         self.lsock.close()
 
@@ -400,29 +432,9 @@ def test_client_survives_bad_server(rogue_server, sock_path, first, reason):
 
 def test_client_rejects_out_of_region_server_writes(rogue_server, sock_path):
     """A server that completes the handshake, then points an S2C descriptor outside the region."""
-    import mmap
     pool = Mempool(64, 2048, 128)
     with open_port(f"memif:socket={sock_path},role=client,rsize=4,bsize=256", pool) as port:
-        conn = rogue_server.accept(port)
-        conn.send(proto.hello("evil", 255, 0, 0, 14))
-        (t, init), _ = rogue_server.recv_all(port)
-        assert t == proto.INIT
-        conn.send(proto.ack())
-        (t, region), fds = rogue_server.recv_all(port)
-        assert t == proto.ADD_REGION and len(fds) == 1
-        mem = np.frombuffer(mmap.mmap(fds[0], region.size), np.uint8)
-        conn.send(proto.ack())
-        rings = []
-        for _ in range(2):
-            (t, ring), efds = rogue_server.recv_all(port)
-            rings.append(ring)
-            conn.send(proto.ack())
-        (t, _), _ = rogue_server.recv_all(port)
-        assert t == proto.CONNECT
-        conn.send(proto.connected("evil"))
-        assert pump(port, 2, until=lambda: port.link_up)
-        s2c = [r for r in rings if not r.c2s][0]
-        view = proto.RingView(mem, s2c.offset, s2c.log2_size)
+        mem, region, view = rogue_server.handshake(port)
         view.desc[0] = (0, 0, 4096, region.size - 16, 0)   # 4 KiB at 16 bytes before the end
         view.tail = 1
         bufs = np.empty(8, np.int32)
@@ -430,5 +442,5 @@ def test_client_rejects_out_of_region_server_writes(rogue_server, sock_path):
         port.poll()
         assert "descriptor outside its region" in port.last_error
         assert port.counters.as_dict()["bad_desc"] == 1
-        conn.close()
+        rogue_server.conn.close()
     assert pool.check() == 0

@@ -4,13 +4,12 @@ not unlink the live one's socket; a stale socket file is still replaced."""
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
 from tickwire.drivers.port import open_port
 
-from .test_rogue import RogueClient, pump, sock_path  # noqa: F401 (fixture)
+from .test_rogue import connected_rogue, sock_path  # noqa: F401 (fixture)
 
 
 def test_second_server_refuses_a_live_path(sock_path):
@@ -19,12 +18,7 @@ def test_second_server_refuses_a_live_path(sock_path):
         with pytest.raises(ValueError, match="already listens"):
             open_port(f"memif:socket={sock_path},role=server")
         first.poll()                      # the probe connected and left: first lives on
-        c = RogueClient(sock_path)        # and is still reachable at its path
-        t = threading.Thread(target=c.handshake)
-        t.start()
-        assert pump(first, 3, until=lambda: first.link_up)
-        t.join()
-        c.close()
+        connected_rogue(first, sock_path).close()     # and is still reachable at its path
     finally:
         first.close()
 
@@ -35,11 +29,6 @@ def test_stale_socket_file_is_replaced(sock_path):
     stale.close()                         # the file stays, nobody listens
     port = open_port(f"memif:socket={sock_path},role=server")
     try:
-        c = RogueClient(sock_path)
-        t = threading.Thread(target=c.handshake)
-        t.start()
-        assert pump(port, 3, until=lambda: port.link_up)
-        t.join()
-        c.close()
+        connected_rogue(port, sock_path).close()
     finally:
         port.close()
