@@ -10,12 +10,13 @@ import time
 import uuid
 
 from tickwire.bench import memif
+from tickwire.peers.testpmd import per_second_rate
 
 
 def test_per_second_drops_unstarted_samples_and_the_first():
-    assert memif._per_second([0.0, 0.0, 9.0, 1.0, 3.0, 2.0]) == 2.0
-    assert memif._per_second([5.0]) == 0.0  # nothing left after the first
-    assert memif._per_second([]) == 0.0
+    assert per_second_rate([0.0, 0.0, 9.0, 1.0, 3.0, 2.0]) == 2.0
+    assert per_second_rate([5.0]) == 0.0  # nothing left after the first
+    assert per_second_rate([]) == 0.0
 
 
 def _worker(mode, spec, seconds, cpu):

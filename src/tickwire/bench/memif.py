@@ -25,7 +25,7 @@ import uuid
 import numpy as np
 
 from ..cli._common import at_least, positive_float
-from ..peers.testpmd import TestpmdPeer, testpmd_path
+from ..peers.testpmd import TestpmdPeer, per_second_rate, testpmd_path
 
 WORKER = [sys.executable, "-m", "tickwire.bench._memif_worker"]
 SERVER_CPU, CLIENT_CPU = 1, 0
@@ -96,17 +96,13 @@ def _pair(server_mode, client_mode, seconds, samples=0, pingpong_fd=None):
 # median of the rest reported. Before session 9 a tickwire receiver fed by testpmd's endless
 # txonly counted the mean over 32 s (its idle timeout never came) against testpmd's median of
 # 2-3 one-second samples: 8x the exposure to the host moving the vCPUs, and dips counted.
-def _per_second(samples) -> float:
-    s = [x for x in samples if x > 0][1:]  # as TestpmdPeer.rx_pps: started samples, first dropped
-    return statistics.median(s) if s else 0.0
-
-
+# One rule for both kinds of receiver: peers.testpmd.per_second_rate.
 def tw_tw_rate(direction: str, seconds: float) -> float:
     if direction == "c2s":
         rs, _ = _pair("rx", "tx", seconds + 2)
-        return _per_second(rs["mpps_per_s"])
+        return per_second_rate(rs["mpps_per_s"])
     _, rc = _pair("tx", "rx", seconds + 2)
-    return _per_second(rc["mpps_per_s"])
+    return per_second_rate(rc["mpps_per_s"])
 
 
 def tw_pmd_rate(direction: str, seconds: float) -> float:
@@ -116,7 +112,7 @@ def tw_pmd_rate(direction: str, seconds: float) -> float:
     with TestpmdPeer(role="server", socket=sock, forward=fwd, main_lcore=CLIENT_CPU) as pmd:
         pmd.wait_started()
         if direction == "s2c":
-            return _per_second(_result(_worker("rx", _spec(sock, "client"), seconds + 2, CLIENT_CPU))["mpps_per_s"])
+            return per_second_rate(_result(_worker("rx", _spec(sock, "client"), seconds + 2, CLIENT_CPU))["mpps_per_s"])
         _result(_worker("tx", _spec(sock, "client"), seconds + 2, CLIENT_CPU))
         time.sleep(1.2)  # let testpmd print the last per-second sample
         return pmd.rx_pps() / 1e6

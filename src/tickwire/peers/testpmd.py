@@ -27,6 +27,14 @@ def testpmd_path() -> str | None:
     return shutil.which("dpdk-testpmd")
 
 
+
+def per_second_rate(samples, skip: int = 1) -> float:
+    """testpmd's receive rate: the median of its per-second samples while traffic flowed
+    (zero samples before it started left out, then the first ``skip`` dropped). The memif
+    benchmark counts tickwire's receivers by the same rule."""
+    started = [s for s in samples if s > 0][skip:]
+    return float(statistics.median(started)) if started else 0.0
+
 class TestpmdPeer:
     __test__ = False  # not a pytest test class
 
@@ -68,9 +76,7 @@ class TestpmdPeer:
 
     def rx_pps(self, skip: int = 1) -> float:
         """Median of the per-second Rx-pps samples while traffic flowed (first `skip` dropped)."""
-        samples = [int(x) for x in _PPS.findall(self.output())]
-        samples = [s for s in samples if s > 0][skip:]
-        return float(statistics.median(samples)) if samples else 0.0
+        return per_second_rate([int(x) for x in _PPS.findall(self.output())], skip)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
