@@ -48,6 +48,14 @@ class Channel:
             # the data path's thread; the peer is broken.
             raise proto.ProtocolError("peer does not read the control socket") from None
 
+    def say_goodbye(self, reason: str) -> None:
+        """DISCONNECT with ``reason``, if the peer can still take it: one that is gone or
+        does not read gets nothing (the caller keeps the reason)."""
+        try:
+            self.send(proto.disconnect(reason))
+        except (PeerGone, proto.ProtocolError, OSError):
+            pass
+
     def recv(self):
         """Next message as (type, payload, fd or None); None when nothing is pending."""
         try:

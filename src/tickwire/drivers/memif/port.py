@@ -121,10 +121,7 @@ class MemifPort(Port):
     def _disconnect(self, reason: str, tell_peer: bool = True, protocol_error: bool = False) -> None:
         was_up = self.link_up
         if self.chan is not None and tell_peer:
-            try:
-                self.chan.send(proto.disconnect(reason))
-            except (PeerGone, proto.ProtocolError, OSError):
-                pass  # the peer is gone or does not read: the reason stays in last_error
+            self.chan.say_goodbye(reason)      # the reason stays in last_error either way
         self.last_error = reason
         if protocol_error:
             self.counters.bump("protocol_errors")

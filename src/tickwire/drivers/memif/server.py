@@ -57,10 +57,7 @@ class MemifServer(MemifPort):
                 break
             if self.chan is not None:
                 extra = Channel(sock)
-                try:
-                    extra.send(proto.disconnect("Connection already established"))
-                except (PeerGone, proto.ProtocolError, OSError):
-                    pass
+                extra.say_goodbye("Connection already established")
                 extra.close()
                 self._event("refused a second client: already connected")
                 continue
