@@ -12,21 +12,17 @@ from ._common import impair_ppm
 def _addresses(args) -> dict:
     """ip and groups for SimConfig: given, or the defaults of the transport (kernel sockets:
     loopback, as the demo's baseline and `tickwire run`'s examples expect)."""
-    import ipaddress
+    from ..engine.runner import check_feed_addresses
+    from ..sim.server import SimConfig
     sock = args.port == "socket"
     ip = args.ip or ("127.0.0.1" if sock else "10.77.0.1")
-    groups = tuple(args.groups.split(",")) if args.groups else (("127.0.0.1",) * 3 if sock else None)
-    try:
-        ipaddress.IPv4Interface(ip)
-        feeds = [ipaddress.IPv4Address(g) for g in groups or ()]
-    except ValueError as err:
-        raise ValueError(f"--ip/--groups: {err}") from None
-    if groups is None:
-        return {"ip": ip}
+    groups = tuple(args.groups.split(",")) if args.groups else (("127.0.0.1",) * 3 if sock else SimConfig.groups)
     if len(groups) != 3:
         raise ValueError(f"--groups: three addresses (feed A, feed B, snapshot), got {len(groups)}")
-    if not sock and not all(a.is_multicast for a in feeds):
-        raise ValueError(f"--groups: on a frame port the feeds are multicast groups, got {args.groups}")
+    try:
+        check_feed_addresses(args.port, ip, groups)
+    except ValueError as err:
+        raise ValueError(f"--ip/--groups: {err}") from None
     return {"ip": ip, "groups": groups}
 
 

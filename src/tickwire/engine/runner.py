@@ -26,6 +26,19 @@ from .core import oe_connected, oe_disconnected
 from .layout import M_BOOK_EVENTS, M_CLOSE_TRANSPORT, M_STAGES, M_TXS_LEN, M_WARM_RX, META_NAMES
 
 
+def check_feed_addresses(port: str, ip: str, groups) -> None:
+    """Our address and the feeds' (A, B, snapshot loop) as the engine's transport and the
+    simulator take them: IPv4 addresses written as strings; on a frame port the feeds are
+    multicast groups (tickwire's stack takes them by IGMP join), over kernel sockets a
+    unicast address of ours will do too (the simulator's loopback baseline)."""
+    if not all(isinstance(a, str) for a in (ip, *groups)):
+        raise ValueError("ip and groups are IPv4 addresses written as strings")
+    ipaddress.IPv4Interface(ip)
+    feeds = [ipaddress.IPv4Address(a) for a in groups]
+    if port != "socket" and not all(a.is_multicast for a in feeds):
+        raise ValueError(f"on a frame port the feeds are multicast groups, got {list(groups)}")
+
+
 @dataclass
 class TransportConfig:
     port: str = "socket"
@@ -51,17 +64,13 @@ class TransportConfig:
         if len(self.groups) != 3 or len(self.udp_ports) != 3:
             raise ValueError(f"transport: groups and udp_ports name feed A, feed B and the snapshot loop: "
                              f"three each, got {len(self.groups)} and {len(self.udp_ports)}")
-        if not all(isinstance(a, str) for a in (self.ip, self.venue_ip, *self.groups)):
-            raise ValueError("transport: ip, venue_ip and groups are IPv4 addresses written as strings")
         try:
-            ipaddress.IPv4Interface(self.ip)
-            feeds = [ipaddress.IPv4Address(a) for a in self.groups]
+            check_feed_addresses(self.port, self.ip, self.groups)
+            if not isinstance(self.venue_ip, str):
+                raise ValueError("venue_ip is an IPv4 address written as a string")
             ipaddress.IPv4Address(self.venue_ip)
         except ValueError as err:
             raise ValueError(f"transport: {err}") from None
-        if self.port != "socket" and not all(a.is_multicast for a in feeds):
-            # tickwire's stack takes the feeds by IGMP join; a unicast feed needs the kernel path
-            raise ValueError(f"transport: on a frame port the feeds are multicast groups, got {list(self.groups)}")
         if not all(isinstance(p, int) and 0 < p < 65536 for p in (self.oe_port, *self.udp_ports)):
             raise ValueError(f"transport: ports must be 1-65535, got oe_port={self.oe_port}, "
                              f"udp_ports={list(self.udp_ports)}")
